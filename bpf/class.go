@@ -1,0 +1,93 @@
+package bpf
+
+// NetworkType is the network.type of a frame: what its ethertype says, after
+// up to two VLAN tags. The values come from counter.h through bpf2go.
+type NetworkType = counterNetType
+
+// Transport is the network.transport of a frame: the upper-layer protocol its
+// IP header names, or TransportNone when none could be identified.
+type Transport = counterTransport
+
+const (
+	IPv4         NetworkType = counterNetTypeNET_TYPE_IPV4
+	IPv6         NetworkType = counterNetTypeNET_TYPE_IPV6
+	ARP          NetworkType = counterNetTypeNET_TYPE_ARP
+	NetworkOther NetworkType = counterNetTypeNET_TYPE_OTHER
+
+	TCP            Transport = counterTransportTRANSPORT_TCP
+	UDP            Transport = counterTransportTRANSPORT_UDP
+	ICMP           Transport = counterTransportTRANSPORT_ICMP
+	TransportOther Transport = counterTransportTRANSPORT_OTHER
+	TransportNone  Transport = counterTransportTRANSPORT_NONE
+
+	numNetworkTypes = int(counterNetTypeNET_TYPE_COUNT)
+	numTransports   = int(counterTransportTRANSPORT_COUNT)
+
+	// NumClasses is the number of (network type, transport) classes, and so
+	// the number of slots in an interface's counters map.
+	NumClasses = numNetworkTypes * numTransports
+)
+
+var (
+	networkTypeNames = [numNetworkTypes]string{"ipv4", "ipv6", "arp", "other"}
+	transportNames   = [numTransports]string{"tcp", "udp", "icmp", "other", "none"}
+)
+
+// String returns the network.type attribute value: ipv4, ipv6, arp or other.
+func (t counterNetType) String() string {
+	if int(t) < numNetworkTypes {
+		return networkTypeNames[t]
+	}
+	return "invalid"
+}
+
+// String returns the network.transport attribute value: tcp, udp, icmp,
+// other or none.
+func (t counterTransport) String() string {
+	if int(t) < numTransports {
+		return transportNames[t]
+	}
+	return "invalid"
+}
+
+// Class is what a frame is counted under.
+type Class struct {
+	Network   NetworkType
+	Transport Transport
+}
+
+// ClassAt returns the class counted in slot i of the counters map, for
+// 0 <= i < NumClasses. The layout is counter.h's: network * transports + transport.
+func ClassAt(i int) Class {
+	return Class{Network: NetworkType(i / numTransports), Transport: Transport(i % numTransports)}
+}
+
+// Index is the slot of c in the counters map and in Totals.
+func (c Class) Index() int {
+	return int(c.Network)*numTransports + int(c.Transport)
+}
+
+func (c Class) String() string {
+	return c.Network.String() + "/" + c.Transport.String()
+}
+
+// Counter holds a packet and a byte count. Kernel counters only grow.
+type Counter = counterCounter
+
+// Totals holds one interface's counters, summed over CPUs, by class index.
+type Totals [NumClasses]Counter
+
+// Of returns the counter of class c.
+func (t *Totals) Of(c Class) Counter {
+	return t[c.Index()]
+}
+
+// Sum returns the counts over every class.
+func (t *Totals) Sum() Counter {
+	var s Counter
+	for _, c := range t {
+		s.Packets += c.Packets
+		s.Bytes += c.Bytes
+	}
+	return s
+}

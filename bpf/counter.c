@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: (MIT OR GPL-2.0-only)
+
+//go:build ignore
+
+/*
+ * xdp_count: counts every frame that arrives on an interface, by class, and
+ * passes it on untouched.
+ *
+ * Invariants:
+ * - Every frame is counted exactly once, in exactly one class, and the
+ *   program returns XDP_PASS on every path.
+ * - Nothing is read past data_end: every header is bounds-checked before it
+ *   is read, and a frame cut short is counted in the deepest class reached.
+ * - The counters only grow. User space reads them and never writes them.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "counter.h"
+
+char __license[] SEC("license") = "Dual MIT/GPL";
+
+/*
+ * BTF carries only the types that something in the object uses. These keep
+ * the class enums in it, for bpf2go to turn into Go; no program reads them.
+ */
+const enum net_type *unused_net_type __attribute__((unused));
+const enum transport *unused_transport __attribute__((unused));
+
+/* Per-CPU, so the hot path needs no atomics; indexed by class, so no hashing. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CLASS_COUNT);
+	__type(key, __u32);
+	__type(value, struct counter);
+} counters SEC(".maps");
+
+/*
+ * True when the program was loaded with BPF_F_XDP_HAS_FRAGS (Linux 5.18+), so
+ * a frame may span several buffers and only bpf_xdp_get_buff_len() knows its
+ * full length. The loader clears it on older kernels, where the verifier then
+ * prunes the helper call as dead code.
+ */
+volatile const __u8 frags_aware = 1;
+
+/* Both 802.1Q and 802.1ad tags, in any order; a third tag is "other". */
+#define VLAN_MAX_DEPTH 2
+
+/* Extension headers walked before giving up on finding the transport. */
+#define IPV6_EXT_MAX_DEPTH 6
+
+struct vlan_hdr {
+	__be16 tci;
+	__be16 encap_proto;
+};
+
+static __always_inline int proto_is_vlan(__be16 proto)
+{
+	return proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD);
+}
+
+/*
+ * Moves *pos past the Ethernet header and up to VLAN_MAX_DEPTH tags, and
+ * returns the ethertype found there (network byte order), or 0 when the frame
+ * ends before it. 0 is not a valid ethertype, so it classifies as "other".
+ */
+static __always_inline __be16 parse_ethhdr(void **pos, void *data_end)
+{
+	struct ethhdr *eth = *pos;
+	struct vlan_hdr *vlh;
+	__be16 proto;
+
+	if ((void *)(eth + 1) > data_end)
+		return 0;
+	proto = eth->h_proto;
+	vlh = (void *)(eth + 1);
+
+#pragma unroll
+	for (int i = 0; i < VLAN_MAX_DEPTH; i++) {
+		if (!proto_is_vlan(proto))
+			break;
+		if ((void *)(vlh + 1) > data_end)
+			return 0;
+		proto = vlh->encap_proto;
+		vlh++;
+	}
+	*pos = vlh;
+	return proto;
+}
+
+static __always_inline __u32 transport_of(__u8 proto, int is_ipv6)
+{
+	switch (proto) {
+	case IPPROTO_TCP:
+		return TRANSPORT_TCP;
+	case IPPROTO_UDP:
+		return TRANSPORT_UDP;
+	case IPPROTO_ICMP:
+		return is_ipv6 ? TRANSPORT_OTHER : TRANSPORT_ICMP;
+	case IPPROTO_ICMPV6:
+		return is_ipv6 ? TRANSPORT_ICMP : TRANSPORT_OTHER;
+	default:
+		return TRANSPORT_OTHER;
+	}
+}
+
+/*
+ * The transport of an IPv4 packet is its protocol field, trusted only once
+ * the whole header, options included (ihl), is inside the frame. Fragments
+ * count under their datagram's protocol, so a fragmented UDP datagram is UDP
+ * in every fragment.
+ */
+static __always_inline __u32 parse_ipv4(void *pos, void *data_end)
+{
+	struct iphdr *iph = pos;
+
+	if ((void *)(iph + 1) > data_end)
+		return TRANSPORT_NONE;
+	if (iph->version != 4 || iph->ihl < 5)
+		return TRANSPORT_NONE;
+	if (pos + iph->ihl * 4 > data_end)
+		return TRANSPORT_NONE;
+	return transport_of(iph->protocol, 0);
+}
+
+/*
+ * The transport of an IPv6 packet is the first next-header value that is not
+ * an extension header, trusted only once every header before it is whole.
+ * Non-first fragments name their datagram's protocol too.
+ */
+static __always_inline __u32 parse_ipv6(void *pos, void *data_end)
+{
+	struct ipv6hdr *ip6h = pos;
+	struct ipv6_opt_hdr *opt;
+	__u8 nexthdr;
+
+	if ((void *)(ip6h + 1) > data_end)
+		return TRANSPORT_NONE;
+	if (ip6h->version != 6)
+		return TRANSPORT_NONE;
+	nexthdr = ip6h->nexthdr;
+	pos = ip6h + 1;
+
+#pragma unroll
+	for (int i = 0; i < IPV6_EXT_MAX_DEPTH; i++) {
+		__u32 len;
+
+		switch (nexthdr) {
+		case IPPROTO_HOPOPTS:
+		case IPPROTO_ROUTING:
+		case IPPROTO_DSTOPTS:
+		case IPPROTO_FRAGMENT:
+		case IPPROTO_AH:
+			break;
+		case IPPROTO_NONE:
+			return TRANSPORT_NONE;
+		default:
+			return transport_of(nexthdr, 1);
+		}
+
+		opt = pos;
+		if ((void *)(opt + 1) > data_end)
+			return TRANSPORT_NONE;
+		if (nexthdr == IPPROTO_FRAGMENT)
+			len = 8;
+		else if (nexthdr == IPPROTO_AH)
+			len = ((__u32)opt->hdrlen + 2) * 4;
+		else
+			len = ((__u32)opt->hdrlen + 1) * 8;
+		if (pos + len > data_end)
+			return TRANSPORT_NONE;
+		nexthdr = opt->nexthdr;
+		pos += len;
+	}
+	/* Deeper than we walk: the transport stays unidentified. */
+	return TRANSPORT_NONE;
+}
+
+SEC("xdp.frags")
+int xdp_count(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	void *pos = data;
+	__u32 net = NET_TYPE_OTHER;
+	__u32 transport = TRANSPORT_NONE;
+	struct counter *c;
+	__u32 key;
+
+	switch (parse_ethhdr(&pos, data_end)) {
+	case bpf_htons(ETH_P_IP):
+		net = NET_TYPE_IPV4;
+		transport = parse_ipv4(pos, data_end);
+		break;
+	case bpf_htons(ETH_P_IPV6):
+		net = NET_TYPE_IPV6;
+		transport = parse_ipv6(pos, data_end);
+		break;
+	case bpf_htons(ETH_P_ARP):
+		net = NET_TYPE_ARP;
+		break;
+	}
+
+	key = net * TRANSPORT_COUNT + transport;
+	c = bpf_map_lookup_elem(&counters, &key);
+	if (!c) /* unreachable: key < CLASS_COUNT by construction */
+		return XDP_PASS;
+	c->packets++;
+	if (frags_aware)
+		c->bytes += bpf_xdp_get_buff_len(ctx);
+	else
+		c->bytes += data_end - data;
+	return XDP_PASS;
+}

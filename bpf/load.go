@@ -1,0 +1,72 @@
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
+)
+
+// objects is what one attachment loads: the program and its own counters
+// map. Each attachment loads its own pair, so two interfaces never share a
+// counter and a new attachment always starts from zero.
+type objects struct {
+	Program  *ebpf.Program `ebpf:"xdp_count"`
+	Counters *ebpf.Map     `ebpf:"counters"`
+}
+
+func (o *objects) Close() error {
+	return errors.Join(o.Program.Close(), o.Counters.Close())
+}
+
+// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; later ones ignore it.
+var removeMemlock = sync.OnceValue(rlimit.RemoveMemlock)
+
+// load loads the embedded counter frags-aware where the kernel supports it
+// (5.18+), so that multi-buffer frames count their whole length, and without
+// frags on older kernels, where no frame has more than one buffer.
+func load() (*objects, error) {
+	if err := removeMemlock(); err != nil {
+		return nil, permissionError("raising RLIMIT_MEMLOCK for BPF maps", err)
+	}
+	objs, err := loadWithFrags(true)
+	if errors.Is(err, unix.EINVAL) {
+		// Kernels before 5.18 reject the unknown BPF_F_XDP_HAS_FRAGS flag.
+		objs, err = loadWithFrags(false)
+	}
+	if err != nil {
+		return nil, permissionError("loading the XDP counter program", err)
+	}
+	return objs, nil
+}
+
+func loadWithFrags(frags bool) (*objects, error) {
+	spec, err := loadCounter()
+	if err != nil {
+		return nil, err
+	}
+	if !frags {
+		spec.Programs[counterProgXdpCount].Flags &^= unix.BPF_F_XDP_HAS_FRAGS
+		if err := spec.Variables[counterVarFragsAware].Set(uint8(0)); err != nil {
+			return nil, err
+		}
+	}
+	var objs objects
+	if err := spec.LoadAndAssign(&objs, nil); err != nil {
+		return nil, err
+	}
+	return &objs, nil
+}
+
+// permissionError explains EPERM, the error a user meets when the collector
+// lacks privileges, and wraps every other error with its context.
+func permissionError(what string, err error) error {
+	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+		return fmt.Errorf("%s: %w: run the collector as root, or grant it CAP_BPF and CAP_NET_ADMIN "+
+			"(for example: setcap cap_bpf,cap_net_admin+ep otelcol-xdp)", what, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
