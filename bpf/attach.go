@@ -20,9 +20,8 @@ type Attachment struct {
 	iface   string
 	ifindex int
 	mode    Mode
-	objs    *objects
+	counter *Instance
 	link    link.Link
-	reader  *reader
 }
 
 // Attach loads a fresh counter and attaches it to the interface named iface.
@@ -40,22 +39,16 @@ func Attach(iface string, mode Mode) (*Attachment, error) {
 		return nil, err
 	}
 
-	objs, err := load()
+	c, err := Load()
 	if err != nil {
 		return nil, err
 	}
-	l, got, err := attachLink(objs.Program, ifc, mode)
+	l, got, err := attachLink(c.Program(), ifc, mode)
 	if err != nil {
-		objs.Close()
+		c.Close()
 		return nil, err
 	}
-	r, err := newReader(objs.Counters)
-	if err != nil {
-		l.Close()
-		objs.Close()
-		return nil, fmt.Errorf("preparing to read counters of %q: %w", iface, err)
-	}
-	return &Attachment{iface: iface, ifindex: ifc.Index, mode: got, objs: objs, link: l, reader: r}, nil
+	return &Attachment{iface: iface, ifindex: ifc.Index, mode: got, counter: c, link: l}, nil
 }
 
 func attachLink(prog *ebpf.Program, ifc *net.Interface, mode Mode) (link.Link, Mode, error) {
@@ -92,7 +85,7 @@ func (a *Attachment) Mode() Mode { return a.mode }
 // are monotonic from the moment of attachment: Read never clears them, so no
 // packet counted between two reads is lost. Callers take deltas.
 func (a *Attachment) Read(t *Totals) error {
-	if err := a.reader.read(t); err != nil {
+	if err := a.counter.Read(t); err != nil {
 		return fmt.Errorf("reading XDP counters of %q: %w", a.iface, err)
 	}
 	return nil
@@ -101,11 +94,11 @@ func (a *Attachment) Read(t *Totals) error {
 // Close detaches the program and frees the program, its map and the link.
 // It is safe to call more than once.
 func (a *Attachment) Close() error {
-	if a.objs == nil {
+	if a.link == nil {
 		return nil
 	}
-	err := errors.Join(a.link.Close(), a.objs.Close())
-	a.objs = nil
+	err := errors.Join(a.link.Close(), a.counter.Close())
+	a.link = nil
 	if err != nil {
 		return fmt.Errorf("detaching XDP from %q: %w", a.iface, err)
 	}

@@ -128,6 +128,20 @@ static __always_inline __u32 parse_ipv4(void *pos, void *data_end)
 	return transport_of(iph->protocol, 0);
 }
 
+static __always_inline int ipv6_is_ext(__u8 nexthdr)
+{
+	switch (nexthdr) {
+	case IPPROTO_HOPOPTS:
+	case IPPROTO_ROUTING:
+	case IPPROTO_FRAGMENT:
+	case IPPROTO_AH:
+	case IPPROTO_DSTOPTS:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 /*
  * The transport of an IPv6 packet is the first next-header value that is not
  * an extension header, trusted only once every header before it is whole.
@@ -150,19 +164,8 @@ static __always_inline __u32 parse_ipv6(void *pos, void *data_end)
 	for (int i = 0; i < IPV6_EXT_MAX_DEPTH; i++) {
 		__u32 len;
 
-		switch (nexthdr) {
-		case IPPROTO_HOPOPTS:
-		case IPPROTO_ROUTING:
-		case IPPROTO_DSTOPTS:
-		case IPPROTO_FRAGMENT:
-		case IPPROTO_AH:
+		if (!ipv6_is_ext(nexthdr))
 			break;
-		case IPPROTO_NONE:
-			return TRANSPORT_NONE;
-		default:
-			return transport_of(nexthdr, 1);
-		}
-
 		opt = pos;
 		if ((void *)(opt + 1) > data_end)
 			return TRANSPORT_NONE;
@@ -177,8 +180,10 @@ static __always_inline __u32 parse_ipv6(void *pos, void *data_end)
 		nexthdr = opt->nexthdr;
 		pos += len;
 	}
-	/* Deeper than we walk: the transport stays unidentified. */
-	return TRANSPORT_NONE;
+	/* Still an extension header: deeper than we walk, unidentified. */
+	if (ipv6_is_ext(nexthdr) || nexthdr == IPPROTO_NONE)
+		return TRANSPORT_NONE;
+	return transport_of(nexthdr, 1);
 }
 
 SEC("xdp.frags")

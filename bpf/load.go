@@ -25,9 +25,48 @@ func (o *objects) Close() error {
 // Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; later ones ignore it.
 var removeMemlock = sync.OnceValue(rlimit.RemoveMemlock)
 
-// load loads the embedded counter frags-aware where the kernel supports it
-// (5.18+), so that multi-buffer frames count their whole length, and without
-// frags on older kernels, where no frame has more than one buffer.
+// Instance is the XDP counter program with a counters map of its own, loaded
+// into the kernel but not attached to anything.
+type Instance struct {
+	objs   *objects
+	reader *reader
+}
+
+// Load loads the embedded counter with a fresh, zeroed counters map. It is
+// frags-aware where the kernel supports it (5.18+), so that multi-buffer
+// frames count their whole length, and loaded without frags on older kernels,
+// where no frame has more than one buffer.
+func Load() (*Instance, error) {
+	objs, err := load()
+	if err != nil {
+		return nil, err
+	}
+	r, err := newReader(objs.Counters)
+	if err != nil {
+		objs.Close()
+		return nil, fmt.Errorf("preparing to read XDP counters: %w", err)
+	}
+	return &Instance{objs: objs, reader: r}, nil
+}
+
+// Program is the loaded XDP program, for BPF_PROG_TEST_RUN and benchmarks.
+func (c *Instance) Program() *ebpf.Program { return c.objs.Program }
+
+// Read fills t with the counters, summed over CPUs. They are monotonic from
+// the moment of loading: Read never clears them, so no packet counted between
+// two reads is lost. Callers take deltas.
+func (c *Instance) Read(t *Totals) error { return c.reader.read(t) }
+
+// Close frees the program and its map. It is safe to call more than once.
+func (c *Instance) Close() error {
+	if c.objs == nil {
+		return nil
+	}
+	err := c.objs.Close()
+	c.objs = nil
+	return err
+}
+
 func load() (*objects, error) {
 	if err := removeMemlock(); err != nil {
 		return nil, permissionError("raising RLIMIT_MEMLOCK for BPF maps", err)

@@ -1,0 +1,132 @@
+package bpf_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/otelcol-xdp/otelcol-xdp/bpf"
+	x "github.com/otelcol-xdp/otelcol-xdp/internal/xdptest"
+)
+
+func cls(n bpf.NetworkType, t bpf.Transport) bpf.Class { return bpf.Class{Network: n, Transport: t} }
+
+var (
+	ipv4None = cls(bpf.IPv4, bpf.TransportNone)
+	ipv6None = cls(bpf.IPv6, bpf.TransportNone)
+	other    = cls(bpf.NetworkOther, bpf.TransportNone)
+)
+
+func TestClassifiesEveryClass(t *testing.T) {
+	inst := loadInstance(t)
+	for _, f := range x.Frames() {
+		t.Run(f.Name, func(t *testing.T) {
+			requireOnly(t, runFrame(t, inst, f.Data), f.Class, len(f.Data))
+		})
+	}
+}
+
+func TestClassifiesEdgeCases(t *testing.T) {
+	inst := loadInstance(t)
+	udp := x.UDP(53, 8)
+	exts := func(n int) []byte { // n destination-options headers, then UDP
+		var b []byte
+		for i := 0; i < n; i++ {
+			next := byte(x.ProtoDstOpts)
+			if i == n-1 {
+				next = x.ProtoUDP
+			}
+			b = append(b, x.IPv6Ext(next, 0)...)
+		}
+		return b
+	}
+	nonFirstFragment := x.IPv4(x.ProtoUDP, nil, 8)
+	nonFirstFragment[6] = 0x00
+	nonFirstFragment[7] = 0x10 // fragment offset 16 (x8 bytes): no UDP header here
+	v4InV6 := x.IPv4(x.ProtoUDP, nil, len(udp))
+	v4InV6[0] = 0x65
+
+	for _, tc := range []struct {
+		name  string
+		frame []byte
+		want  bpf.Class
+	}{
+		{"ipv4 carrying icmpv6 is other", x.Cat(x.Eth(x.EtherIPv4), x.IPv4(x.ProtoICMPv6, nil, 8), x.Payload(8)), cls(bpf.IPv4, bpf.TransportOther)},
+		{"ipv6 carrying icmpv4 is other", x.Cat(x.Eth(x.EtherIPv6), x.IPv6(x.ProtoICMP, 8), x.Payload(8)), cls(bpf.IPv6, bpf.TransportOther)},
+		{"ipv4 non-first fragment counts as its protocol", x.Cat(x.Eth(x.EtherIPv4), nonFirstFragment, x.Payload(8)), cls(bpf.IPv4, bpf.UDP)},
+		{"ipv6 non-first fragment counts as its protocol", x.Cat(x.Eth(x.EtherIPv6), x.IPv6(x.ProtoFragment, 16), x.IPv6Frag(x.ProtoUDP, 100, false), x.Payload(8)), cls(bpf.IPv6, bpf.UDP)},
+		{"ipv4 ethertype with a version 6 header", x.Cat(x.Eth(x.EtherIPv4), v4InV6, udp), ipv4None},
+		{"ipv6 ethertype with a version 4 header", x.Cat(x.Eth(x.EtherIPv6), x.IPv4(x.ProtoUDP, nil, 0), x.Payload(20)), ipv6None},
+		{"ipv6 with routing header", x.Cat(x.Eth(x.EtherIPv6), x.IPv6(x.ProtoRouting, 24+len(udp)), x.IPv6Ext(x.ProtoUDP, 2), udp), cls(bpf.IPv6, bpf.UDP)},
+		{"ipv6 with authentication header", x.Cat(x.Eth(x.EtherIPv6), x.IPv6(x.ProtoAH, 24+20), x.IPv6AH(x.ProtoTCP, 4), x.TCP(0)), cls(bpf.IPv6, bpf.TCP)},
+		{"ipv6 with six extension headers", x.Cat(x.Eth(x.EtherIPv6), x.IPv6(x.ProtoDstOpts, 48+len(udp)), exts(6), udp), cls(bpf.IPv6, bpf.UDP)},
+		{"ipv6 with seven extension headers is too deep", x.Cat(x.Eth(x.EtherIPv6), x.IPv6(x.ProtoDstOpts, 56+len(udp)), exts(7), udp), ipv6None},
+		{"802.1ad outer, 802.1q inner", x.Cat(x.Eth(x.EtherIPv4, x.Ether8021AD, x.Ether8021Q), x.IPv4(x.ProtoUDP, nil, len(udp)), udp), cls(bpf.IPv4, bpf.UDP)},
+		{"802.1q outer, 802.1ad inner", x.Cat(x.Eth(x.EtherIPv4, x.Ether8021Q, x.Ether8021AD), x.IPv4(x.ProtoTCP, nil, 20), x.TCP(0)), cls(bpf.IPv4, bpf.TCP)},
+		{"ethertype zero", x.Cat(x.Eth(0), x.Payload(46)), other},
+		{"bare ethernet header", x.Eth(x.EtherIPv4), ipv4None},
+		{"jumbo ipv4/udp spanning several buffers", x.Cat(x.Eth(x.EtherIPv4), x.IPv4(x.ProtoUDP, nil, 8958), x.UDP(9, 8950)), cls(bpf.IPv4, bpf.UDP)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			requireOnly(t, runFrame(t, inst, tc.frame), tc.want, len(tc.frame))
+		})
+	}
+}
+
+// TestCutShort cuts frames at every header boundary, and one byte either side
+// of it: a frame counts in the deepest class whose headers it holds whole,
+// always with its full length.
+func TestCutShort(t *testing.T) {
+	inst := loadInstance(t)
+	udp, tcp := x.UDP(53, 8), x.TCP(4)
+	type cut struct {
+		at   int
+		want bpf.Class
+	}
+	for _, tc := range []struct {
+		name  string
+		frame []byte
+		cuts  []cut
+	}{
+		{
+			"ipv4 with options", // eth 14 | ipv4 20 + options 8 | udp
+			x.Cat(x.Eth(x.EtherIPv4), x.IPv4(x.ProtoUDP, []byte{1, 1, 1, 0, 0x94, 4, 0, 0}, len(udp)), udp),
+			[]cut{{14, ipv4None}, {15, ipv4None}, {33, ipv4None}, {34, ipv4None}, {41, ipv4None}, {42, cls(bpf.IPv4, bpf.UDP)}, {43, cls(bpf.IPv4, bpf.UDP)}},
+		},
+		{
+			"vlan ipv4", // eth 14 | tag 4 | ipv4 20 | tcp
+			x.Cat(x.Eth(x.EtherIPv4, x.Ether8021Q), x.IPv4(x.ProtoTCP, nil, len(tcp)), tcp),
+			[]cut{{14, other}, {17, other}, {18, ipv4None}, {37, ipv4None}, {38, cls(bpf.IPv4, bpf.TCP)}},
+		},
+		{
+			"qinq ipv6", // eth 14 | tag 4 | tag 4 | ipv6 40 | tcp
+			x.Cat(x.Eth(x.EtherIPv6, x.Ether8021AD, x.Ether8021Q), x.IPv6(x.ProtoTCP, len(tcp)), tcp),
+			[]cut{{14, other}, {18, other}, {21, other}, {22, ipv6None}, {61, ipv6None}, {62, cls(bpf.IPv6, bpf.TCP)}},
+		},
+		{
+			"ipv6 extension headers", // eth 14 | ipv6 40 | hop 8 | dst 8 | dst 16 | udp
+			x.Cat(x.Eth(x.EtherIPv6), x.IPv6(x.ProtoHopOpts, 32+len(udp)), x.IPv6Ext(x.ProtoDstOpts, 0), x.IPv6Ext(x.ProtoDstOpts, 0), x.IPv6Ext(x.ProtoUDP, 1), udp),
+			[]cut{{54, ipv6None}, {55, ipv6None}, {61, ipv6None}, {62, ipv6None}, {69, ipv6None}, {70, ipv6None}, {85, ipv6None}, {86, cls(bpf.IPv6, bpf.UDP)}},
+		},
+		{
+			"ipv6 fragment", // eth 14 | ipv6 40 | frag 8 | udp
+			x.Cat(x.Eth(x.EtherIPv6), x.IPv6(x.ProtoFragment, 8+len(udp)), x.IPv6Frag(x.ProtoUDP, 0, true), udp),
+			[]cut{{54, ipv6None}, {61, ipv6None}, {62, cls(bpf.IPv6, bpf.UDP)}},
+		},
+		{
+			"ipv6 authentication header", // eth 14 | ipv6 40 | ah 24 | tcp
+			x.Cat(x.Eth(x.EtherIPv6), x.IPv6(x.ProtoAH, 24+len(tcp)), x.IPv6AH(x.ProtoTCP, 4), tcp),
+			[]cut{{55, ipv6None}, {77, ipv6None}, {78, cls(bpf.IPv6, bpf.TCP)}},
+		},
+		{
+			"arp", // eth 14 | arp 28
+			x.Cat(x.Eth(x.EtherARP), x.ARPRequest()),
+			[]cut{{14, cls(bpf.ARP, bpf.TransportNone)}, {20, cls(bpf.ARP, bpf.TransportNone)}},
+		},
+	} {
+		for _, c := range tc.cuts {
+			t.Run(fmt.Sprintf("%s/%d", tc.name, c.at), func(t *testing.T) {
+				requireOnly(t, runFrame(t, inst, tc.frame[:c.at]), c.want, c.at)
+			})
+		}
+	}
+}
