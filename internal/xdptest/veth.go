@@ -153,3 +153,16 @@ func randomID() string {
 	}
 	return hex.EncodeToString(b)
 }
+
+// NewGenericOnly creates a uniquely named interface whose driver has no
+// native XDP (an ifb), up, in the test's namespace, and removes it when the
+// test ends. Nothing arrives on it.
+func NewGenericOnly(t testing.TB) string {
+	t.Helper()
+	Privileged(t)
+	name := "xdp" + randomID() + "i"
+	run(t, "ip", "link", "add", name, "type", "ifb")
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "delete", name).Run() })
+	run(t, "ip", "link", "set", name, "up")
+	return name
+}
