@@ -1,0 +1,90 @@
+package xdpreceiver // import "github.com/otelcol-xdp/otelcol-xdp/xdpreceiver"
+
+import (
+	"math"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/otelcol-xdp/otelcol-xdp/bpf"
+)
+
+// deltaTracker turns one attachment's monotonic totals into delta points.
+//
+// Every point covers (start, time] and the points of a series follow each
+// other without gap or overlap: a series' first point starts when its
+// interface was attached, because the kernel counters start from zero then;
+// every later point starts at the previous successful read. A read that
+// fails moves nothing, so the next successful one covers both intervals and
+// no count is lost: the points of a series add up to exactly what the
+// kernel counted.
+type deltaTracker struct {
+	attached pcommon.Timestamp
+	prevTime pcommon.Timestamp
+	prev     bpf.Totals
+	active   [bpf.NumClasses]bool
+}
+
+func newDeltaTracker(attached pcommon.Timestamp) deltaTracker {
+	return deltaTracker{attached: attached, prevTime: attached}
+}
+
+// delta is one series' point for one interval.
+type delta struct {
+	class   int
+	start   pcommon.Timestamp
+	packets int64
+	bytes   int64
+}
+
+// advance takes the totals read at now and appends to out the point of
+// every series that has counted something since attachment, zeros included:
+// a series left out would read as "unknown" rather than "none". It also
+// returns how many series went backwards and were restarted.
+func (d *deltaTracker) advance(cur *bpf.Totals, now pcommon.Timestamp, out []delta) (_ []delta, restarted int) {
+	for i := range cur {
+		c, p := cur[i], d.prev[i]
+		var dp, db uint64
+		if c.Packets < p.Packets || c.Bytes < p.Bytes {
+			// Kernel counters never go backwards under one attachment; if
+			// they do, the counter was reset at some unknown moment of
+			// (prevTime, now]. What it holds now was counted in that
+			// interval, so the series continues with it rather than with a
+			// negative delta; what was counted between the previous read
+			// and the reset is lost.
+			dp, db = c.Packets, c.Bytes
+			restarted++
+		} else {
+			dp, db = c.Packets-p.Packets, c.Bytes-p.Bytes
+		}
+		start := d.prevTime
+		if !d.active[i] {
+			if dp == 0 && db == 0 {
+				continue
+			}
+			d.active[i] = true
+			start = d.attached
+		}
+		out = append(out, delta{class: i, start: start, packets: clampInt64(dp), bytes: clampInt64(db)})
+	}
+	d.prev = *cur
+	d.prevTime = now
+	return out, restarted
+}
+
+// activeSeries is the number of series advance emits every interval.
+func (d *deltaTracker) activeSeries() int {
+	n := 0
+	for _, a := range d.active {
+		if a {
+			n++
+		}
+	}
+	return n
+}
+
+func clampInt64(v uint64) int64 {
+	if v > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(v)
+}

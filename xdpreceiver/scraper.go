@@ -1,0 +1,211 @@
+package xdpreceiver // import "github.com/otelcol-xdp/otelcol-xdp/xdpreceiver"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/scraper/scrapererror"
+	"go.uber.org/zap"
+
+	"github.com/otelcol-xdp/otelcol-xdp/bpf"
+	"github.com/otelcol-xdp/otelcol-xdp/xdpreceiver/internal/metadata"
+)
+
+// xdpScraper owns the attachments of one receiver instance. The controller
+// never runs a scrape during Start or Shutdown, but the mutex keeps the
+// scraper correct when driven directly, as tests do.
+type xdpScraper struct {
+	cfg      *Config
+	logger   *zap.Logger
+	attach   attachFunc
+	now      func() time.Time
+	claimant *claimant
+
+	mu     sync.Mutex
+	host   component.Host
+	ifaces []*ifaceState
+	mb     *metadata.MetricsBuilder
+	totals bpf.Totals // read buffer, reused by every scrape
+	points []delta    // delta buffer, reused by every scrape
+}
+
+// ifaceState is one attached interface.
+type ifaceState struct {
+	name    string
+	reader  counterReader
+	deltas  deltaTracker
+	readErr error // the last read's error, nil while reads succeed
+}
+
+func newScraper(cfg *Config, set receiver.Settings, attach attachFunc, now func() time.Time) *xdpScraper {
+	return &xdpScraper{
+		cfg:      cfg,
+		logger:   set.Logger,
+		attach:   attach,
+		now:      now,
+		claimant: &claimant{id: set.ID},
+		mb:       metadata.NewMetricsBuilder(cfg.MetricsBuilderConfig, set),
+		points:   make([]delta, 0, bpf.NumClasses),
+	}
+}
+
+// start attaches every configured interface or none.
+func (s *xdpScraper) start(_ context.Context, host component.Host) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ifaces != nil {
+		return errors.New("xdp receiver is already started")
+	}
+	mode, err := bpf.ParseMode(s.cfg.AttachMode)
+	if err != nil {
+		return err
+	}
+	if err := s.claimant.claim(s.cfg.Interfaces); err != nil {
+		return err
+	}
+	ifaces := make([]*ifaceState, 0, len(s.cfg.Interfaces))
+	for _, name := range s.cfg.Interfaces {
+		// Taken before attaching: the program may count a packet before
+		// Attach returns, and every counted packet must fall inside the
+		// first point's interval.
+		attached := pcommon.NewTimestampFromTime(s.now())
+		r, err := s.attach(name, mode)
+		if err != nil {
+			closeErr := closeAll(ifaces)
+			s.claimant.release(s.cfg.Interfaces)
+			return errors.Join(fmt.Errorf("xdp receiver attached none of %s: %w", quoteAll(s.cfg.Interfaces), err), closeErr)
+		}
+		if m, ok := r.(interface{ Mode() bpf.Mode }); ok {
+			s.logger.Info("counting packets with XDP", zap.String("interface", name), zap.Stringer("attach_mode", m.Mode()))
+		}
+		ifaces = append(ifaces, &ifaceState{name: name, reader: r, deltas: newDeltaTracker(attached)})
+	}
+	s.host = host
+	s.ifaces = ifaces
+	return nil
+}
+
+// shutdown detaches everything. It is safe without start and safe twice.
+func (s *xdpScraper) shutdown(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := closeAll(s.ifaces)
+	s.ifaces = nil
+	s.host = nil
+	s.claimant.release(s.cfg.Interfaces)
+	return err
+}
+
+// scrape emits one delta point per active series of every interface that
+// could be read. An interface that cannot be read leaves the others alone:
+// the scrape returns their data with a partial scrape error, and the
+// interface's next successful read covers the missed interval.
+func (s *xdpScraper) scrape(context.Context) (pmetric.Metrics, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	failed, statusChanged := 0, false
+	for _, ifc := range s.ifaces {
+		err := ifc.reader.Read(&s.totals)
+		if (err != nil) != (ifc.readErr != nil) {
+			statusChanged = true
+		}
+		ifc.readErr = err
+		if err != nil {
+			errs = append(errs, err)
+			failed += ifc.deltas.activeSeries() * s.enabledMetrics()
+			continue
+		}
+		// Taken after the read, so that every packet the read counted
+		// falls inside this point's interval.
+		now := pcommon.NewTimestampFromTime(s.now())
+		var restarted int
+		s.points, restarted = ifc.deltas.advance(&s.totals, now, s.points[:0])
+		if restarted > 0 {
+			s.logger.Warn("XDP counters went backwards; their series continue from the new values",
+				zap.String("interface", ifc.name), zap.Int("series", restarted))
+		}
+		s.record(ifc.name, now)
+	}
+	if statusChanged {
+		s.reportStatus()
+	}
+	md := s.mb.Emit()
+	if len(errs) > 0 {
+		return md, scrapererror.NewPartialScrapeError(errors.Join(errs...), failed)
+	}
+	return md, nil
+}
+
+// record hands s.points to the metrics builder. The builder stamps every
+// point with its own start time, which Reset(WithStartTime) sets; setting
+// it only when it changes keeps the cost to one or two resets per interface
+// (its series' previous read, and its attachment for series that appear).
+// This keeps one resource for all interfaces, where emitting per interface
+// with WithStartTimeOverride could not give a new series its own start.
+func (s *xdpScraper) record(iface string, now pcommon.Timestamp) {
+	var start pcommon.Timestamp
+	for i, p := range s.points {
+		if i == 0 || p.start != start {
+			start = p.start
+			s.mb.Reset(metadata.WithStartTime(start))
+		}
+		a := classAttrs[p.class]
+		s.mb.RecordXdpPacketsDataPoint(now, p.packets, iface, metadata.AttributeNetworkIoDirectionReceive, a.network, a.transport)
+		s.mb.RecordXdpBytesDataPoint(now, p.bytes, iface, metadata.AttributeNetworkIoDirectionReceive, a.network, a.transport)
+	}
+}
+
+// reportStatus reports the receiver's status after a change: recoverable
+// while any interface cannot be read, OK once all can again.
+func (s *xdpScraper) reportStatus() {
+	var errs []error
+	for _, ifc := range s.ifaces {
+		if ifc.readErr != nil {
+			errs = append(errs, ifc.readErr)
+		}
+	}
+	if len(errs) == 0 {
+		componentstatus.ReportStatus(s.host, componentstatus.NewEvent(componentstatus.StatusOK))
+		return
+	}
+	componentstatus.ReportStatus(s.host, componentstatus.NewRecoverableErrorEvent(errors.Join(errs...)))
+}
+
+func (s *xdpScraper) enabledMetrics() int {
+	n := 0
+	if s.cfg.Metrics.XdpPackets.Enabled {
+		n++
+	}
+	if s.cfg.Metrics.XdpBytes.Enabled {
+		n++
+	}
+	return n
+}
+
+func closeAll(ifaces []*ifaceState) error {
+	var errs []error
+	for _, ifc := range ifaces {
+		if err := ifc.reader.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func quoteAll(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = fmt.Sprintf("%q", n)
+	}
+	return strings.Join(q, ", ")
+}
