@@ -1,0 +1,99 @@
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+GO          ?= go
+OCB_VERSION := v0.165.0
+CACHE       := $(CURDIR)/.cache
+# ocb is installed per version, so bumping OCB_VERSION installs the new one.
+OCB         := $(CACHE)/bin/ocb-$(OCB_VERSION)/builder
+DIST        := dist/otelcol-xdp
+CONFIG      ?= testdata/default.yaml
+FUZZTIME    ?= 20s
+TEST_FLAGS  ?= -count=1 -timeout=30m
+TEST_LOG    := $(CACHE)/test.log
+
+# Everything the distribution is built from: a change to any of these makes
+# `make run` rebuild the binary.
+SOURCES := builder-config.yaml go.mod go.sum $(wildcard bpf/*.o) \
+	$(shell find bpf internal xdpreceiver -name '*.go' -not -name '*_test.go' 2>/dev/null)
+
+.PHONY: help
+help: ## Show this help
+	@echo "otelcol-xdp: an OpenTelemetry Collector that counts packets with XDP"
+	@echo
+	@echo "Targets:"
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: generate
+generate: ## Regenerate the BPF object (bpf2go) and the receiver's metadata (mdatagen)
+	@missing=""; \
+	for tool in clang llvm-strip; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	[ -e /usr/include/bpf/bpf_helpers.h ] || missing="$$missing bpf/bpf_helpers.h"; \
+	if [ -n "$$missing" ]; then \
+		echo "make generate: missing:$$missing" >&2; \
+		echo "install them with: apt-get install clang llvm libbpf-dev" >&2; \
+		exit 1; \
+	fi
+	$(GO) generate ./...
+
+$(OCB):
+	@mkdir -p $(dir $@)
+	GOBIN=$(dir $@) $(GO) install go.opentelemetry.io/collector/cmd/builder@$(OCB_VERSION)
+
+.PHONY: ocb
+ocb: $(OCB) ## Install ocb (the collector builder) into .cache/bin
+
+.PHONY: build
+build: $(DIST) ## Build the collector distribution into dist/otelcol-xdp with ocb
+
+# ocb makes an empty /tmp/otelcol-distributionNNN on every run: give it a
+# temporary directory of its own and remove that afterwards.
+$(DIST): $(OCB) $(SOURCES)
+	@tmp=$$(mktemp -d); \
+	TMPDIR=$$tmp $(OCB) --config=builder-config.yaml; rc=$$?; \
+	rm -rf $$tmp; exit $$rc
+	@touch $@
+
+.PHONY: run
+run: $(DIST) ## Build if needed and run the collector with testdata/default.yaml (CONFIG=...)
+	@if [ "$$(id -u)" != 0 ] && ! getcap $(DIST) 2>/dev/null | grep -q 'cap_bpf.*cap_net_admin\|cap_net_admin.*cap_bpf'; then \
+		echo "otelcol-xdp loads an eBPF program and attaches it to network interfaces with XDP." >&2; \
+		echo "That needs the capabilities CAP_BPF and CAP_NET_ADMIN, which this user does not have." >&2; \
+		echo "Either run it as root:" >&2; \
+		echo "    sudo make run" >&2; \
+		echo "or give the binary those capabilities once (again after each rebuild):" >&2; \
+		echo "    sudo setcap cap_bpf,cap_net_admin+ep $(DIST)" >&2; \
+		exit 1; \
+	fi
+	./$(DIST) --config=$(CONFIG)
+
+.PHONY: test
+test: build ## Run every test: go test ./... (privileged ones and e2e, needs root) and the fuzz target
+	@mkdir -p $(CACHE)
+	set -o pipefail; $(GO) test $(TEST_FLAGS) -v ./... 2>&1 | tee $(TEST_LOG)
+	@$(MAKE) --no-print-directory fuzz
+	@if grep -q -- '--- SKIP' $(TEST_LOG); then \
+		echo "make test: skipped tests are failures here:" >&2; \
+		grep -- '--- SKIP' $(TEST_LOG) >&2; \
+		exit 1; \
+	fi
+
+.PHONY: fuzz
+fuzz: ## Fuzz the BPF counter (FuzzCount) for FUZZTIME (20s)
+	@mkdir -p $(CACHE)
+	set -o pipefail; $(GO) test -run='^$$' -fuzz='^FuzzCount$$' -fuzztime=$(FUZZTIME) ./bpf 2>&1 | tee $(CACHE)/fuzz.log
+	@if grep -q 'no fuzz tests to fuzz' $(CACHE)/fuzz.log; then echo "make fuzz: FuzzCount not found in ./bpf" >&2; exit 1; fi
+
+.PHONY: bench
+bench: ## Run the benchmarks of the BPF counter and the receiver
+	$(GO) test -run='^$$' -bench=. -benchmem ./bpf/... ./xdpreceiver/...
+
+.PHONY: lint
+lint: ## gofmt (must list nothing) and go vet
+	@out=$$(find . -name '*.go' -not -path './dist/*' -not -path './.cache/*' -print0 | xargs -0 gofmt -l); \
+	if [ -n "$$out" ]; then echo "gofmt -l lists files that need formatting:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+.PHONY: clean
+clean: ## Remove dist/ and .cache/ (the installed ocb and test logs)
+	rm -rf dist $(CACHE)

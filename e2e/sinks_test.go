@@ -1,0 +1,290 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
+	"google.golang.org/grpc"
+)
+
+// point is one delta data point of a series.
+type point struct {
+	start, time pcommon.Timestamp
+	value       int64
+}
+
+// seriesKey names a series of xdp.packets or xdp.bytes.
+type seriesKey struct {
+	metric, iface, direction, netType, transport string
+}
+
+// classKey is what the test injects per class: network.type/network.transport.
+type classKey struct{ netType, transport string }
+
+func (k classKey) String() string { return k.netType + "/" + k.transport }
+
+// counts is packets and bytes per class.
+type counts map[classKey]struct{ packets, bytes int64 }
+
+func (c counts) add(k classKey, packets, bytes int64) {
+	v := c[k]
+	v.packets += packets
+	v.bytes += bytes
+	c[k] = v
+}
+
+// diff describes how got differs from want, or returns "" when they are the
+// same; classes counted zero are the same as classes not counted.
+func (want counts) diff(got counts) string {
+	keys := map[classKey]bool{}
+	for k, v := range want {
+		if v.packets != 0 || v.bytes != 0 {
+			keys[k] = true
+		}
+	}
+	for k, v := range got {
+		if v.packets != 0 || v.bytes != 0 {
+			keys[k] = true
+		}
+	}
+	var out []string
+	for k := range keys {
+		w, g := want[k], got[k]
+		if w != g {
+			out = append(out, fmt.Sprintf("%s: got %d packets %d bytes, want %d packets %d bytes", k, g.packets, g.bytes, w.packets, w.bytes))
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, "; ")
+}
+
+// otlpSink is an OTLP/gRPC metrics server that keeps every data point of
+// xdp.packets and xdp.bytes it receives.
+type otlpSink struct {
+	pmetricotlp.UnimplementedGRPCServer
+	addr string
+
+	mu       sync.Mutex
+	requests int
+	series   map[seriesKey][]point
+	other    []string // metric names other than the two expected
+}
+
+func startOTLPSink(t *testing.T) *otlpSink {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &otlpSink{addr: l.Addr().String(), series: map[seriesKey][]point{}}
+	srv := grpc.NewServer()
+	pmetricotlp.RegisterGRPCServer(srv, s)
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(srv.Stop)
+	return s
+}
+
+func (s *otlpSink) Export(_ context.Context, req pmetricotlp.ExportRequest) (pmetricotlp.ExportResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests++
+	rms := req.Metrics().ResourceMetrics()
+	for i := 0; i < rms.Len(); i++ {
+		sms := rms.At(i).ScopeMetrics()
+		for j := 0; j < sms.Len(); j++ {
+			ms := sms.At(j).Metrics()
+			for k := 0; k < ms.Len(); k++ {
+				s.record(ms.At(k))
+			}
+		}
+	}
+	return pmetricotlp.NewExportResponse(), nil
+}
+
+func (s *otlpSink) record(m pmetric.Metric) {
+	if m.Name() != "xdp.packets" && m.Name() != "xdp.bytes" {
+		s.other = append(s.other, m.Name())
+		return
+	}
+	if m.Type() != pmetric.MetricTypeSum || !m.Sum().IsMonotonic() ||
+		m.Sum().AggregationTemporality() != pmetric.AggregationTemporalityDelta {
+		s.other = append(s.other, fmt.Sprintf("%s (%s, monotonic %v, %s)", m.Name(), m.Type(),
+			m.Type() == pmetric.MetricTypeSum && m.Sum().IsMonotonic(), m.Sum().AggregationTemporality()))
+		return
+	}
+	dps := m.Sum().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dp := dps.At(i)
+		attr := func(name string) string {
+			v, ok := dp.Attributes().Get(name)
+			if !ok {
+				return "<missing>"
+			}
+			return v.AsString()
+		}
+		key := seriesKey{m.Name(), attr("network.interface.name"), attr("network.io.direction"),
+			attr("network.type"), attr("network.transport")}
+		s.series[key] = append(s.series[key], point{dp.StartTimestamp(), dp.Timestamp(), dp.IntValue()})
+	}
+}
+
+// totals adds up the delta points of iface's series per class.
+func (s *otlpSink) totals(iface string) counts {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := counts{}
+	for k, pts := range s.series {
+		if k.iface != iface {
+			continue
+		}
+		for _, p := range pts {
+			switch k.metric {
+			case "xdp.packets":
+				c.add(classKey{k.netType, k.transport}, p.value, 0)
+			case "xdp.bytes":
+				c.add(classKey{k.netType, k.transport}, 0, p.value)
+			}
+		}
+	}
+	return c
+}
+
+// check returns what is wrong with the series of iface other than their
+// totals: a direction other than receive, a point that does not start where
+// the previous one of its series ended, or metrics that should not be there.
+func (s *otlpSink) check(iface string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var problems []string
+	if len(s.other) > 0 {
+		problems = append(problems, fmt.Sprintf("unexpected metrics: %v", s.other))
+	}
+	for k, pts := range s.series {
+		if k.iface != iface {
+			continue
+		}
+		if k.direction != "receive" {
+			problems = append(problems, fmt.Sprintf("%+v: network.io.direction %q, want receive", k, k.direction))
+		}
+		sorted := append([]point(nil), pts...)
+		sort.Slice(sorted, func(i, j int) bool { return sorted[i].time < sorted[j].time })
+		for i, p := range sorted {
+			if p.start >= p.time {
+				problems = append(problems, fmt.Sprintf("%+v: point %d starts at %v, not before its time %v", k, i, p.start, p.time))
+			}
+			if i > 0 && p.start != sorted[i-1].time {
+				problems = append(problems, fmt.Sprintf("%+v: point %d starts at %v, the previous one ended at %v (gap or overlap)",
+					k, i, p.start.AsTime().Format(time.RFC3339Nano), sorted[i-1].time.AsTime().Format(time.RFC3339Nano)))
+			}
+		}
+	}
+	sort.Strings(problems)
+	return problems
+}
+
+// promSample is one line of the Prometheus text format.
+type promSample struct {
+	name   string
+	labels map[string]string
+	value  float64
+}
+
+// scrapePrometheus fetches and parses the exporter's /metrics.
+func scrapePrometheus(addr string) ([]promSample, string, error) {
+	client := http.Client{Timeout: 2 * time.Second}
+	resp, err := client.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, string(body), fmt.Errorf("GET /metrics: %s", resp.Status)
+	}
+	var samples []promSample
+	sc := bufio.NewScanner(strings.NewReader(string(body)))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		s, err := parsePromLine(line)
+		if err != nil {
+			return nil, string(body), err
+		}
+		samples = append(samples, s)
+	}
+	return samples, string(body), sc.Err()
+}
+
+// parsePromLine parses `name{k="v",...} value [timestamp]`.
+func parsePromLine(line string) (promSample, error) {
+	s := promSample{labels: map[string]string{}}
+	i := strings.IndexAny(line, "{ ")
+	if i < 0 {
+		return s, fmt.Errorf("no value in %q", line)
+	}
+	s.name, line = line[:i], line[i:]
+	if line[0] == '{' {
+		line = line[1:]
+		for {
+			line = strings.TrimLeft(line, ", ")
+			if strings.HasPrefix(line, "}") {
+				line = line[1:]
+				break
+			}
+			eq := strings.Index(line, `="`)
+			if eq < 0 {
+				return s, fmt.Errorf("bad labels in %q", line)
+			}
+			name := line[:eq]
+			line = line[eq+2:]
+			var val strings.Builder
+			j := 0
+			for ; j < len(line) && line[j] != '"'; j++ {
+				if line[j] == '\\' && j+1 < len(line) {
+					j++
+					switch line[j] {
+					case 'n':
+						val.WriteByte('\n')
+					default:
+						val.WriteByte(line[j])
+					}
+					continue
+				}
+				val.WriteByte(line[j])
+			}
+			if j >= len(line) {
+				return s, fmt.Errorf("unterminated label value in %q", line)
+			}
+			s.labels[name] = val.String()
+			line = line[j+1:]
+		}
+	}
+	fields := strings.Fields(line)
+	if len(fields) < 1 {
+		return s, fmt.Errorf("no value in %q", line)
+	}
+	v, err := strconv.ParseFloat(fields[0], 64)
+	if err != nil {
+		return s, fmt.Errorf("bad value in %q: %w", line, err)
+	}
+	s.value = v
+	return s, nil
+}
