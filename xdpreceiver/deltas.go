@@ -28,6 +28,13 @@ func newDeltaTracker(attached pcommon.Timestamp) deltaTracker {
 	return deltaTracker{attached: attached, prevTime: attached}
 }
 
+// reattached restarts the counts from zero for a new attachment. Series
+// that were active stay active: they go on being emitted, from the new
+// attachment on.
+func (d *deltaTracker) reattached(at pcommon.Timestamp) {
+	d.attached, d.prevTime, d.prev = at, at, bpf.Totals{}
+}
+
 // delta is one series' point for one interval.
 type delta struct {
 	class   int

@@ -32,6 +32,7 @@ type xdpScraper struct {
 
 	mu     sync.Mutex
 	host   component.Host
+	mode   bpf.Mode
 	ifaces []*ifaceState
 	mb     *metadata.MetricsBuilder
 	totals bpf.Totals // read buffer, reused by every scrape
@@ -41,7 +42,7 @@ type xdpScraper struct {
 // ifaceState is one attached interface.
 type ifaceState struct {
 	name    string
-	reader  counterReader
+	reader  counterReader // nil once the interface is gone, until it is back
 	deltas  deltaTracker
 	readErr error // the last read's error, nil while reads succeed
 }
@@ -90,6 +91,7 @@ func (s *xdpScraper) start(_ context.Context, host component.Host) error {
 		ifaces = append(ifaces, &ifaceState{name: name, reader: r, deltas: newDeltaTracker(attached)})
 	}
 	s.host = host
+	s.mode = mode
 	s.ifaces = ifaces
 	return nil
 }
@@ -115,7 +117,7 @@ func (s *xdpScraper) scrape(context.Context) (pmetric.Metrics, error) {
 	var errs []error
 	failed, statusChanged := 0, false
 	for _, ifc := range s.ifaces {
-		err := ifc.reader.Read(&s.totals)
+		ok, err := s.read(ifc)
 		if (err != nil) != (ifc.readErr != nil) {
 			statusChanged = true
 		}
@@ -123,6 +125,9 @@ func (s *xdpScraper) scrape(context.Context) (pmetric.Metrics, error) {
 		if err != nil {
 			errs = append(errs, err)
 			failed += ifc.deltas.activeSeries() * s.enabledMetrics()
+			continue
+		}
+		if !ok {
 			continue
 		}
 		// Taken after the read, so that every packet the read counted
@@ -144,6 +149,35 @@ func (s *xdpScraper) scrape(context.Context) (pmetric.Metrics, error) {
 		return md, scrapererror.NewPartialScrapeError(errors.Join(errs...), failed)
 	}
 	return md, nil
+}
+
+// read fills s.totals with the interface's counters; ok is false when
+// there is nothing to report this time.
+//
+// An interface that is gone can come back under its name (a veth
+// recreated, a link moved back): each scrape tries to attach to it afresh.
+// The new attachment counts from zero, so its series resume at the moment
+// of attachment, from the next scrape on rather than with a point a few
+// microseconds long; what arrived while no program was attached is unknown
+// and no point covers it.
+func (s *xdpScraper) read(ifc *ifaceState) (ok bool, err error) {
+	if ifc.reader == nil {
+		attached := pcommon.NewTimestampFromTime(s.now())
+		r, err := s.attach(ifc.name, s.mode)
+		if err != nil {
+			return false, fmt.Errorf("attaching XDP to %q again: %w", ifc.name, err)
+		}
+		s.logger.Info("interface is back: counting packets with XDP again", zap.String("interface", ifc.name))
+		ifc.reader = r
+		ifc.deltas.reattached(attached)
+		return false, nil
+	}
+	err = ifc.reader.Read(&s.totals)
+	if errors.Is(err, errInterfaceGone) {
+		err = errors.Join(err, ifc.reader.Close())
+		ifc.reader = nil
+	}
+	return err == nil, err
 }
 
 // record hands s.points to the metrics builder. The builder stamps every
@@ -195,6 +229,9 @@ func (s *xdpScraper) enabledMetrics() int {
 func closeAll(ifaces []*ifaceState) error {
 	var errs []error
 	for _, ifc := range ifaces {
+		if ifc.reader == nil {
+			continue
+		}
 		if err := ifc.reader.Close(); err != nil {
 			errs = append(errs, err)
 		}

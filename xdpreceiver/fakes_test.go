@@ -1,0 +1,253 @@
+package xdpreceiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+
+	"github.com/otelcol-xdp/otelcol-xdp/bpf"
+)
+
+// fakeKernel stands in for bpf.Attach: every interface has counters the
+// test sets, and attach and read errors the test injects.
+type fakeKernel struct {
+	mu         sync.Mutex
+	counters   map[string]*fakeCounter // attached, by interface
+	attachErrs map[string]error
+	attaches   []string // every successful attach, in order
+}
+
+type fakeCounter struct {
+	k      *fakeKernel
+	totals bpf.Totals
+	err    error
+	closes int
+}
+
+func newFakeKernel() *fakeKernel {
+	return &fakeKernel{counters: map[string]*fakeCounter{}, attachErrs: map[string]error{}}
+}
+
+func (k *fakeKernel) attach(iface string, _ bpf.Mode) (counterReader, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if err := k.attachErrs[iface]; err != nil {
+		return nil, err
+	}
+	if c, ok := k.counters[iface]; ok && c.closes == 0 {
+		return nil, fmt.Errorf("fake: %q attached twice", iface)
+	}
+	c := &fakeCounter{k: k}
+	k.counters[iface] = c
+	k.attaches = append(k.attaches, iface)
+	return c, nil
+}
+
+func (c *fakeCounter) Read(t *bpf.Totals) error {
+	c.k.mu.Lock()
+	defer c.k.mu.Unlock()
+	if c.closes > 0 {
+		return errors.New("fake: read after close")
+	}
+	if c.err != nil {
+		return c.err
+	}
+	*t = c.totals
+	return nil
+}
+
+func (c *fakeCounter) Close() error {
+	c.k.mu.Lock()
+	defer c.k.mu.Unlock()
+	c.closes++
+	return nil
+}
+
+// add counts packets of the given class and size on an attached interface.
+func (k *fakeKernel) add(t *testing.T, iface string, class bpf.Class, packets, size uint64) {
+	t.Helper()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	c, ok := k.counters[iface]
+	if !ok {
+		t.Fatalf("fake: %q is not attached", iface)
+	}
+	c.totals[class.Index()].Packets += packets
+	c.totals[class.Index()].Bytes += packets * size
+}
+
+func (k *fakeKernel) set(t *testing.T, iface string, class bpf.Class, packets, bytes uint64) {
+	t.Helper()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.counters[iface].totals[class.Index()] = bpf.Counter{Packets: packets, Bytes: bytes}
+}
+
+func (k *fakeKernel) setReadErr(iface string, err error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.counters[iface].err = err
+}
+
+func (k *fakeKernel) closes(iface string) int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if c, ok := k.counters[iface]; ok {
+		return c.closes
+	}
+	return -1
+}
+
+// fakeClock is the scraper's clock: tests set the time of each step, so
+// golden files hold exact timestamps.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+var epoch = time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
+
+func newFakeClock() *fakeClock { return &fakeClock{t: epoch} }
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// at sets the clock to epoch + sec seconds and returns that timestamp.
+func (c *fakeClock) at(sec int) pcommon.Timestamp {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = epoch.Add(time.Duration(sec) * time.Second)
+	return pcommon.NewTimestampFromTime(c.t)
+}
+
+// statusHost records the status events a component reports.
+type statusHost struct {
+	component.Host
+	mu     sync.Mutex
+	events []*componentstatus.Event
+}
+
+func newStatusHost() *statusHost { return &statusHost{Host: componenttest.NewNopHost()} }
+
+func (h *statusHost) Report(e *componentstatus.Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.events = append(h.events, e)
+}
+
+func (h *statusHost) statuses() []componentstatus.Status {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var s []componentstatus.Status
+	for _, e := range h.events {
+		s = append(s, e.Status())
+	}
+	return s
+}
+
+func (h *statusHost) last() *componentstatus.Event {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.events) == 0 {
+		return nil
+	}
+	return h.events[len(h.events)-1]
+}
+
+func testConfig(ifaces ...string) *Config {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Interfaces = ifaces
+	return cfg
+}
+
+func newTestScraper(t *testing.T, k *fakeKernel, clk *fakeClock, id component.ID, ifaces ...string) *xdpScraper {
+	t.Helper()
+	set := receivertest.NewNopSettings(component.MustNewType("xdp"))
+	set.ID = id
+	s := newScraper(testConfig(ifaces...), set, k.attach, clk.now)
+	t.Cleanup(func() { _ = s.shutdown(context.Background()) })
+	return s
+}
+
+// seriesKey identifies a series across scrapes.
+type seriesKey struct {
+	metric, iface, network, transport string
+}
+
+// ledger checks the delta invariants over a sequence of scrapes: every
+// point starts where the previous point of its series ended, and the
+// points of a series add up to the kernel's count.
+type ledger struct {
+	last map[seriesKey]pcommon.Timestamp
+	sum  map[seriesKey]int64
+}
+
+func newLedger() *ledger {
+	return &ledger{last: map[seriesKey]pcommon.Timestamp{}, sum: map[seriesKey]int64{}}
+}
+
+// add checks md's points against the series so far. first gives the start
+// a series' first point must have: its interface's attachment time.
+func (l *ledger) add(t *testing.T, md pmetric.Metrics, first func(iface string) pcommon.Timestamp) {
+	t.Helper()
+	forEachPoint(md, func(m pmetric.Metric, dp pmetric.NumberDataPoint) {
+		k := keyOf(m, dp)
+		want, seen := l.last[k]
+		if !seen {
+			want = first(k.iface)
+		}
+		if dp.StartTimestamp() != want {
+			t.Errorf("%v: point (%v, %v] does not start where it should, at %v", k, dp.StartTimestamp(), dp.Timestamp(), want)
+		}
+		if dp.Timestamp() <= dp.StartTimestamp() {
+			t.Errorf("%v: empty or reversed interval (%v, %v]", k, dp.StartTimestamp(), dp.Timestamp())
+		}
+		if dp.IntValue() < 0 {
+			t.Errorf("%v: negative delta %d", k, dp.IntValue())
+		}
+		l.last[k] = dp.Timestamp()
+		l.sum[k] += dp.IntValue()
+	})
+}
+
+func forEachPoint(md pmetric.Metrics, f func(pmetric.Metric, pmetric.NumberDataPoint)) {
+	for i := 0; i < md.ResourceMetrics().Len(); i++ {
+		sms := md.ResourceMetrics().At(i).ScopeMetrics()
+		for j := 0; j < sms.Len(); j++ {
+			ms := sms.At(j).Metrics()
+			for k := 0; k < ms.Len(); k++ {
+				m := ms.At(k)
+				dps := m.Sum().DataPoints()
+				for p := 0; p < dps.Len(); p++ {
+					f(m, dps.At(p))
+				}
+			}
+		}
+	}
+}
+
+func keyOf(m pmetric.Metric, dp pmetric.NumberDataPoint) seriesKey {
+	get := func(k string) string {
+		v, _ := dp.Attributes().Get(k)
+		return v.Str()
+	}
+	return seriesKey{m.Name(), get("network.interface.name"), get("network.type"), get("network.transport")}
+}
+
+func nopSettings() receiver.Settings {
+	return receivertest.NewNopSettings(component.MustNewType("xdp"))
+}

@@ -1,0 +1,322 @@
+package xdpreceiver
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/golden"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/pdatatest/pmetrictest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/scraper/scrapererror"
+
+	"github.com/otelcol-xdp/otelcol-xdp/bpf"
+	"github.com/otelcol-xdp/otelcol-xdp/xdpreceiver/internal/metadata"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden from the scrapes")
+
+var (
+	ipv4TCP = bpf.Class{Network: bpf.IPv4, Transport: bpf.TCP}
+	ipv6UDP = bpf.Class{Network: bpf.IPv6, Transport: bpf.UDP}
+	arp     = bpf.Class{Network: bpf.ARP, Transport: bpf.TransportNone}
+	other   = bpf.Class{Network: bpf.NetworkOther, Transport: bpf.TransportNone}
+)
+
+// requireGolden compares md with testdata/golden/name.yaml, exactly,
+// timestamps included: they are the delta intervals under test.
+func requireGolden(t *testing.T, name string, md pmetric.Metrics) {
+	t.Helper()
+	path := filepath.Join("testdata", "golden", name+".yaml")
+	if *update {
+		require.NoError(t, golden.WriteMetrics(t, path, md, golden.SkipMetricTimestampNormalization()))
+	}
+	want, err := golden.ReadMetrics(path)
+	require.NoError(t, err)
+	require.NoError(t, pmetrictest.CompareMetrics(want, md,
+		pmetrictest.IgnoreMetricDataPointsOrder(), pmetrictest.IgnoreMetricsOrder()))
+}
+
+// TestScrapeSequence walks two interfaces through the cases a series meets:
+// its first scrape, a series appearing later, zeros after appearing, and
+// counters going backwards; each scrape is checked against a golden file,
+// and the whole sequence for contiguity and exact sums.
+func TestScrapeSequence(t *testing.T) {
+	k, clk := newFakeKernel(), newFakeClock()
+	s := newTestScraper(t, k, clk, component.MustNewID("xdp"), "eth0", "eth1")
+	attached := clk.at(0)
+	require.NoError(t, s.start(t.Context(), newStatusHost()))
+	first := func(string) pcommon.Timestamp { return attached }
+	l := newLedger()
+	scrape := func(sec int, golden string) {
+		t.Helper()
+		clk.at(sec)
+		md, err := s.scrape(t.Context())
+		require.NoError(t, err)
+		requireGolden(t, golden, md)
+		l.add(t, md, first)
+	}
+
+	// Nothing counted yet: no series at all.
+	scrape(10, "scrape0_nothing")
+
+	// eth0 counts two classes; eth1 nothing: only eth0's series appear,
+	// starting at attachment.
+	k.add(t, "eth0", ipv4TCP, 10, 100)
+	k.add(t, "eth0", arp, 1, 60)
+	scrape(20, "scrape1_first")
+
+	// eth0's ARP stays still and is emitted as zero; eth1 counts for the
+	// first time, and its series starts at attachment, not at scrape 1.
+	k.add(t, "eth0", ipv4TCP, 5, 100)
+	k.add(t, "eth1", ipv6UDP, 3, 200)
+	scrape(30, "scrape2_appear_and_zeros")
+
+	// eth0's TCP counter goes backwards: the series continues with the
+	// new value instead of a negative delta.
+	k.set(t, "eth0", ipv4TCP, 2, 150)
+	k.add(t, "eth1", ipv6UDP, 1, 200)
+	scrape(40, "scrape3_backwards")
+
+	for key, want := range map[seriesKey]int64{
+		{"xdp.packets", "eth0", "ipv4", "tcp"}:  15 + 2,
+		{"xdp.bytes", "eth0", "ipv4", "tcp"}:    1500 + 150,
+		{"xdp.packets", "eth0", "arp", "none"}:  1,
+		{"xdp.bytes", "eth0", "arp", "none"}:    60,
+		{"xdp.packets", "eth1", "ipv6", "udp"}:  4,
+		{"xdp.bytes", "eth1", "ipv6", "udp"}:    800,
+		{"xdp.packets", "eth0", "ipv6", "udp"}:  0,
+		{"xdp.packets", "eth1", "ipv4", "tcp"}:  0,
+		{"xdp.packets", "eth0", "other", "none"}: 0,
+	} {
+		assert.Equal(t, want, l.sum[key], "%v", key)
+	}
+	assert.Len(t, l.last, 6, "series emitted")
+}
+
+// TestScrapeSumsEqualKernel drives random-looking traffic over every class
+// and checks that the points add up to the kernel's totals exactly.
+func TestScrapeSumsEqualKernel(t *testing.T) {
+	k, clk := newFakeKernel(), newFakeClock()
+	s := newTestScraper(t, k, clk, component.MustNewID("xdp"), "eth0")
+	attached := clk.at(0)
+	require.NoError(t, s.start(t.Context(), newStatusHost()))
+	l := newLedger()
+	for step := 1; step <= 30; step++ {
+		for i := range bpf.NumClasses {
+			if (step*7+i*3)%5 == 0 {
+				k.add(t, "eth0", bpf.ClassAt(i), uint64(step+i), uint64(64+i))
+			}
+		}
+		clk.at(step)
+		md, err := s.scrape(t.Context())
+		require.NoError(t, err)
+		l.add(t, md, func(string) pcommon.Timestamp { return attached })
+	}
+	kernel := k.counters["eth0"].totals
+	for i := range bpf.NumClasses {
+		c := bpf.ClassAt(i)
+		p := l.sum[seriesKey{"xdp.packets", "eth0", c.Network.String(), c.Transport.String()}]
+		b := l.sum[seriesKey{"xdp.bytes", "eth0", c.Network.String(), c.Transport.String()}]
+		assert.Equal(t, int64(kernel[i].Packets), p, "packets of %s", c)
+		assert.Equal(t, int64(kernel[i].Bytes), b, "bytes of %s", c)
+	}
+}
+
+func TestScrapeDisabledMetric(t *testing.T) {
+	k, clk := newFakeKernel(), newFakeClock()
+	s := newTestScraper(t, k, clk, component.MustNewID("xdp"), "eth0")
+	s.cfg.Metrics.XdpBytes.Enabled = false
+	s.mb = metadata.NewMetricsBuilder(s.cfg.MetricsBuilderConfig, nopSettings())
+	clk.at(0)
+	require.NoError(t, s.start(t.Context(), newStatusHost()))
+	k.add(t, "eth0", other, 2, 70)
+	clk.at(10)
+	md, err := s.scrape(t.Context())
+	require.NoError(t, err)
+	requireGolden(t, "bytes_disabled", md)
+}
+
+// TestScrapeFailingInterface has eth1 fail to read for two scrapes while
+// eth0 goes on: the scrape is partial, the status turns recoverable once
+// and OK once, and eth1's next point covers the missed intervals so that
+// nothing counted is lost.
+func TestScrapeFailingInterface(t *testing.T) {
+	k, clk := newFakeKernel(), newFakeClock()
+	s := newTestScraper(t, k, clk, component.MustNewID("xdp"), "eth0", "eth1")
+	host := newStatusHost()
+	attached := clk.at(0)
+	require.NoError(t, s.start(t.Context(), host))
+	l := newLedger()
+	first := func(string) pcommon.Timestamp { return attached }
+
+	k.add(t, "eth0", ipv4TCP, 1, 100)
+	k.add(t, "eth1", ipv4TCP, 2, 100)
+	clk.at(10)
+	md, err := s.scrape(t.Context())
+	require.NoError(t, err)
+	l.add(t, md, first)
+	assert.Empty(t, host.statuses(), "no status while every read succeeds")
+
+	readErr := errors.New(`reading XDP counters of "eth1": fake fault`)
+	k.setReadErr("eth1", readErr)
+	for _, sec := range []int{20, 30} {
+		k.add(t, "eth0", ipv4TCP, 1, 100)
+		k.add(t, "eth1", ipv4TCP, 1, 100)
+		clk.at(sec)
+		md, err = s.scrape(t.Context())
+		require.Error(t, err)
+		require.True(t, scrapererror.IsPartialScrapeError(err), "want a partial scrape error, got %v", err)
+		var partial scrapererror.PartialScrapeError
+		require.ErrorAs(t, err, &partial)
+		assert.Equal(t, 2, partial.Failed, "eth1's one series, in two metrics")
+		// PartialScrapeError does not unwrap, so the cause shows in text only.
+		assert.ErrorContains(t, err, readErr.Error())
+		if sec == 20 {
+			requireGolden(t, "partial_eth1_failing", md)
+		}
+		l.add(t, md, first)
+	}
+	require.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, host.statuses(),
+		"one report for the fault, none while it lasts")
+	assert.ErrorIs(t, host.last().Err(), readErr)
+
+	k.setReadErr("eth1", nil)
+	clk.at(40)
+	md, err = s.scrape(t.Context())
+	require.NoError(t, err)
+	requireGolden(t, "recovered_eth1_covers_gap", md)
+	l.add(t, md, first)
+	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}, host.statuses())
+	assert.Equal(t, int64(4), l.sum[seriesKey{"xdp.packets", "eth1", "ipv4", "tcp"}], "nothing lost over the fault")
+	assert.Equal(t, int64(3), l.sum[seriesKey{"xdp.packets", "eth0", "ipv4", "tcp"}])
+}
+
+// TestScrapeInterfaceGone has eth1 disappear: its attachment is closed,
+// each scrape tries to attach again, and once that works its series resume
+// from the new attachment.
+func TestScrapeInterfaceGone(t *testing.T) {
+	k, clk := newFakeKernel(), newFakeClock()
+	s := newTestScraper(t, k, clk, component.MustNewID("xdp"), "eth0", "eth1")
+	host := newStatusHost()
+	clk.at(0)
+	require.NoError(t, s.start(t.Context(), host))
+	k.add(t, "eth1", arp, 1, 60)
+	clk.at(10)
+	_, err := s.scrape(t.Context())
+	require.NoError(t, err)
+
+	k.setReadErr("eth1", fmt.Errorf(`reading XDP counters of "eth1": %w`, errInterfaceGone))
+	k.attachErrs["eth1"] = errors.New(`interface "eth1" not found`)
+	clk.at(20)
+	_, err = s.scrape(t.Context())
+	require.ErrorContains(t, err, `reading XDP counters of "eth1": interface is gone`)
+	assert.Equal(t, 1, k.closes("eth1"), "the dead attachment is closed")
+	clk.at(30)
+	_, err = s.scrape(t.Context())
+	require.ErrorContains(t, err, `attaching XDP to "eth1" again: interface "eth1" not found`)
+	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, host.statuses())
+
+	delete(k.attachErrs, "eth1")
+	clk.at(40) // the new attachment's time: its series start here
+	md, err := s.scrape(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, []string{"eth0", "eth1", "eth1"}, k.attaches)
+	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}, host.statuses())
+	assert.Zero(t, md.DataPointCount(), "the new attachment reports from the next scrape on")
+
+	// ARP, active before, goes on as a zero; TCP appears. Both start at the
+	// new attachment.
+	k.add(t, "eth1", ipv4TCP, 1, 80)
+	clk.at(50)
+	md, err = s.scrape(t.Context())
+	require.NoError(t, err)
+	requireGolden(t, "reattached", md)
+}
+
+func TestStartFailureClosesAttached(t *testing.T) {
+	k, clk := newFakeKernel(), newFakeClock()
+	k.attachErrs["eth1"] = errors.New(`interface "eth1" not found (fake); interfaces on this host: eth0, lo`)
+	s := newTestScraper(t, k, clk, component.MustNewID("xdp"), "eth0", "eth1", "eth2")
+	err := s.start(t.Context(), newStatusHost())
+	require.EqualError(t, err, `xdp receiver attached none of "eth0", "eth1", "eth2": interface "eth1" not found (fake); interfaces on this host: eth0, lo`)
+	assert.Equal(t, 1, k.closes("eth0"), "eth0, attached before eth1 failed, is detached")
+	assert.Equal(t, []string{"eth0"}, k.attaches, "nothing is attached after the failure")
+
+	// The failed instance holds no claim: another can take its interfaces.
+	other := newTestScraper(t, k, clk, component.MustNewID("xdp"), "eth0")
+	require.NoError(t, other.start(t.Context(), newStatusHost()))
+}
+
+func TestShutdownWithoutStart(t *testing.T) {
+	k, clk := newFakeKernel(), newFakeClock()
+	s := newTestScraper(t, k, clk, component.MustNewID("xdp"), "eth0")
+	require.NoError(t, s.shutdown(t.Context()))
+	require.NoError(t, s.shutdown(t.Context()))
+	assert.Empty(t, k.attaches)
+}
+
+func TestShutdownTwice(t *testing.T) {
+	k, clk := newFakeKernel(), newFakeClock()
+	s := newTestScraper(t, k, clk, component.MustNewID("xdp"), "eth0", "eth1")
+	require.NoError(t, s.start(t.Context(), newStatusHost()))
+	require.NoError(t, s.shutdown(t.Context()))
+	require.NoError(t, s.shutdown(t.Context()))
+	assert.Equal(t, 1, k.closes("eth0"))
+	assert.Equal(t, 1, k.closes("eth1"))
+	md, err := s.scrape(t.Context())
+	require.NoError(t, err)
+	assert.Zero(t, md.DataPointCount(), "a scrape after shutdown reads nothing")
+}
+
+func TestDuplicateInterfaceAcrossInstances(t *testing.T) {
+	k, clk := newFakeKernel(), newFakeClock()
+	edge := newTestScraper(t, k, clk, component.MustNewIDWithName("xdp", "edge"), "eth0", "eth1")
+	backend := newTestScraper(t, k, clk, component.MustNewIDWithName("xdp", "backend"), "eth2", "eth1")
+	require.NoError(t, edge.start(t.Context(), newStatusHost()))
+
+	err := backend.start(t.Context(), newStatusHost())
+	require.EqualError(t, err, `interface "eth1" is already counted by receiver "xdp/edge": an interface can belong to one xdp receiver only; remove it from "xdp/edge" or from "xdp/backend"`)
+	assert.Equal(t, []string{"eth0", "eth1"}, k.attaches, "the refused instance attached nothing, not even eth2")
+	assert.Equal(t, 0, k.closes("eth1"), "the refused instance left edge's eth1 alone")
+
+	// A refused instance's shutdown releases nothing of edge's.
+	require.NoError(t, backend.shutdown(t.Context()))
+	err = backend.start(t.Context(), newStatusHost())
+	require.ErrorContains(t, err, `interface "eth1" is already counted by receiver "xdp/edge"`)
+
+	require.NoError(t, edge.shutdown(t.Context()))
+	require.NoError(t, backend.start(t.Context(), newStatusHost()), "eth1 is free once edge shuts down")
+}
+
+func TestStartTwice(t *testing.T) {
+	k, clk := newFakeKernel(), newFakeClock()
+	s := newTestScraper(t, k, clk, component.MustNewID("xdp"), "eth0")
+	require.NoError(t, s.start(t.Context(), newStatusHost()))
+	require.EqualError(t, s.start(t.Context(), newStatusHost()), "xdp receiver is already started")
+	assert.Equal(t, []string{"eth0"}, k.attaches)
+}
+
+// TestClassAttributes ties bpf's classes to metadata.yaml's enums.
+func TestClassAttributes(t *testing.T) {
+	for i := range bpf.NumClasses {
+		c := bpf.ClassAt(i)
+		assert.Equal(t, c.Network.String(), classAttrs[i].network.String(), "class %d", i)
+		assert.Equal(t, c.Transport.String(), classAttrs[i].transport.String(), "class %d", i)
+	}
+	assert.Len(t, metadata.MapAttributeNetworkType, 4)
+	assert.Len(t, metadata.MapAttributeNetworkTransport, 5)
+	assert.Equal(t, 20, bpf.NumClasses)
+}
+
+func TestDeltaClamp(t *testing.T) {
+	assert.Equal(t, int64(5), clampInt64(5))
+	assert.Equal(t, int64(1<<63-1), clampInt64(1<<63+5))
+}
