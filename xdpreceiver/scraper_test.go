@@ -86,14 +86,14 @@ func TestScrapeSequence(t *testing.T) {
 	scrape(40, "scrape3_backwards")
 
 	for key, want := range map[seriesKey]int64{
-		{"xdp.packets", "eth0", "ipv4", "tcp"}:  15 + 2,
-		{"xdp.bytes", "eth0", "ipv4", "tcp"}:    1500 + 150,
-		{"xdp.packets", "eth0", "arp", "none"}:  1,
-		{"xdp.bytes", "eth0", "arp", "none"}:    60,
-		{"xdp.packets", "eth1", "ipv6", "udp"}:  4,
-		{"xdp.bytes", "eth1", "ipv6", "udp"}:    800,
-		{"xdp.packets", "eth0", "ipv6", "udp"}:  0,
-		{"xdp.packets", "eth1", "ipv4", "tcp"}:  0,
+		{"xdp.packets", "eth0", "ipv4", "tcp"}:   15 + 2,
+		{"xdp.bytes", "eth0", "ipv4", "tcp"}:     1500 + 150,
+		{"xdp.packets", "eth0", "arp", "none"}:   1,
+		{"xdp.bytes", "eth0", "arp", "none"}:     60,
+		{"xdp.packets", "eth1", "ipv6", "udp"}:   4,
+		{"xdp.bytes", "eth1", "ipv6", "udp"}:     800,
+		{"xdp.packets", "eth0", "ipv6", "udp"}:   0,
+		{"xdp.packets", "eth1", "ipv4", "tcp"}:   0,
 		{"xdp.packets", "eth0", "other", "none"}: 0,
 	} {
 		assert.Equal(t, want, l.sum[key], "%v", key)
