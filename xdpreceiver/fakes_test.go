@@ -248,6 +248,8 @@ func keyOf(m pmetric.Metric, dp pmetric.NumberDataPoint) seriesKey {
 	return seriesKey{m.Name(), get("network.interface.name"), get("network.type"), get("network.transport")}
 }
 
+type receiverSettings = receiver.Settings
+
 func nopSettings() receiver.Settings {
 	return receivertest.NewNopSettings(component.MustNewType("xdp"))
 }

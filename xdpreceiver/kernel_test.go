@@ -1,0 +1,299 @@
+package xdpreceiver
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.opentelemetry.io/collector/scraper/scrapererror"
+	"go.opentelemetry.io/collector/scraper/scraperhelper"
+
+	"github.com/otelcol-xdp/otelcol-xdp/bpf"
+	"github.com/otelcol-xdp/otelcol-xdp/internal/xdptest"
+	"github.com/otelcol-xdp/otelcol-xdp/xdpreceiver/internal/metadata"
+)
+
+// The tests in this file run the receiver against the real kernel, on veth
+// pairs from xdptest. Without root they fail, unless XDP_SKIP_PRIVILEGED=1.
+
+// recClock is the real clock, remembering what it told the scraper. Start
+// asks it once per interface, just before attaching, so its first readings
+// are the attachment times that first points must start at.
+type recClock struct {
+	mu    sync.Mutex
+	times []time.Time
+}
+
+func (c *recClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := time.Now()
+	c.times = append(c.times, t)
+	return t
+}
+
+func (c *recClock) reading(i int) pcommon.Timestamp {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return pcommon.NewTimestampFromTime(c.times[i])
+}
+
+// injectFrames injects every crafted frame rounds times and adds them to want.
+func injectFrames(t *testing.T, p *xdptest.Pair, rounds int, want *bpf.Totals, keep func(xdptest.Frame) bool) {
+	t.Helper()
+	for range rounds {
+		for _, f := range xdptest.Frames() {
+			if !keep(f) {
+				continue
+			}
+			p.Inject(t, f.Data)
+			want[f.Class.Index()].Packets++
+			want[f.Class.Index()].Bytes += uint64(len(f.Data))
+		}
+	}
+}
+
+func all(xdptest.Frame) bool { return true }
+
+// totalsOf adds md's points up by interface and class.
+func totalsOf(md pmetric.Metrics, into map[string]*bpf.Totals) {
+	forEachPoint(md, func(m pmetric.Metric, dp pmetric.NumberDataPoint) {
+		k := keyOf(m, dp)
+		c := bpf.Class{
+			Network:   classNetwork(k.network),
+			Transport: classTransport(k.transport),
+		}
+		if into[k.iface] == nil {
+			into[k.iface] = &bpf.Totals{}
+		}
+		switch k.metric {
+		case "xdp.packets":
+			into[k.iface][c.Index()].Packets += uint64(dp.IntValue())
+		case "xdp.bytes":
+			into[k.iface][c.Index()].Bytes += uint64(dp.IntValue())
+		}
+	})
+}
+
+func classNetwork(s string) bpf.NetworkType {
+	for i := range bpf.NumClasses {
+		if c := bpf.ClassAt(i); c.Network.String() == s {
+			return c.Network
+		}
+	}
+	panic("unknown network.type " + s)
+}
+
+func classTransport(s string) bpf.Transport {
+	for i := range bpf.NumClasses {
+		if c := bpf.ClassAt(i); c.Transport.String() == s {
+			return c.Transport
+		}
+	}
+	panic("unknown network.transport " + s)
+}
+
+// scrapeUntil scrapes, checking every point against the ledger, until the
+// points add up to want for every interface, then waits for stragglers and
+// scrapes once more: that last scrape must add nothing. Frames cross a veth
+// asynchronously, so the first scrapes may see only some of them.
+func scrapeUntil(t *testing.T, scrape func() pmetric.Metrics, l *ledger, first func(string) pcommon.Timestamp, got map[string]*bpf.Totals, want map[string]*bpf.Totals) {
+	t.Helper()
+	equal := func() bool {
+		for iface, w := range want {
+			if g := got[iface]; g == nil || *g != *w {
+				return false
+			}
+		}
+		return true
+	}
+	for deadline := time.Now().Add(5 * time.Second); !equal() && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		md := scrape()
+		l.add(t, md, first)
+		totalsOf(md, got)
+	}
+	time.Sleep(50 * time.Millisecond)
+	md := scrape()
+	l.add(t, md, first)
+	totalsOf(md, got)
+	for iface, w := range want {
+		g := got[iface]
+		require.NotNil(t, g, "nothing reported for %q", iface)
+		for i := range w {
+			assert.Equal(t, w[i], g[i], "%s: class %v: points add up to {packets, bytes} = %v, want %v", iface, bpf.ClassAt(i), g[i], w[i])
+		}
+	}
+	for iface := range got {
+		assert.Contains(t, want, iface, "points for an interface of another receiver")
+	}
+}
+
+// TestKernelCountsEveryClass runs the receiver as the collector does, on a
+// real XDP attachment: every class is counted exactly, over several
+// scrapes whose points are contiguous, and Shutdown leaves nothing attached.
+func TestKernelCountsEveryClass(t *testing.T) {
+	xdptest.Privileged(t)
+	p := xdptest.NewPair(t)
+	clk, sink := &recClock{}, new(consumertest.MetricsSink)
+	cfg := testConfig(p.Host)
+	cfg.InitialDelay = 0
+	tick := make(chan time.Time)
+	r, err := newReceiver(cfg, receivertest.NewNopSettings(metadata.Type), sink, attachKernel, clk.now,
+		scraperhelper.WithTickerChannel(tick))
+	require.NoError(t, err)
+	require.NoError(t, r.Start(t.Context(), newStatusHost()))
+	t.Cleanup(func() { _ = r.Shutdown(t.Context()) })
+	attached := clk.reading(0)
+	require.NotZero(t, xdptest.XDPProgramID(t, p.Host), "Start attached nothing")
+	waitForScrapes(t, sink, 1)
+
+	scrape := func() pmetric.Metrics {
+		n := len(sink.AllMetrics())
+		tick <- time.Now()
+		return waitForScrapes(t, sink, n+1)[n]
+	}
+	var want bpf.Totals
+	injectFrames(t, p, 3, &want, all)
+	l, got := newLedger(), map[string]*bpf.Totals{}
+	l.add(t, sink.AllMetrics()[0], func(string) pcommon.Timestamp { return attached })
+	totalsOf(sink.AllMetrics()[0], got)
+	scrapeUntil(t, scrape, l, func(string) pcommon.Timestamp { return attached }, got, map[string]*bpf.Totals{p.Host: &want})
+
+	// More traffic, more scrapes: the series go on where they left off.
+	injectFrames(t, p, 2, &want, func(f xdptest.Frame) bool { return f.Class.Network == bpf.IPv6 })
+	scrapeUntil(t, scrape, l, func(string) pcommon.Timestamp { return attached }, got, map[string]*bpf.Totals{p.Host: &want})
+	assert.GreaterOrEqual(t, len(sink.AllMetrics()), 4, "several scrapes")
+
+	require.NoError(t, r.Shutdown(t.Context()))
+	xdptest.RequireNoXDP(t, p.Host)
+	require.NoError(t, r.Shutdown(t.Context()), "a second shutdown")
+}
+
+// TestKernelTwoInstances runs two receivers side by side, one native and
+// one generic, each on its own pair: each reports its own traffic only.
+func TestKernelTwoInstances(t *testing.T) {
+	xdptest.Privileged(t)
+	p1, p2 := xdptest.NewPair(t), xdptest.NewPair(t)
+	clk1, clk2 := &recClock{}, &recClock{}
+	edge := newScraper(testConfig(p1.Host), nopSettingsID("edge"), attachKernel, clk1.now)
+	backendCfg := testConfig(p2.Host)
+	backendCfg.AttachMode = "generic"
+	backend := newScraper(backendCfg, nopSettingsID("backend"), attachKernel, clk2.now)
+	require.NoError(t, edge.start(t.Context(), newStatusHost()))
+	t.Cleanup(func() { _ = edge.shutdown(t.Context()) })
+	require.NoError(t, backend.start(t.Context(), newStatusHost()))
+	t.Cleanup(func() { _ = backend.shutdown(t.Context()) })
+
+	var want1, want2 bpf.Totals
+	injectFrames(t, p1, 2, &want1, all)
+	injectFrames(t, p2, 3, &want2, func(f xdptest.Frame) bool { return f.Class.Network == bpf.ARP || f.Class.Transport == bpf.UDP })
+	for _, c := range []struct {
+		s    *xdpScraper
+		clk  *recClock
+		host string
+		want *bpf.Totals
+	}{{edge, clk1, p1.Host, &want1}, {backend, clk2, p2.Host, &want2}} {
+		attached := c.clk.reading(0)
+		scrape := func() pmetric.Metrics {
+			md, err := c.s.scrape(t.Context())
+			require.NoError(t, err)
+			return md
+		}
+		scrapeUntil(t, scrape, newLedger(), func(string) pcommon.Timestamp { return attached },
+			map[string]*bpf.Totals{}, map[string]*bpf.Totals{c.host: c.want})
+	}
+
+	require.NoError(t, edge.shutdown(t.Context()))
+	require.NoError(t, backend.shutdown(t.Context()))
+	xdptest.RequireNoXDP(t, p1.Host, p2.Host)
+}
+
+// TestKernelStartFailureLeavesNothingAttached fails Start on its second
+// interface, once because it does not exist and once because another
+// program holds it: the first interface is left without XDP, and the other
+// program is left alone.
+func TestKernelStartFailureLeavesNothingAttached(t *testing.T) {
+	xdptest.Privileged(t)
+	t.Run("missing interface", func(t *testing.T) {
+		p := xdptest.NewPair(t)
+		s := newScraper(testConfig(p.Host, "xdpnosuch0"), nopSettings(), attachKernel, time.Now)
+		err := s.start(t.Context(), newStatusHost())
+		require.ErrorContains(t, err, `interface "xdpnosuch0" not found`)
+		require.ErrorContains(t, err, `xdp receiver attached none of "`+p.Host+`", "xdpnosuch0"`)
+		xdptest.RequireNoXDP(t, p.Host)
+		require.NoError(t, s.shutdown(t.Context()))
+	})
+	t.Run("foreign program", func(t *testing.T) {
+		p1, p2 := xdptest.NewPair(t), xdptest.NewPair(t)
+		foreign, err := bpf.Attach(p2.Host, bpf.ModeGeneric)
+		require.NoError(t, err)
+		defer foreign.Close()
+		foreignID := xdptest.XDPProgramID(t, p2.Host)
+
+		s := newScraper(testConfig(p1.Host, p2.Host), nopSettings(), attachKernel, time.Now)
+		err = s.start(t.Context(), newStatusHost())
+		var fe *bpf.ForeignProgramError
+		require.ErrorAs(t, err, &fe)
+		assert.Equal(t, p2.Host, fe.Interface)
+		xdptest.RequireNoXDP(t, p1.Host)
+		assert.Equal(t, foreignID, xdptest.XDPProgramID(t, p2.Host), "the other program is untouched")
+	})
+}
+
+// TestKernelInterfaceGone deletes one of two interfaces under a running
+// receiver: the scrape is partial, the status turns recoverable, and the
+// other interface keeps reporting every packet.
+func TestKernelInterfaceGone(t *testing.T) {
+	xdptest.Privileged(t)
+	p1, p2 := xdptest.NewPair(t), xdptest.NewPair(t)
+	clk, host := &recClock{}, newStatusHost()
+	s := newScraper(testConfig(p1.Host, p2.Host), nopSettings(), attachKernel, clk.now)
+	require.NoError(t, s.start(t.Context(), host))
+	t.Cleanup(func() { _ = s.shutdown(t.Context()) })
+	attached := map[string]pcommon.Timestamp{p1.Host: clk.reading(0), p2.Host: clk.reading(1)}
+	first := func(iface string) pcommon.Timestamp { return attached[iface] }
+
+	var want1, want2 bpf.Totals
+	injectFrames(t, p1, 1, &want1, all)
+	injectFrames(t, p2, 1, &want2, all)
+	l, got := newLedger(), map[string]*bpf.Totals{}
+	scrape := func() pmetric.Metrics {
+		md, err := s.scrape(t.Context())
+		require.NoError(t, err)
+		return md
+	}
+	scrapeUntil(t, scrape, l, first, got, map[string]*bpf.Totals{p1.Host: &want1, p2.Host: &want2})
+
+	p1.DeleteHost(t)
+	injectFrames(t, p2, 2, &want2, all)
+	delete(got, p1.Host)
+	md, err := s.scrape(t.Context())
+	require.ErrorContains(t, err, `reading XDP counters of "`+p1.Host+`": interface is gone`)
+	require.True(t, scrapererror.IsPartialScrapeError(err))
+	l.add(t, md, first)
+	totalsOf(md, got)
+	partial := func() pmetric.Metrics {
+		md, err := s.scrape(t.Context())
+		// Later scrapes try to attach again, to an interface still missing.
+		require.ErrorContains(t, err, `attaching XDP to "`+p1.Host+`" again: interface "`+p1.Host+`" not found`)
+		require.True(t, scrapererror.IsPartialScrapeError(err))
+		return md
+	}
+	scrapeUntil(t, partial, l, first, got, map[string]*bpf.Totals{p2.Host: &want2})
+	require.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, host.statuses())
+	assert.ErrorContains(t, host.last().Err(), p1.Host)
+}
+
+func nopSettingsID(name string) receiverSettings {
+	set := nopSettings()
+	set.ID = component.MustNewIDWithName("xdp", name)
+	return set
+}
