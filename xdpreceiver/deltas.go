@@ -17,15 +17,23 @@ import (
 // fails moves nothing, so the next successful one covers both intervals and
 // no count is lost: the points of a series add up to exactly what the
 // kernel counted.
+//
+// When the user disables network.type or network.transport, the builder
+// sums the classes that differ only in those into one series, and a class
+// appearing late must not bring a point that overlaps that series' earlier
+// points: then every first point starts at the previous read instead. Both
+// are exact, as the class counted nothing before.
 type deltaTracker struct {
 	attached pcommon.Timestamp
 	prevTime pcommon.Timestamp
 	prev     bpf.Totals
 	active   [bpf.NumClasses]bool
+	// firstFromAttach makes a series' first point start at attachment.
+	firstFromAttach bool
 }
 
-func newDeltaTracker(attached pcommon.Timestamp) deltaTracker {
-	return deltaTracker{attached: attached, prevTime: attached}
+func newDeltaTracker(attached pcommon.Timestamp, firstFromAttach bool) deltaTracker {
+	return deltaTracker{attached: attached, prevTime: attached, firstFromAttach: firstFromAttach}
 }
 
 // reattached restarts the counts from zero for a new attachment. Series
@@ -69,7 +77,9 @@ func (d *deltaTracker) advance(cur *bpf.Totals, now pcommon.Timestamp, out []del
 				continue
 			}
 			d.active[i] = true
-			start = d.attached
+			if d.firstFromAttach {
+				start = d.attached
+			}
 		}
 		out = append(out, delta{class: i, start: start, packets: clampInt64(dp), bytes: clampInt64(db)})
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -88,7 +89,7 @@ func (s *xdpScraper) start(_ context.Context, host component.Host) error {
 		if m, ok := r.(interface{ Mode() bpf.Mode }); ok {
 			s.logger.Info("counting packets with XDP", zap.String("interface", name), zap.Stringer("attach_mode", m.Mode()))
 		}
-		ifaces = append(ifaces, &ifaceState{name: name, reader: r, deltas: newDeltaTracker(attached)})
+		ifaces = append(ifaces, &ifaceState{name: name, reader: r, deltas: newDeltaTracker(attached, !aggregatesClasses(s.cfg))})
 	}
 	s.host = host
 	s.mode = mode
@@ -250,6 +251,16 @@ func (s *xdpScraper) reportStatus() {
 		return
 	}
 	componentstatus.ReportStatus(s.host, componentstatus.NewRecoverableErrorEvent(errors.Join(errs...)))
+}
+
+// aggregatesClasses tells whether an enabled metric leaves out
+// network.type or network.transport, so that the builder sums classes.
+func aggregatesClasses(cfg *Config) bool {
+	p, b := cfg.Metrics.XdpPackets, cfg.Metrics.XdpBytes
+	return p.Enabled && !(slices.Contains(p.EnabledAttributes, metadata.XdpPacketsMetricAttributeKeyNetworkType) &&
+		slices.Contains(p.EnabledAttributes, metadata.XdpPacketsMetricAttributeKeyNetworkTransport)) ||
+		b.Enabled && !(slices.Contains(b.EnabledAttributes, metadata.XdpBytesMetricAttributeKeyNetworkType) &&
+			slices.Contains(b.EnabledAttributes, metadata.XdpBytesMetricAttributeKeyNetworkTransport))
 }
 
 func (s *xdpScraper) enabledMetrics() int {

@@ -144,6 +144,39 @@ func TestScrapeDisabledMetric(t *testing.T) {
 	requireGolden(t, "bytes_disabled", md)
 }
 
+// TestScrapeAggregatedClasses disables network.type on xdp.packets: the
+// builder sums IPv4 and IPv6 TCP into one series per interface, whose
+// points must stay contiguous when IPv6 appears after IPv4.
+func TestScrapeAggregatedClasses(t *testing.T) {
+	k, clk := newFakeKernel(), newFakeClock()
+	s := newTestScraper(t, k, clk, component.MustNewID("xdp"), "eth0")
+	s.cfg.Metrics.XdpPackets.EnabledAttributes = []metadata.XdpPacketsMetricAttributeKey{
+		metadata.XdpPacketsMetricAttributeKeyNetworkInterfaceName,
+		metadata.XdpPacketsMetricAttributeKeyNetworkIoDirection,
+		metadata.XdpPacketsMetricAttributeKeyNetworkTransport,
+	}
+	s.cfg.Metrics.XdpBytes.Enabled = false
+	require.NoError(t, s.cfg.Metrics.XdpPackets.Validate())
+	s.mb = metadata.NewMetricsBuilder(s.cfg.MetricsBuilderConfig, nopSettings())
+	attached := clk.at(0)
+	require.NoError(t, s.start(t.Context(), newStatusHost()))
+	l := newLedger()
+	k.add(t, "eth0", ipv4TCP, 1, 100)
+	clk.at(10)
+	md, err := s.scrape(t.Context())
+	require.NoError(t, err)
+	l.add(t, md, func(string) pcommon.Timestamp { return attached })
+
+	k.add(t, "eth0", ipv4TCP, 1, 100)
+	k.add(t, "eth0", bpf.Class{Network: bpf.IPv6, Transport: bpf.TCP}, 2, 100)
+	clk.at(20)
+	md, err = s.scrape(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, 1, md.DataPointCount(), "IPv4 and IPv6 TCP summed into one point")
+	l.add(t, md, nil)
+	assert.Equal(t, int64(4), l.sum[seriesKey{"xdp.packets", "eth0", "", "tcp"}])
+}
+
 // TestScrapeFailingInterface has eth1 fail to read for two scrapes while
 // eth0 goes on: the scrape is partial, the status turns recoverable once
 // and OK once, and eth1's next point covers the missed intervals so that
