@@ -1,6 +1,7 @@
 package bpf_test
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -71,3 +72,5 @@ func requireOnly(tb testing.TB, d bpf.Totals, c bpf.Class, n int) {
 		}
 	}
 }
+
+func isEnd(err error) bool { return errors.Is(err, ebpf.ErrKeyNotExist) }
