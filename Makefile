@@ -54,17 +54,34 @@ $(DIST): $(OCB) $(SOURCES)
 	rm -rf $$tmp; exit $$rc
 	@touch $@
 
-.PHONY: run
-run: $(DIST) ## Build if needed and run the collector with testdata/default.yaml (CONFIG=...)
-	@if [ "$$(id -u)" != 0 ] && ! getcap $(DIST) 2>/dev/null | grep -q 'cap_bpf.*cap_net_admin\|cap_net_admin.*cap_bpf'; then \
-		echo "otelcol-xdp loads an eBPF program and attaches it to network interfaces with XDP." >&2; \
-		echo "That needs the capabilities CAP_BPF and CAP_NET_ADMIN, which this user does not have." >&2; \
-		echo "Either run it as root:" >&2; \
-		echo "    sudo make run" >&2; \
-		echo "or give the binary those capabilities once (again after each rebuild):" >&2; \
-		echo "    sudo setcap cap_bpf,cap_net_admin+ep $(DIST)" >&2; \
-		exit 1; \
+# As root, or with a binary that has CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN,
+# do nothing; otherwise say what is needed and fail before anything cryptic
+# happens. CAP_PERFMON is needed too: without it the verifier refuses the
+# program's packet pointer arithmetic ("prohibited for !root").
+CAPS := cap_bpf,cap_net_admin,cap_perfmon
+define check_privileges
+	@if [ "$$(id -u)" != 0 ]; then \
+		caps=$$(getcap $(DIST) 2>/dev/null); \
+		for c in cap_bpf cap_net_admin cap_perfmon; do \
+			case "$$caps" in *$$c*) ;; *) missing=1 ;; esac; \
+		done; \
+		if [ -n "$$missing" ]; then \
+			echo "otelcol-xdp loads an eBPF program and attaches it to network interfaces with XDP." >&2; \
+			echo "That needs CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN, which $$(id -un) does not have." >&2; \
+			echo "Either run it as root:" >&2; \
+			echo "    sudo make run" >&2; \
+			echo "or give the binary those capabilities (again after each rebuild: a new binary has none):" >&2; \
+			echo "    make build && sudo setcap $(CAPS)+ep $(DIST) && make run" >&2; \
+			exit 1; \
+		fi; \
 	fi
+endef
+
+.PHONY: run
+run: ## Build if needed and run the collector with testdata/default.yaml (CONFIG=...); needs root or capabilities
+	$(check_privileges)
+	@$(MAKE) --no-print-directory build
+	$(check_privileges)
 	./$(DIST) --config=$(CONFIG)
 
 .PHONY: test

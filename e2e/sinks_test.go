@@ -18,6 +18,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"google.golang.org/grpc"
+	// The otlp_grpc exporter compresses with gzip by default.
+	_ "google.golang.org/grpc/encoding/gzip"
 )
 
 // point is one delta data point of a series.
@@ -178,6 +180,12 @@ func (s *otlpSink) check(iface string) []string {
 		}
 		if k.direction != "receive" {
 			problems = append(problems, fmt.Sprintf("%+v: network.io.direction %q, want receive", k, k.direction))
+		}
+		// Series stay active once they appear, so the collections after the
+		// injection each add a point: a series with fewer points than that
+		// would leave contiguity unchecked.
+		if len(pts) < 3 {
+			problems = append(problems, fmt.Sprintf("%+v: only %d points", k, len(pts)))
 		}
 		sorted := append([]point(nil), pts...)
 		sort.Slice(sorted, func(i, j int) bool { return sorted[i].time < sorted[j].time })
