@@ -91,6 +91,21 @@ func (a *Attachment) Read(t *Totals) error {
 	return nil
 }
 
+// Attached reports whether the program still runs on the interface. It stops
+// when the interface is deleted or moved to another network namespace, and
+// when someone detaches the link from outside (bpftool link detach); the
+// counters then keep their last values. One syscall, no netlink dump.
+func (a *Attachment) Attached() (bool, error) {
+	if a.link == nil {
+		return false, nil
+	}
+	info, err := a.link.Info()
+	if err != nil {
+		return false, fmt.Errorf("querying the XDP link of %q: %w", a.iface, err)
+	}
+	return info.XDP().Ifindex != 0, nil
+}
+
 // Close detaches the program and frees the program, its map and the link.
 // It is safe to call more than once.
 func (a *Attachment) Close() error {

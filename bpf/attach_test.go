@@ -78,6 +78,9 @@ func TestAttachCountsInjectedFrames(t *testing.T) {
 			injectAll(t, p, 3, &want)
 			waitFor(t, a, want)
 
+			if ok, err := a.Attached(); !ok || err != nil {
+				t.Errorf("Attached() = %v, %v while attached", ok, err)
+			}
 			if err := a.Close(); err != nil {
 				t.Fatal(err)
 			}
@@ -107,6 +110,32 @@ func TestInterfacesNeverMix(t *testing.T) {
 	injectAll(t, p2, 1, &want2)
 	waitFor(t, a1, want1)
 	waitFor(t, a2, want2)
+}
+
+// TestAttachedTellsWhenTheInterfaceIsGone deletes the interface under the
+// attachment: the counts stay readable, frozen, and Attached says so.
+func TestAttachedTellsWhenTheInterfaceIsGone(t *testing.T) {
+	p := xdptest.NewPair(t)
+	a, err := bpf.Attach(p.Host, bpf.ModeAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	var want bpf.Totals
+	injectAll(t, p, 1, &want)
+	waitFor(t, a, want)
+
+	p.DeleteHost(t)
+	if ok, err := a.Attached(); ok || err != nil {
+		t.Errorf("Attached() = %v, %v after the interface was deleted; want false, nil", ok, err)
+	}
+	var got bpf.Totals
+	if err := a.Read(&got); err != nil || got != want {
+		t.Errorf("Read after deletion: %v, %v; want the last counts %v", got, err, want)
+	}
+	if err := a.Close(); err != nil {
+		t.Errorf("Close after deletion: %v", err)
+	}
 }
 
 func TestAutoModeFallsBackToGeneric(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -122,10 +123,18 @@ func XDPProgramID(t testing.TB, iface string) uint32 {
 }
 
 // RequireNoXDP fails t if any of the named interfaces has an XDP program.
+//
+// It allows a moment for the detach: a child process forked by this one
+// (exec.Command) holds copies of every descriptor until it execs, so the
+// kernel may free a closed link a few microseconds after Close returns.
 func RequireNoXDP(t testing.TB, ifaces ...string) {
 	t.Helper()
 	for _, i := range ifaces {
-		if id := XDPProgramID(t, i); id != 0 {
+		id := XDPProgramID(t, i)
+		for deadline := time.Now().Add(2 * time.Second); id != 0 && time.Now().Before(deadline); id = XDPProgramID(t, i) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if id != 0 {
 			t.Errorf("interface %q still has XDP program id %d attached", i, id)
 		}
 	}
