@@ -3,7 +3,8 @@ package xdpreceiver // import "github.com/otelcol-xdp/otelcol-xdp/xdpreceiver"
 import (
 	"errors"
 	"fmt"
-	"net"
+
+	"github.com/vishvananda/netlink"
 
 	"github.com/otelcol-xdp/otelcol-xdp/bpf"
 )
@@ -18,10 +19,10 @@ type counterReader interface {
 // attachFunc attaches a counter to the interface named iface.
 type attachFunc func(iface string, mode bpf.Mode) (counterReader, error)
 
-// errInterfaceGone marks a read error after which the attachment can never
-// count again: the interface was deleted or moved to another namespace. The
-// scraper then attaches afresh to whatever interface carries the name.
-var errInterfaceGone = errors.New("interface is gone")
+// errDetached marks a read error after which the attachment can never count
+// again. The scraper then closes it and attaches afresh to whatever
+// interface carries the name.
+var errDetached = errors.New("XDP counter is no longer attached")
 
 // attachKernel attaches the real XDP counter. Its errors already name the
 // interface and say what to do, so they are returned as they are.
@@ -37,16 +38,26 @@ type kernelCounter struct {
 	*bpf.Attachment
 }
 
-// Read fails once the interface is gone. The counter map outlives the
-// interface and still reads fine, frozen: without this check a deleted
-// interface would report zeros forever instead of a fault.
+// Read fails once the counter cannot count any more. Its map outlives both
+// the interface and the link, and still reads fine, frozen: without this
+// check a deleted interface, or a link detached with bpftool, would report
+// zeros forever instead of a fault. One RTM_GETLINK for one index is cheap
+// next to the collection interval.
 func (k kernelCounter) Read(t *bpf.Totals) error {
 	if err := k.Attachment.Read(t); err != nil {
 		return err
 	}
-	if _, err := net.InterfaceByIndex(k.Ifindex()); err != nil {
-		return fmt.Errorf("reading XDP counters of %q: %w: index %d no longer exists (%v); "+
-			"counting resumes when an interface named %q appears", k.Interface(), errInterfaceGone, k.Ifindex(), err, k.Interface())
+	l, err := netlink.LinkByIndex(k.Ifindex())
+	var notFound netlink.LinkNotFoundError
+	switch {
+	case errors.As(err, &notFound):
+		return fmt.Errorf("reading XDP counters of %q: %w: interface index %d is gone (deleted, or moved to another "+
+			"network namespace); counting resumes when an interface named %q appears", k.Interface(), errDetached, k.Ifindex(), k.Interface())
+	case err != nil:
+		return fmt.Errorf("reading XDP counters of %q: checking that interface index %d still exists: %w", k.Interface(), k.Ifindex(), err)
+	case l.Attrs().Xdp == nil || !l.Attrs().Xdp.Attached:
+		return fmt.Errorf("reading XDP counters of %q: %w: its program was detached from outside the collector; "+
+			"attaching again", k.Interface(), errDetached)
 	}
 	return nil
 }

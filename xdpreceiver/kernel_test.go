@@ -1,6 +1,9 @@
 package xdpreceiver
 
 import (
+	"encoding/json"
+	"os/exec"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -38,6 +41,12 @@ func (c *recClock) now() time.Time {
 	t := time.Now()
 	c.times = append(c.times, t)
 	return t
+}
+
+func (c *recClock) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.times)
 }
 
 func (c *recClock) reading(i int) pcommon.Timestamp {
@@ -276,7 +285,7 @@ func TestKernelInterfaceGone(t *testing.T) {
 	injectFrames(t, p2, 2, &want2, all)
 	delete(got, p1.Host)
 	md, err := s.scrape(t.Context())
-	require.ErrorContains(t, err, `reading XDP counters of "`+p1.Host+`": interface is gone`)
+	require.ErrorContains(t, err, `reading XDP counters of "`+p1.Host+`": XDP counter is no longer attached: interface index`)
 	require.True(t, scrapererror.IsPartialScrapeError(err))
 	l.add(t, md, first)
 	totalsOf(md, got)
@@ -296,4 +305,65 @@ func nopSettingsID(name string) receiverSettings {
 	set := nopSettings()
 	set.ID = component.MustNewIDWithName("xdp", name)
 	return set
+}
+
+// TestKernelDetachedFromOutside detaches the receiver's link with bpftool:
+// the receiver reports the fault, attaches again on the next scrape, and
+// its series resume from the new attachment.
+func TestKernelDetachedFromOutside(t *testing.T) {
+	xdptest.Privileged(t)
+	p := xdptest.NewPair(t)
+	clk, host := &recClock{}, newStatusHost()
+	s := newScraper(testConfig(p.Host), nopSettings(), attachKernel, clk.now)
+	require.NoError(t, s.start(t.Context(), host))
+	t.Cleanup(func() { _ = s.shutdown(t.Context()) })
+	attached := clk.reading(0)
+	scrape := func() pmetric.Metrics {
+		md, err := s.scrape(t.Context())
+		require.NoError(t, err)
+		return md
+	}
+	var want bpf.Totals
+	injectFrames(t, p, 1, &want, all)
+	scrapeUntil(t, scrape, newLedger(), func(string) pcommon.Timestamp { return attached },
+		map[string]*bpf.Totals{}, map[string]*bpf.Totals{p.Host: &want})
+
+	out, err := exec.Command("bpftool", "link", "detach", "id", strconv.Itoa(xdpLinkID(t, xdptest.XDPProgramID(t, p.Host)))).CombinedOutput()
+	require.NoError(t, err, "bpftool link detach: %s", out)
+	xdptest.RequireNoXDP(t, p.Host)
+	_, err = s.scrape(t.Context())
+	require.ErrorContains(t, err, `its program was detached from outside the collector`)
+	require.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, host.statuses())
+
+	md := scrape() // attaches again, reports from the next scrape on
+	assert.Zero(t, md.DataPointCount())
+	reattached := clk.reading(clk.len() - 1)
+	require.NotZero(t, xdptest.XDPProgramID(t, p.Host), "attached again")
+	require.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}, host.statuses())
+
+	want = bpf.Totals{}
+	injectFrames(t, p, 2, &want, all)
+	scrapeUntil(t, scrape, newLedger(), func(string) pcommon.Timestamp { return reattached },
+		map[string]*bpf.Totals{}, map[string]*bpf.Totals{p.Host: &want})
+}
+
+// xdpLinkID finds the id of the XDP bpf_link of the program. The link, not
+// the interface, is the key: bpftool does not show every link's ifindex.
+func xdpLinkID(t *testing.T, progID uint32) int {
+	t.Helper()
+	out, err := exec.Command("bpftool", "-j", "link", "show").Output()
+	require.NoError(t, err)
+	var links []struct {
+		ID     int    `json:"id"`
+		Type   string `json:"type"`
+		ProgID uint32 `json:"prog_id"`
+	}
+	require.NoError(t, json.Unmarshal(out, &links))
+	for _, l := range links {
+		if l.Type == "xdp" && l.ProgID == progID {
+			return l.ID
+		}
+	}
+	t.Fatalf("no XDP link of program %d in %s", progID, out)
+	return 0
 }

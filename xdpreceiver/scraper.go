@@ -175,7 +175,7 @@ func (s *xdpScraper) read(ifc *ifaceState) (ok bool, err error) {
 		return false, nil
 	}
 	err = ifc.reader.Read(&s.totals)
-	if errors.Is(err, errInterfaceGone) {
+	if errors.Is(err, errDetached) {
 		err = errors.Join(err, ifc.reader.Close())
 		ifc.reader = nil
 	}

@@ -246,11 +246,11 @@ func TestScrapeInterfaceGone(t *testing.T) {
 	_, err := s.scrape(t.Context())
 	require.NoError(t, err)
 
-	k.setReadErr("eth1", fmt.Errorf(`reading XDP counters of "eth1": %w`, errInterfaceGone))
+	k.setReadErr("eth1", fmt.Errorf(`reading XDP counters of "eth1": %w`, errDetached))
 	k.attachErrs["eth1"] = errors.New(`interface "eth1" not found`)
 	clk.at(20)
 	_, err = s.scrape(t.Context())
-	require.ErrorContains(t, err, `reading XDP counters of "eth1": interface is gone`)
+	require.ErrorContains(t, err, `reading XDP counters of "eth1": XDP counter is no longer attached`)
 	assert.Equal(t, 1, k.closes("eth1"), "the dead attachment is closed")
 	clk.at(30)
 	_, err = s.scrape(t.Context())
