@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/vishvananda/netlink"
-
 	"github.com/otelcol-xdp/otelcol-xdp/bpf"
 )
 
@@ -41,23 +39,19 @@ type kernelCounter struct {
 // Read fails once the counter cannot count any more. Its map outlives both
 // the interface and the link, and still reads fine, frozen: without this
 // check a deleted interface, or a link detached with bpftool, would report
-// zeros forever instead of a fault. One RTM_GETLINK for one index is cheap
-// next to the collection interval.
+// zeros forever instead of a fault.
 func (k kernelCounter) Read(t *bpf.Totals) error {
 	if err := k.Attachment.Read(t); err != nil {
 		return err
 	}
-	l, err := netlink.LinkByIndex(k.Ifindex())
-	var notFound netlink.LinkNotFoundError
-	switch {
-	case errors.As(err, &notFound):
-		return fmt.Errorf("reading XDP counters of %q: %w: interface index %d is gone (deleted, or moved to another "+
-			"network namespace); counting resumes when an interface named %q appears", k.Interface(), errDetached, k.Ifindex(), k.Interface())
-	case err != nil:
-		return fmt.Errorf("reading XDP counters of %q: checking that interface index %d still exists: %w", k.Interface(), k.Ifindex(), err)
-	case l.Attrs().Xdp == nil || !l.Attrs().Xdp.Attached:
-		return fmt.Errorf("reading XDP counters of %q: %w: its program was detached from outside the collector; "+
-			"attaching again", k.Interface(), errDetached)
+	attached, err := k.Attached()
+	if err != nil {
+		return fmt.Errorf("reading XDP counters of %q: %w", k.Interface(), err)
+	}
+	if !attached {
+		return fmt.Errorf("reading XDP counters of %q: %w: the interface was deleted or moved to another network namespace, "+
+			"or the link was detached from outside the collector; counting resumes once %q can be attached again",
+			k.Interface(), errDetached, k.Interface())
 	}
 	return nil
 }

@@ -285,7 +285,7 @@ func TestKernelInterfaceGone(t *testing.T) {
 	injectFrames(t, p2, 2, &want2, all)
 	delete(got, p1.Host)
 	md, err := s.scrape(t.Context())
-	require.ErrorContains(t, err, `reading XDP counters of "`+p1.Host+`": XDP counter is no longer attached: interface index`)
+	require.ErrorContains(t, err, `reading XDP counters of "`+p1.Host+`": XDP counter is no longer attached: the interface was deleted`)
 	require.True(t, scrapererror.IsPartialScrapeError(err))
 	l.add(t, md, first)
 	totalsOf(md, got)
@@ -332,7 +332,7 @@ func TestKernelDetachedFromOutside(t *testing.T) {
 	require.NoError(t, err, "bpftool link detach: %s", out)
 	xdptest.RequireNoXDP(t, p.Host)
 	_, err = s.scrape(t.Context())
-	require.ErrorContains(t, err, `its program was detached from outside the collector`)
+	require.ErrorContains(t, err, `XDP counter is no longer attached`)
 	require.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, host.statuses())
 
 	md := scrape() // attaches again, reports from the next scrape on
