@@ -102,10 +102,15 @@ func loadWithFrags(frags bool) (*objects, error) {
 
 // permissionError explains EPERM, the error a user meets when the collector
 // lacks privileges, and wraps every other error with its context.
+//
+// CAP_PERFMON is needed beside CAP_BPF because the parser moves packet
+// pointers by lengths read from the packet (IPv4 options, IPv6 extension
+// headers): the verifier allows that only to programs that may bypass its
+// Spectre v1 masking.
 func permissionError(what string, err error) error {
 	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-		return fmt.Errorf("%s: %w: run the collector as root, or grant it CAP_BPF and CAP_NET_ADMIN "+
-			"(for example: setcap cap_bpf,cap_net_admin+ep otelcol-xdp)", what, err)
+		return fmt.Errorf("%s: %w: run the collector as root, or grant it CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON "+
+			"(for example: setcap cap_bpf,cap_net_admin,cap_perfmon+ep otelcol-xdp)", what, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

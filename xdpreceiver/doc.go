@@ -15,7 +15,7 @@
 // with the first interval in which it counted something and is reported
 // every interval from then on, zeros included.
 //
-// Attaching needs CAP_BPF and CAP_NET_ADMIN; the receiver attaches all its
+// Attaching needs root, or CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON; the receiver attaches all its
 // interfaces at start, or none, and detaches them at shutdown.
 //
 //go:generate go tool -modfile=../tools.mod mdatagen metadata.yaml
