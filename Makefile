@@ -101,9 +101,24 @@ fuzz: ## Fuzz the BPF counter (FuzzCount) for FUZZTIME (20s)
 	set -o pipefail; $(GO) test -run='^$$' -fuzz='^FuzzCount$$' -fuzztime=$(FUZZTIME) ./bpf 2>&1 | tee $(CACHE)/fuzz.log
 	@if grep -q 'no fuzz tests to fuzz' $(CACHE)/fuzz.log; then echo "make fuzz: FuzzCount not found in ./bpf" >&2; exit 1; fi
 
+BENCHSTAT := $(CACHE)/bin/benchstat
+BENCHSTAT_VERSION := v0.0.0-20260908200009-22c9c6c9d4da
+
+$(BENCHSTAT):
+	@mkdir -p $(dir $@)
+	GOBIN=$(dir $@) $(GO) install golang.org/x/perf/cmd/benchstat@$(BENCHSTAT_VERSION)
+
+# Per packet: each op is one packet, 10M of them per sample in one
+# BPF_PROG_TEST_RUN, so sub-nanosecond differences show; benchstat sets the
+# floor, the seed design and the counter side by side. Then the read of one
+# interface's totals and one receiver scrape.
 .PHONY: bench
-bench: ## Run the benchmarks of the BPF counter and the receiver
-	$(GO) test -run='^$$' -bench=. -benchmem ./bpf/... ./xdpreceiver/...
+bench: $(BENCHSTAT) ## Benchmark the counter per packet (floor, seed design, counter), a read, and a scrape
+	@mkdir -p $(CACHE)
+	set -o pipefail; $(GO) test -run='^$$' -bench=PerPacket -benchtime=10000000x -count=8 ./bpf | tee $(CACHE)/bench-packet.txt
+	$(BENCHSTAT) -col /prog $(CACHE)/bench-packet.txt
+	set -o pipefail; $(GO) test -run='^$$' -bench='Read|Scrape' -benchmem -count=6 ./bpf ./xdpreceiver | tee $(CACHE)/bench-read.txt
+	$(BENCHSTAT) $(CACHE)/bench-read.txt
 
 .PHONY: lint
 lint: ## gofmt (must list nothing) and go vet
