@@ -44,7 +44,14 @@ struct {
  * True when the program was loaded with BPF_F_XDP_HAS_FRAGS (Linux 5.18+), so
  * a frame may span several buffers and only bpf_xdp_get_buff_len() knows its
  * full length. The loader clears it on older kernels, where the verifier then
- * prunes the helper call as dead code.
+ * prunes every branch that depends on it as dead code, helper calls included.
+ *
+ * It also decides how headers at variable offsets are read. With frags,
+ * bpf_xdp_load_bytes() reads them at a scalar offset; moving a packet pointer
+ * by a length read from the packet instead is allowed only to programs with
+ * CAP_PERFMON (the verifier's Spectre v1 masking cannot cover packet
+ * pointers), so on 5.18+ the program loads with CAP_BPF and CAP_NET_ADMIN
+ * alone. Before 5.18 the pointer arithmetic, and CAP_PERFMON, remain.
  */
 volatile const __u8 frags_aware = 1;
 
@@ -59,17 +66,26 @@ struct vlan_hdr {
 	__be16 encap_proto;
 };
 
+/* The whole frame's length, every buffer of a multi-buffer frame included. */
+static __always_inline __u32 frame_len(struct xdp_md *ctx)
+{
+	if (frags_aware)
+		return bpf_xdp_get_buff_len(ctx);
+	return ctx->data_end - ctx->data;
+}
+
 static __always_inline int proto_is_vlan(__be16 proto)
 {
 	return proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD);
 }
 
 /*
- * Moves *pos past the Ethernet header and up to VLAN_MAX_DEPTH tags, and
- * returns the ethertype found there (network byte order), or 0 when the frame
- * ends before it. 0 is not a valid ethertype, so it classifies as "other".
+ * Moves *pos past the Ethernet header and up to VLAN_MAX_DEPTH tags, sets
+ * *off to the same place as an offset from the frame's start, and returns the
+ * ethertype found there (network byte order), or 0 when the frame ends
+ * before it. 0 is not a valid ethertype, so it classifies as "other".
  */
-static __always_inline __be16 parse_ethhdr(void **pos, void *data_end)
+static __always_inline __be16 parse_ethhdr(void **pos, __u32 *off, void *data_end)
 {
 	struct ethhdr *eth = *pos;
 	struct vlan_hdr *vlh;
@@ -79,6 +95,7 @@ static __always_inline __be16 parse_ethhdr(void **pos, void *data_end)
 		return 0;
 	proto = eth->h_proto;
 	vlh = (void *)(eth + 1);
+	*off = sizeof(*eth);
 
 #pragma unroll
 	for (int i = 0; i < VLAN_MAX_DEPTH; i++) {
@@ -88,6 +105,7 @@ static __always_inline __be16 parse_ethhdr(void **pos, void *data_end)
 			return 0;
 		proto = vlh->encap_proto;
 		vlh++;
+		*off += sizeof(*vlh);
 	}
 	*pos = vlh;
 	return proto;
@@ -113,9 +131,10 @@ static __always_inline __u32 transport_of(__u8 proto, int is_ipv6)
  * The transport of an IPv4 packet is its protocol field, trusted only once
  * the whole header, options included (ihl), is inside the frame. Fragments
  * count under their datagram's protocol, so a fragmented UDP datagram is UDP
- * in every fragment.
+ * in every fragment. The fixed header is read in place at pos; the options'
+ * end is checked against the frame length, at off.
  */
-static __always_inline __u32 parse_ipv4(void *pos, void *data_end)
+static __always_inline __u32 parse_ipv4(void *pos, __u32 off, __u32 len, void *data_end)
 {
 	struct iphdr *iph = pos;
 
@@ -123,7 +142,7 @@ static __always_inline __u32 parse_ipv4(void *pos, void *data_end)
 		return TRANSPORT_NONE;
 	if (iph->version != 4 || iph->ihl < 5)
 		return TRANSPORT_NONE;
-	if (pos + iph->ihl * 4 > data_end)
+	if (off + iph->ihl * 4 > len)
 		return TRANSPORT_NONE;
 	return transport_of(iph->protocol, 0);
 }
@@ -142,15 +161,32 @@ static __always_inline int ipv6_is_ext(__u8 nexthdr)
 	}
 }
 
+/* Reads the first two bytes (next header, length) of the header at off. */
+static __always_inline int load_opt(struct xdp_md *ctx, __u32 off, struct ipv6_opt_hdr *opt)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ipv6_opt_hdr *p;
+
+	if (frags_aware)
+		return bpf_xdp_load_bytes(ctx, off, opt, sizeof(*opt));
+	p = data + off;
+	if ((void *)(p + 1) > data_end)
+		return -1;
+	*opt = *p;
+	return 0;
+}
+
 /*
  * The transport of an IPv6 packet is the first next-header value that is not
  * an extension header, trusted only once every header before it is whole.
- * Non-first fragments name their datagram's protocol too.
+ * Non-first fragments name their datagram's protocol too. Extension headers
+ * are rare, so only they pay for reading at a variable offset.
  */
-static __always_inline __u32 parse_ipv6(void *pos, void *data_end)
+static __always_inline __u32 parse_ipv6(struct xdp_md *ctx, void *pos, __u32 off, __u32 len, void *data_end)
 {
 	struct ipv6hdr *ip6h = pos;
-	struct ipv6_opt_hdr *opt;
+	struct ipv6_opt_hdr opt;
 	__u8 nexthdr;
 
 	if ((void *)(ip6h + 1) > data_end)
@@ -158,27 +194,23 @@ static __always_inline __u32 parse_ipv6(void *pos, void *data_end)
 	if (ip6h->version != 6)
 		return TRANSPORT_NONE;
 	nexthdr = ip6h->nexthdr;
-	pos = ip6h + 1;
+	off += sizeof(*ip6h);
 
 #pragma unroll
 	for (int i = 0; i < IPV6_EXT_MAX_DEPTH; i++) {
-		__u32 len;
-
 		if (!ipv6_is_ext(nexthdr))
 			break;
-		opt = pos;
-		if ((void *)(opt + 1) > data_end)
+		if (load_opt(ctx, off, &opt))
 			return TRANSPORT_NONE;
 		if (nexthdr == IPPROTO_FRAGMENT)
-			len = 8;
+			off += 8;
 		else if (nexthdr == IPPROTO_AH)
-			len = ((__u32)opt->hdrlen + 2) * 4;
+			off += ((__u32)opt.hdrlen + 2) * 4;
 		else
-			len = ((__u32)opt->hdrlen + 1) * 8;
-		if (pos + len > data_end)
+			off += ((__u32)opt.hdrlen + 1) * 8;
+		if (off > len)
 			return TRANSPORT_NONE;
-		nexthdr = opt->nexthdr;
-		pos += len;
+		nexthdr = opt.nexthdr;
 	}
 	/* Still an extension header: deeper than we walk, unidentified. */
 	if (ipv6_is_ext(nexthdr) || nexthdr == IPPROTO_NONE)
@@ -191,20 +223,22 @@ int xdp_count(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
+	__u32 len = frame_len(ctx);
 	void *pos = data;
+	__u32 off = 0;
 	__u32 net = NET_TYPE_OTHER;
 	__u32 transport = TRANSPORT_NONE;
 	struct counter *c;
 	__u32 key;
 
-	switch (parse_ethhdr(&pos, data_end)) {
+	switch (parse_ethhdr(&pos, &off, data_end)) {
 	case bpf_htons(ETH_P_IP):
 		net = NET_TYPE_IPV4;
-		transport = parse_ipv4(pos, data_end);
+		transport = parse_ipv4(pos, off, len, data_end);
 		break;
 	case bpf_htons(ETH_P_IPV6):
 		net = NET_TYPE_IPV6;
-		transport = parse_ipv6(pos, data_end);
+		transport = parse_ipv6(ctx, pos, off, len, data_end);
 		break;
 	case bpf_htons(ETH_P_ARP):
 		net = NET_TYPE_ARP;
@@ -216,9 +250,6 @@ int xdp_count(struct xdp_md *ctx)
 	if (!c) /* unreachable: key < CLASS_COUNT by construction */
 		return XDP_PASS;
 	c->packets++;
-	if (frags_aware)
-		c->bytes += bpf_xdp_get_buff_len(ctx);
-	else
-		c->bytes += data_end - data;
+	c->bytes += len;
 	return XDP_PASS;
 }

@@ -26,4 +26,9 @@
 // loaded frags-aware (whole length of multi-buffer frames) on 5.18 and later
 // and without frags before; batch reads need 5.6 and fall back to one lookup
 // per class.
+//
+// Privileges: CAP_BPF and CAP_NET_ADMIN on 5.18 and later. Frags-aware, the
+// program reads headers at variable offsets with bpf_xdp_load_bytes() and
+// never moves a packet pointer by a register, which the verifier would allow
+// only with CAP_PERFMON; before 5.18 it does, and needs CAP_PERFMON too.
 package bpf

@@ -41,6 +41,10 @@ func Load() (*Instance, error) {
 	if err != nil {
 		return nil, err
 	}
+	return newInstance(objs)
+}
+
+func newInstance(objs *objects) (*Instance, error) {
 	r, err := newReader(objs.Counters)
 	if err != nil {
 		objs.Close()
@@ -103,14 +107,14 @@ func loadWithFrags(frags bool) (*objects, error) {
 // permissionError explains EPERM, the error a user meets when the collector
 // lacks privileges, and wraps every other error with its context.
 //
-// CAP_PERFMON is needed beside CAP_BPF because the parser moves packet
-// pointers by lengths read from the packet (IPv4 options, IPv6 extension
-// headers): the verifier allows that only to programs that may bypass its
-// Spectre v1 masking.
+// On Linux 5.18 and later CAP_BPF and CAP_NET_ADMIN suffice. Before 5.18 the
+// program also needs CAP_PERFMON: without frags support it moves packet
+// pointers by lengths read from the packet, which the verifier allows only to
+// programs that may bypass its Spectre v1 masking.
 func permissionError(what string, err error) error {
 	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-		return fmt.Errorf("%s: %w: run the collector as root, or grant it CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON "+
-			"(for example: setcap cap_bpf,cap_net_admin,cap_perfmon+ep otelcol-xdp)", what, err)
+		return fmt.Errorf("%s: %w: run the collector as root, or grant it CAP_BPF and CAP_NET_ADMIN "+
+			"(for example: setcap cap_bpf,cap_net_admin+ep otelcol-xdp; add cap_perfmon on kernels before 5.18)", what, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

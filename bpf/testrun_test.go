@@ -16,13 +16,36 @@ const xdpPass = 2
 // only through BPF_PROG_TEST_RUN.
 func loadInstance(tb testing.TB) *bpf.Instance {
 	tb.Helper()
+	return loadWith(tb, bpf.Load)
+}
+
+func loadWith(tb testing.TB, load func() (*bpf.Instance, error)) *bpf.Instance {
+	tb.Helper()
 	xdptest.Privileged(tb)
-	inst, err := bpf.Load()
+	inst, err := load()
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { inst.Close() })
 	return inst
+}
+
+// variants are the two ways the counter loads: frags-aware (Linux 5.18+)
+// and without frags (older kernels). Both classify alike.
+var variants = []struct {
+	name  string
+	load  func() (*bpf.Instance, error)
+	frags bool
+}{
+	{"frags", bpf.Load, true},
+	{"without-frags", bpf.LoadWithoutFrags, false},
+}
+
+// forEachVariant runs test against a counter of each variant.
+func forEachVariant(t *testing.T, test func(t *testing.T, inst *bpf.Instance, frags bool)) {
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) { test(t, loadWith(t, v.load), v.frags) })
+	}
 }
 
 func read(tb testing.TB, inst *bpf.Instance) bpf.Totals {

@@ -1,0 +1,15 @@
+package bpf
+
+// LoadWithoutFrags loads the counter as on kernels before 5.18: without
+// BPF_F_XDP_HAS_FRAGS, reading headers at variable offsets in place. Tests
+// run both variants on this kernel, so the older kernels' path is tested too.
+func LoadWithoutFrags() (*Instance, error) {
+	if err := removeMemlock(); err != nil {
+		return nil, err
+	}
+	objs, err := loadWithFrags(false)
+	if err != nil {
+		return nil, permissionError("loading the XDP counter program without frags", err)
+	}
+	return newInstance(objs)
+}
