@@ -70,16 +70,25 @@ type collector struct {
 // process is killed when the test ends, and its output logged if it failed.
 func startCollector(t *testing.T, config string) *collector {
 	t.Helper()
-	bin := binaryPath(t)
-	path := filepath.Join(t.TempDir(), "config.yaml")
-	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+	return startCollectorIn(t, config, binaryPath(t), t.TempDir(), nil)
+}
+
+// startCollectorIn runs bin with config written to dir/config.yaml (mode
+// 0644, for a collector that runs as another user), through wrapper when it
+// is not empty: a command, such as setpriv, that execs the rest of its
+// arguments, so that the process started is the collector itself.
+func startCollectorIn(t *testing.T, config, bin, dir string, wrapper []string) *collector {
+	t.Helper()
+	path := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	c := &collector{out: &lockedBuffer{}, done: make(chan struct{}), config: config}
-	c.cmd = exec.Command(bin, "--config="+path)
+	args := append(append([]string(nil), wrapper...), bin, "--config="+path)
+	c.cmd = exec.Command(args[0], args[1:]...)
 	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
 	if err := c.cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", bin, err)
+		t.Fatalf("starting %s: %v", strings.Join(args, " "), err)
 	}
 	go func() {
 		c.err = c.cmd.Wait()
