@@ -3,6 +3,7 @@ package bpf
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sort"
 	"strings"
@@ -17,11 +18,8 @@ import (
 // The link belongs to this process: if the process dies, even by SIGKILL,
 // the kernel detaches the program and frees everything with it.
 type Attachment struct {
-	iface   string
-	ifindex int
-	mode    Mode
+	binding
 	counter *Instance
-	link    link.Link
 }
 
 // Attach loads a fresh counter and attaches it to the interface named iface.
@@ -31,24 +29,63 @@ type Attachment struct {
 // Attach never replaces or disturbs an XDP program that is already attached:
 // it fails with a *ForeignProgramError instead.
 func Attach(iface string, mode Mode) (*Attachment, error) {
+	a := &Attachment{}
+	b, err := bind(iface, mode, func() (*ebpf.Program, io.Closer, error) {
+		c, err := Load()
+		if err != nil {
+			return nil, nil, err
+		}
+		a.counter = c
+		return c.Program(), c, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.binding = b
+	return a, nil
+}
+
+// Read fills t with the interface's counters, summed over CPUs. The counters
+// are monotonic from the moment of attachment: Read never clears them, so no
+// packet counted between two reads is lost. Callers take deltas.
+func (a *Attachment) Read(t *Totals) error {
+	if err := a.counter.Read(t); err != nil {
+		return fmt.Errorf("reading XDP counters of %q: %w", a.iface, err)
+	}
+	return nil
+}
+
+// binding is a program attached to one interface through a bpf_link, with
+// what was loaded for it.
+type binding struct {
+	iface   string
+	ifindex int
+	mode    Mode
+	link    link.Link
+	loaded  io.Closer
+}
+
+// bind resolves iface and refuses beside a foreign program before anything
+// is loaded; then it calls load and attaches the program load returns. What
+// load returns is closed if attaching fails, and otherwise by Close.
+func bind(iface string, mode Mode, load func() (*ebpf.Program, io.Closer, error)) (binding, error) {
 	ifc, err := net.InterfaceByName(iface)
 	if err != nil {
-		return nil, interfaceNotFound(iface, err)
+		return binding{}, interfaceNotFound(iface, err)
 	}
 	if err := checkSlotFree(ifc); err != nil {
-		return nil, err
+		return binding{}, err
 	}
-
-	c, err := Load()
+	prog, loaded, err := load()
 	if err != nil {
-		return nil, err
+		return binding{}, err
 	}
-	l, got, err := attachLink(c.Program(), ifc, mode)
+	l, got, err := attachLink(prog, ifc, mode)
 	if err != nil {
-		c.Close()
-		return nil, err
+		loaded.Close()
+		return binding{}, err
 	}
-	return &Attachment{iface: iface, ifindex: ifc.Index, mode: got, counter: c, link: l}, nil
+	return binding{iface: iface, ifindex: ifc.Index, mode: got, link: l, loaded: loaded}, nil
 }
 
 func attachLink(prog *ebpf.Program, ifc *net.Interface, mode Mode) (link.Link, Mode, error) {
@@ -72,50 +109,40 @@ func attachLink(prog *ebpf.Program, ifc *net.Interface, mode Mode) (link.Link, M
 	return l, mode, nil
 }
 
-// Interface is the name of the interface the counter is attached to.
-func (a *Attachment) Interface() string { return a.iface }
+// Interface is the name of the interface the program is attached to.
+func (b *binding) Interface() string { return b.iface }
 
-// Ifindex is the index the interface had when the counter was attached.
-func (a *Attachment) Ifindex() int { return a.ifindex }
+// Ifindex is the index the interface had when the program was attached.
+func (b *binding) Ifindex() int { return b.ifindex }
 
-// Mode is the mode the counter runs in: ModeNative or ModeGeneric.
-func (a *Attachment) Mode() Mode { return a.mode }
-
-// Read fills t with the interface's counters, summed over CPUs. The counters
-// are monotonic from the moment of attachment: Read never clears them, so no
-// packet counted between two reads is lost. Callers take deltas.
-func (a *Attachment) Read(t *Totals) error {
-	if err := a.counter.Read(t); err != nil {
-		return fmt.Errorf("reading XDP counters of %q: %w", a.iface, err)
-	}
-	return nil
-}
+// Mode is the mode the program runs in: ModeNative or ModeGeneric.
+func (b *binding) Mode() Mode { return b.mode }
 
 // Attached reports whether the program still runs on the interface. It stops
 // when the interface is deleted or moved to another network namespace, and
 // when someone detaches the link from outside (bpftool link detach); the
 // counters then keep their last values. One syscall, no netlink dump.
-func (a *Attachment) Attached() (bool, error) {
-	if a.link == nil {
+func (b *binding) Attached() (bool, error) {
+	if b.link == nil {
 		return false, nil
 	}
-	info, err := a.link.Info()
+	info, err := b.link.Info()
 	if err != nil {
-		return false, fmt.Errorf("querying the XDP link of %q: %w", a.iface, err)
+		return false, fmt.Errorf("querying the XDP link of %q: %w", b.iface, err)
 	}
 	return info.XDP().Ifindex != 0, nil
 }
 
-// Close detaches the program and frees the program, its map and the link.
+// Close detaches the program and frees the program, its maps and the link.
 // It is safe to call more than once.
-func (a *Attachment) Close() error {
-	if a.link == nil {
+func (b *binding) Close() error {
+	if b.link == nil {
 		return nil
 	}
-	err := errors.Join(a.link.Close(), a.counter.Close())
-	a.link = nil
+	err := errors.Join(b.link.Close(), b.loaded.Close())
+	b.link = nil
 	if err != nil {
-		return fmt.Errorf("detaching XDP from %q: %w", a.iface, err)
+		return fmt.Errorf("detaching XDP from %q: %w", b.iface, err)
 	}
 	return nil
 }
