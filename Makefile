@@ -85,9 +85,11 @@ run: ## Build if needed and run the collector with testdata/default.yaml (CONFIG
 	./$(DIST) --config=$(CONFIG)
 
 .PHONY: test
-test: build ## Run every test: go test ./... (privileged ones and e2e, needs root) and the fuzz target
+test: build ## Run every test: go test ./... (privileged ones and e2e, needs root), deploy/'s checks and the fuzz target
 	@mkdir -p $(CACHE)
 	set -o pipefail; $(GO) test $(TEST_FLAGS) -v ./... 2>&1 | tee $(TEST_LOG)
+	@# deploy/ is a module of its own (it needs the Kubernetes API types).
+	set -o pipefail; cd deploy && $(GO) test $(TEST_FLAGS) -v ./... 2>&1 | tee -a $(TEST_LOG)
 	@$(MAKE) --no-print-directory fuzz
 	@if grep -q -- '--- SKIP' $(TEST_LOG); then \
 		echo "make test: skipped tests are failures here:" >&2; \
@@ -125,6 +127,7 @@ lint: ## gofmt (must list nothing) and go vet
 	@out=$$(find . -name '*.go' -not -path './dist/*' -not -path './.cache/*' -print0 | xargs -0 gofmt -l); \
 	if [ -n "$$out" ]; then echo "gofmt -l lists files that need formatting:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	cd deploy && $(GO) vet ./...
 
 .PHONY: clean
 clean: ## Remove dist/ and .cache/ (the installed ocb and test logs)
