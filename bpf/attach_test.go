@@ -46,6 +46,14 @@ func waitFor(t *testing.T, a *bpf.Attachment, want bpf.Totals) {
 	}
 }
 
+// waitUntil polls done for up to 5 s: frames cross a veth asynchronously.
+func waitUntil(t *testing.T, done func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !done() && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func injectAll(t *testing.T, p *xdptest.Pair, rounds int, want *bpf.Totals) {
 	t.Helper()
 	for range rounds {

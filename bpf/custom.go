@@ -1,0 +1,221 @@
+package bpf
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/cilium/ebpf"
+)
+
+// CustomSpec names a user's XDP program and the counter map to export, in a
+// compiled BPF ELF object.
+type CustomSpec struct {
+	Object   string // path of the object file
+	Function string // the XDP program in it to attach
+	Map      string // the map of counters to export
+}
+
+// Counter maps are read as 4-byte keys and 8-byte counters; per-CPU values
+// are summed. These are the kinds of map that hold them.
+var counterMapTypes = []ebpf.MapType{ebpf.Array, ebpf.Hash, ebpf.PerCPUArray, ebpf.PerCPUHash}
+
+// CheckCustom reads the object and checks everything that can be checked
+// without the kernel: the file is an ELF object, it has the function, the
+// function is an XDP program, and the map exists with a supported shape. It
+// returns the object's spec trimmed to that one program.
+func CheckCustom(s CustomSpec) (*ebpf.CollectionSpec, error) {
+	f, err := os.Open(s.Object)
+	if err != nil {
+		return nil, fmt.Errorf("opening XDP program object %q: %w: check program.object", s.Object, err)
+	}
+	defer f.Close()
+	magic := make([]byte, 4)
+	if _, err := io.ReadFull(f, magic); err != nil || !bytes.Equal(magic, []byte("\x7fELF")) {
+		return nil, fmt.Errorf("XDP program object %q is not an ELF file: give the object that "+
+			"clang -target bpf -O2 -g -c prog.c -o prog.o writes", s.Object)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("reading XDP program object %q: %w", s.Object, err)
+	}
+	spec, err := ebpf.LoadCollectionSpecFromReader(f)
+	if err != nil {
+		return nil, fmt.Errorf("reading XDP program object %q: %w: is it a BPF object (clang -target bpf)?", s.Object, err)
+	}
+
+	prog, ok := spec.Programs[s.Function]
+	if !ok {
+		return nil, fmt.Errorf("XDP program object %q has no program %q; its programs: %s",
+			s.Object, s.Function, describePrograms(spec))
+	}
+	if prog.Type != ebpf.XDP {
+		return nil, fmt.Errorf("program %q in %q is a %s program, not XDP: the receiver attaches XDP programs "+
+			"only (SEC(\"xdp\") in the C source); its XDP programs: %s", s.Function, s.Object, prog.Type, describePrograms(spec))
+	}
+
+	m, ok := spec.Maps[s.Map]
+	if !ok {
+		return nil, fmt.Errorf("XDP program object %q has no map %q; its maps: %s", s.Object, s.Map, describeMaps(spec))
+	}
+	if !isCounterMap(m) {
+		return nil, fmt.Errorf("map %q in %q is a %s with %d-byte keys and %d-byte values; the receiver reads "+
+			"an Array, Hash, PerCPUArray or PerCPUHash with 4-byte keys and 8-byte values (__u32 to __u64 counters)",
+			s.Map, s.Object, m.Type, m.KeySize, m.ValueSize)
+	}
+
+	spec.Programs = map[string]*ebpf.ProgramSpec{s.Function: prog}
+	return spec, nil
+}
+
+func isCounterMap(m *ebpf.MapSpec) bool {
+	for _, t := range counterMapTypes {
+		if m.Type == t {
+			return m.KeySize == 4 && m.ValueSize == 8
+		}
+	}
+	return false
+}
+
+func describePrograms(spec *ebpf.CollectionSpec) string {
+	var names []string
+	for name, p := range spec.Programs {
+		names = append(names, fmt.Sprintf("%s (%s)", name, p.Type))
+	}
+	return listOrNone(names)
+}
+
+func describeMaps(spec *ebpf.CollectionSpec) string {
+	var names []string
+	for name, m := range spec.Maps {
+		if strings.HasPrefix(name, ".") {
+			continue // .rodata, .bss: the compiler's, not the user's
+		}
+		names = append(names, fmt.Sprintf("%s (%s, %d-byte keys, %d-byte values)", name, m.Type, m.KeySize, m.ValueSize))
+	}
+	return listOrNone(names)
+}
+
+func listOrNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+// CustomProgram is a user's XDP program with its maps, loaded into the
+// kernel but attached to nothing.
+type CustomProgram struct {
+	coll   *ebpf.Collection
+	prog   *ebpf.Program
+	m      *ebpf.Map
+	perCPU []uint64 // one key's per-CPU values, reused by every read
+}
+
+// LoadCustom checks the spec (CheckCustom) and loads the program and its
+// maps. A verifier rejection comes with the last lines of the verifier's log.
+func LoadCustom(s CustomSpec) (*CustomProgram, error) {
+	spec, err := CheckCustom(s)
+	if err != nil {
+		return nil, err
+	}
+	if err := removeMemlock(); err != nil {
+		return nil, permissionError("raising RLIMIT_MEMLOCK for BPF maps", err)
+	}
+	coll, err := ebpf.NewCollection(spec)
+	if err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) && len(ve.Log) > 0 {
+			return nil, fmt.Errorf("the kernel's verifier rejected program %q from %q: %w\nlast lines of the verifier log:\n%-12v",
+				s.Function, s.Object, err, ve)
+		}
+		return nil, permissionError(fmt.Sprintf("loading program %q from %q", s.Function, s.Object), err)
+	}
+	p := &CustomProgram{coll: coll, prog: coll.Programs[s.Function], m: coll.Maps[s.Map]}
+	if p.m.Type() == ebpf.PerCPUArray || p.m.Type() == ebpf.PerCPUHash {
+		cpus, err := ebpf.PossibleCPU()
+		if err != nil {
+			coll.Close()
+			return nil, fmt.Errorf("counting possible CPUs: %w", err)
+		}
+		p.perCPU = make([]uint64, cpus)
+	}
+	return p, nil
+}
+
+// Program is the loaded XDP program.
+func (p *CustomProgram) Program() *ebpf.Program { return p.prog }
+
+// Read replaces dst's contents with the counter map's: every key and its
+// value, per-CPU values summed. An array's keys are all there, zeros
+// included; a hash's only once the program stored them.
+func (p *CustomProgram) Read(dst map[uint32]uint64) error {
+	clear(dst)
+	var key uint32
+	if p.perCPU != nil {
+		it := p.m.Iterate()
+		for it.Next(&key, &p.perCPU) {
+			var sum uint64
+			for _, v := range p.perCPU {
+				sum += v
+			}
+			dst[key] = sum
+		}
+		return it.Err()
+	}
+	var value uint64
+	it := p.m.Iterate()
+	for it.Next(&key, &value) {
+		dst[key] = value
+	}
+	return it.Err()
+}
+
+// Close frees the program and its maps. It is safe to call more than once.
+func (p *CustomProgram) Close() error {
+	if p.coll != nil {
+		p.coll.Close()
+		p.coll = nil
+	}
+	return nil
+}
+
+// CustomAttachment is a user's program attached to one interface through a
+// bpf_link, with a counter map of its own: every attachment loads the
+// object afresh, so interfaces never mix their counts.
+type CustomAttachment struct {
+	binding
+	program *CustomProgram
+}
+
+// AttachCustom loads the program that s names and attaches it to the
+// interface named iface, as Attach does the built-in counter.
+func AttachCustom(iface string, mode Mode, s CustomSpec) (*CustomAttachment, error) {
+	a := &CustomAttachment{}
+	b, err := bind(iface, mode, func() (*ebpf.Program, io.Closer, error) {
+		p, err := LoadCustom(s)
+		if err != nil {
+			return nil, nil, err
+		}
+		a.program = p
+		return p.Program(), p, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.binding = b
+	return a, nil
+}
+
+// Read replaces dst's contents with the interface's counters, as
+// CustomProgram.Read does.
+func (a *CustomAttachment) Read(dst map[uint32]uint64) error {
+	if err := a.program.Read(dst); err != nil {
+		return fmt.Errorf("reading map of the XDP program on %q: %w", a.iface, err)
+	}
+	return nil
+}

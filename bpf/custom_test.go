@@ -1,0 +1,160 @@
+package bpf_test
+
+import (
+	"errors"
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/otelcol-xdp/otelcol-xdp/bpf"
+	"github.com/otelcol-xdp/otelcol-xdp/internal/xdptest"
+)
+
+// The test objects, built from testdata/programs/*.c by make generate.
+var (
+	portCountObject = filepath.Join("..", "testdata", "programs", "port_count.o")
+	shapesObject    = filepath.Join("..", "testdata", "programs", "shapes.o")
+)
+
+func TestCheckCustomRefusesWhatItCannotUse(t *testing.T) {
+	notELF := filepath.Join("..", "testdata", "programs", "not_elf.o.txt")
+	notBPF, err := os.Executable() // an ELF file, but no BPF object
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		spec bpf.CustomSpec
+		want []string
+	}{
+		{"missing file", bpf.CustomSpec{Object: "/nonexistent/prog.o", Function: "xdp_count", Map: "packet_count"},
+			[]string{`opening XDP program object "/nonexistent/prog.o"`, "no such file", "check program.object"}},
+		{"not an ELF file", bpf.CustomSpec{Object: notELF, Function: "xdp_count", Map: "packet_count"},
+			[]string{"is not an ELF file", "clang -target bpf"}},
+		{"an ELF file but no BPF object", bpf.CustomSpec{Object: notBPF, Function: "xdp_count", Map: "packet_count"},
+			[]string{"is it a BPF object"}},
+		{"no such function", bpf.CustomSpec{Object: portCountObject, Function: "xdp_nope", Map: "packet_count"},
+			[]string{`has no program "xdp_nope"`, "its programs: xdp_count (XDP)"}},
+		{"not an XDP program", bpf.CustomSpec{Object: shapesObject, Function: "tc_pass", Map: "array_count"},
+			[]string{`program "tc_pass"`, "is a SchedCLS program, not XDP", "xdp_all (XDP)"}},
+		{"no such map", bpf.CustomSpec{Object: portCountObject, Function: "xdp_count", Map: "nope"},
+			[]string{`has no map "nope"`, "packet_count (PerCPUHash, 4-byte keys, 8-byte values)"}},
+		{"16-byte values", bpf.CustomSpec{Object: shapesObject, Function: "xdp_all", Map: "wide_values"},
+			[]string{`map "wide_values"`, "is a Array with 4-byte keys and 16-byte values", "4-byte keys and 8-byte values"}},
+		{"a ring buffer", bpf.CustomSpec{Object: shapesObject, Function: "xdp_all", Map: "events"},
+			[]string{`map "events"`, "RingBuf", "Array, Hash, PerCPUArray or PerCPUHash"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := bpf.CheckCustom(tc.spec)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadCustomShowsTheVerifierLog(t *testing.T) {
+	xdptest.Privileged(t)
+	_, err := bpf.LoadCustom(bpf.CustomSpec{Object: shapesObject, Function: "xdp_unchecked", Map: "array_count"})
+	var ve *ebpf.VerifierError
+	if !errors.As(err, &ve) {
+		t.Fatalf("got %v, want a verifier error", err)
+	}
+	for _, w := range []string{`the kernel's verifier rejected program "xdp_unchecked"`, "last lines of the verifier log", "invalid access to packet"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error does not say %q:\n%v", w, err)
+		}
+	}
+}
+
+// TestCustomMapKinds runs frames through a program that counts them in a
+// map of each supported kind and reads every map back.
+func TestCustomMapKinds(t *testing.T) {
+	xdptest.Privileged(t)
+	frames := xdptest.Frames()
+	var bytes uint64
+	for _, f := range frames {
+		bytes += uint64(len(f.Data))
+	}
+	for _, m := range []string{"array_count", "hash_count", "percpu_array_count", "percpu_hash_count"} {
+		t.Run(m, func(t *testing.T) {
+			p, err := bpf.LoadCustom(bpf.CustomSpec{Object: shapesObject, Function: "xdp_all", Map: m})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			for _, f := range frames {
+				if _, err := p.Program().Run(&ebpf.RunOptions{Data: f.Data, Repeat: 1}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := map[uint32]uint64{42: 42} // Read must replace, not merge
+			if err := p.Read(got); err != nil {
+				t.Fatal(err)
+			}
+			want := map[uint32]uint64{0: uint64(len(frames)), 1: bytes}
+			if strings.Contains(m, "array") {
+				want[2], want[3] = 0, 0 // an array has every key
+			}
+			if !maps.Equal(got, want) {
+				t.Errorf("read %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+// TestAttachCustomCountsByPort attaches the example program to a veth and
+// counts UDP datagrams by destination port, exactly.
+func TestAttachCustomCountsByPort(t *testing.T) {
+	p := xdptest.NewPair(t)
+	a, err := bpf.AttachCustom(p.Host, bpf.ModeAuto, bpf.CustomSpec{Object: portCountObject, Function: "xdp_count", Map: "packet_count"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+
+	want := map[uint32]uint64{}
+	for i, port := range []uint16{53, 53, 443, 8080, 53, 443} {
+		udp := xdptest.UDP(port, i)
+		p.Inject(t, xdptest.Cat(xdptest.Eth(xdptest.EtherIPv4), xdptest.IPv4(xdptest.ProtoUDP, nil, len(udp)), udp))
+		want[uint32(port)]++
+	}
+	// Frames that are not IPv4/UDP count nowhere.
+	for _, f := range xdptest.Frames() {
+		if f.Class != (bpf.Class{Network: bpf.IPv4, Transport: bpf.UDP}) {
+			p.Inject(t, f.Data)
+		}
+	}
+	got := map[uint32]uint64{}
+	waitUntil(t, func() bool {
+		if err := a.Read(got); err != nil {
+			t.Fatal(err)
+		}
+		return maps.Equal(got, want)
+	})
+	if !maps.Equal(got, want) {
+		t.Errorf("counted %v, want %v", got, want)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	xdptest.RequireNoXDP(t, p.Host)
+}
+
+func TestAttachCustomFailureLeavesNothing(t *testing.T) {
+	p := xdptest.NewPair(t)
+	_, err := bpf.AttachCustom(p.Host, bpf.ModeAuto, bpf.CustomSpec{Object: shapesObject, Function: "xdp_unchecked", Map: "array_count"})
+	if err == nil {
+		t.Fatal("attached a program the verifier rejects")
+	}
+	xdptest.RequireNoXDP(t, p.Host)
+}
