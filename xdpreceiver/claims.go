@@ -7,7 +7,16 @@ import (
 	"go.opentelemetry.io/collector/component"
 )
 
-// claims records which receiver instance counts each interface. An
+// claims records which receiver instance counts each interface.
+//
+// With patterns, two instances may match the same interface. Exact names
+// are claimed at start, all or none, and a second instance naming the same
+// interface exactly fails to start, as before. An interface reached through
+// a pattern is claimed when it is attached and released when it goes: the
+// first instance to claim it counts it, and the others skip it quietly
+// (logged at debug level), since their configuration did not ask for that
+// interface in particular. An instance that names an interface exactly
+// fails to start while another instance counts it through a pattern. An
 // interface has one XDP slot, so a second instance could never attach; the
 // registry turns that into an error naming both instances, before any
 // syscall, instead of a confusing "another program is attached".
@@ -48,4 +57,16 @@ func (c *claimant) release(names []string) {
 			delete(claims.owners, name)
 		}
 	}
+}
+
+// tryClaim claims name for c unless another instance holds it; it returns
+// that instance's ID when it does.
+func (c *claimant) tryClaim(name string) (other component.ID, ok bool) {
+	claims.mu.Lock()
+	defer claims.mu.Unlock()
+	if o, taken := claims.owners[name]; taken && o != c {
+		return o.id, false
+	}
+	claims.owners[name] = c
+	return component.ID{}, true
 }

@@ -3,6 +3,7 @@ package xdpreceiver // import "github.com/otelcol-xdp/otelcol-xdp/xdpreceiver"
 import (
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 	"unicode"
 
@@ -21,10 +22,17 @@ type Config struct {
 	scraperhelper.ControllerConfig `mapstructure:",squash"`
 	metadata.MetricsBuilderConfig  `mapstructure:",squash"`
 
-	// Interfaces are the names of the network interfaces to count packets
-	// on. Each one gets its own XDP program; an interface can belong to one
-	// receiver instance only.
+	// Interfaces are the network interfaces to count packets on: exact
+	// names, which must exist at start, or path.Match patterns (veth*,
+	// eth?), which may match nothing yet and follow interfaces as they come
+	// and go. Each interface gets its own XDP program; an interface can
+	// belong to one receiver instance only.
 	Interfaces []string `mapstructure:"interfaces"`
+
+	// ExcludeInterfaces are names or patterns that interfaces matched by a
+	// pattern in Interfaces must not match. They never remove an exactly
+	// named interface: Validate refuses that contradiction.
+	ExcludeInterfaces []string `mapstructure:"exclude_interfaces"`
 
 	// AttachMode is auto (native XDP, else generic), native or generic.
 	AttachMode string `mapstructure:"attach_mode"`
@@ -38,19 +46,11 @@ type Config struct {
 func (c *Config) Validate() error {
 	var errs []error
 	if len(c.Interfaces) == 0 {
-		errs = append(errs, errors.New(`"interfaces" is empty: list at least one network interface to count packets on, for example interfaces: [eth0]`))
+		errs = append(errs, errors.New(`"interfaces" is empty: list at least one network interface or pattern to count packets on, for example interfaces: [eth0] or [veth*]`))
 	}
-	seen := make(map[string]bool, len(c.Interfaces))
-	for i, name := range c.Interfaces {
-		if err := validateInterfaceName(name); err != nil {
-			errs = append(errs, fmt.Errorf(`"interfaces"[%d]: %w`, i, err))
-			continue
-		}
-		if seen[name] {
-			errs = append(errs, fmt.Errorf(`"interfaces": %q is listed more than once: list each interface once`, name))
-		}
-		seen[name] = true
-	}
+	errs = append(errs, validateNames("interfaces", c.Interfaces)...)
+	errs = append(errs, validateNames("exclude_interfaces", c.ExcludeInterfaces)...)
+	errs = append(errs, c.validateExclusions()...)
 	if _, err := bpf.ParseMode(c.AttachMode); err != nil {
 		errs = append(errs, fmt.Errorf(`"attach_mode": unknown value %q: use auto, native or generic`, c.AttachMode))
 	}
@@ -60,15 +60,72 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-func validateInterfaceName(name string) error {
-	if name == "" {
-		return errors.New("interface name is empty: give the name of a network interface, as `ip link` shows it")
+// validateNames checks each entry of the list called key: an exact name
+// must be a possible Linux interface name, a pattern must be well formed,
+// and no entry may be listed twice.
+func validateNames(key string, list []string) []error {
+	var errs []error
+	seen := make(map[string]bool, len(list))
+	for i, name := range list {
+		if err := validateEntry(name); err != nil {
+			errs = append(errs, fmt.Errorf(`%q[%d]: %w`, key, i, err))
+			continue
+		}
+		if seen[name] {
+			errs = append(errs, fmt.Errorf(`%q: %q is listed more than once: list each interface or pattern once`, key, name))
+		}
+		seen[name] = true
 	}
-	if len(name) > maxInterfaceName {
-		return fmt.Errorf("interface name %q is %d bytes long: Linux interface names have at most %d bytes", name, len(name), maxInterfaceName)
+	return errs
+}
+
+// validateExclusions refuses exclusions that contradict the inclusions:
+// an exclusion only narrows patterns, so one that hits an exact name, or
+// leaves a pattern nothing to match, is a mistake that would otherwise show
+// as an interface silently never counted.
+func (c *Config) validateExclusions() []error {
+	if len(c.ExcludeInterfaces) == 0 {
+		return nil
+	}
+	var errs []error
+	m := newMatcher(c.Interfaces, nil)
+	if !m.hasPatterns() {
+		errs = append(errs, errors.New(`"exclude_interfaces" is set but "interfaces" has no pattern: exclusions narrow patterns only; `+
+			`remove "exclude_interfaces" or list a pattern such as veth*`))
+	}
+	for i, ex := range c.ExcludeInterfaces {
+		if validateEntry(ex) != nil {
+			continue // already reported
+		}
+		for _, name := range exactNames(c.Interfaces) {
+			if validateEntry(name) != nil {
+				continue
+			}
+			if ok, _ := path.Match(ex, name); ok {
+				errs = append(errs, fmt.Errorf(`"exclude_interfaces"[%d]: %q excludes %q, which "interfaces" names exactly: remove one of them`, i, ex, name))
+			}
+		}
+		for _, p := range m.patterns {
+			if ex == p || ex == "*" {
+				errs = append(errs, fmt.Errorf(`"exclude_interfaces"[%d]: %q excludes every interface that pattern %q matches: remove one of them`, i, ex, p))
+			}
+		}
+	}
+	return errs
+}
+
+func validateEntry(name string) error {
+	if name == "" {
+		return errors.New("interface name is empty: give the name of a network interface, as `ip link` shows it, or a pattern such as veth*")
 	}
 	if strings.ContainsFunc(name, func(r rune) bool { return r == '/' || unicode.IsSpace(r) }) {
 		return fmt.Errorf("interface name %q contains '/' or whitespace, which Linux interface names cannot: check the spelling", name)
+	}
+	if isPattern(name) {
+		return checkPattern(name)
+	}
+	if len(name) > maxInterfaceName {
+		return fmt.Errorf("interface name %q is %d bytes long: Linux interface names have at most %d bytes", name, len(name), maxInterfaceName)
 	}
 	return nil
 }

@@ -1,7 +1,9 @@
 package xdpreceiver
 
 import (
+	"path"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,21 +66,44 @@ func TestConfigLoad(t *testing.T) {
 	assert.True(t, full.Metrics.XdpPackets.Enabled)
 }
 
+// TestConfigInvalid loads each invalid configuration of testdata/config.yaml:
+// each gives one clear error, from Validate, which makes no syscall, so
+// nothing is ever attached for a configuration that cannot work.
 func TestConfigInvalid(t *testing.T) {
-	for _, tt := range []struct {
+	cases := []struct {
 		name    string
 		wantErr string
 	}{
-		{"no_interfaces", `"interfaces" is empty: list at least one network interface to count packets on, for example interfaces: [eth0]`},
-		{"empty_name", `"interfaces"[1]: interface name is empty: give the name of a network interface, as ` + "`ip link`" + ` shows it`},
+		{"no_interfaces", `"interfaces" is empty: list at least one network interface or pattern to count packets on, for example interfaces: [eth0] or [veth*]`},
+		{"empty_list", `"interfaces" is empty: list at least one network interface or pattern to count packets on, for example interfaces: [eth0] or [veth*]`},
+		{"empty_name", `"interfaces"[1]: interface name is empty: give the name of a network interface, as ` + "`ip link`" + ` shows it, or a pattern such as veth*`},
 		{"long_name", `"interfaces"[0]: interface name "abcdefghijklmnop" is 16 bytes long: Linux interface names have at most 15 bytes`},
 		{"slash", `"interfaces"[0]: interface name "eth0/1" contains '/' or whitespace, which Linux interface names cannot: check the spelling`},
 		{"whitespace", `"interfaces"[0]: interface name "eth 0" contains '/' or whitespace, which Linux interface names cannot: check the spelling`},
-		{"duplicate", `"interfaces": "eth0" is listed more than once: list each interface once`},
+		{"duplicate", `"interfaces": "eth0" is listed more than once: list each interface or pattern once`},
+		{"bad_bracket", `"interfaces"[0]: pattern "eth[" is malformed: syntax error in pattern: use path.Match syntax, for example veth* or eth[0-3]`},
+		{"bad_range", `"interfaces"[0]: pattern "eth[a-]" is malformed: syntax error in pattern: use path.Match syntax, for example veth* or eth[0-3]`},
+		{"bad_escape", `"interfaces"[0]: pattern "eth\\" is malformed: syntax error in pattern: use path.Match syntax, for example veth* or eth[0-3]`},
+		{"empty_class", `"interfaces"[0]: pattern "eth[]" is malformed: syntax error in pattern: use path.Match syntax, for example veth* or eth[0-3]`},
+		{"pattern_slash", `"interfaces"[0]: interface name "veth/*" contains '/' or whitespace, which Linux interface names cannot: check the spelling`},
+		{"duplicate_pattern", `"interfaces": "veth*" is listed more than once: list each interface or pattern once`},
+		{"exclude_bad_pattern", `"exclude_interfaces"[0]: pattern "veth[0" is malformed: syntax error in pattern: use path.Match syntax, for example veth* or eth[0-3]`},
+		{"exclude_empty", `"exclude_interfaces"[0]: interface name is empty: give the name of a network interface, as ` + "`ip link`" + ` shows it, or a pattern such as veth*`},
+		{"exclude_whitespace", `"exclude_interfaces"[0]: interface name "veth 1" contains '/' or whitespace, which Linux interface names cannot: check the spelling`},
+		{"exclude_long", `"exclude_interfaces"[0]: interface name "vethabcdefghijklm" is 17 bytes long: Linux interface names have at most 15 bytes`},
+		{"exclude_duplicate", `"exclude_interfaces": "veth1" is listed more than once: list each interface or pattern once`},
+		{"exclude_exact", `"exclude_interfaces"[0]: "eth*" excludes "eth0", which "interfaces" names exactly: remove one of them`},
+		{"exclude_same_pattern", `"exclude_interfaces"[0]: "veth*" excludes every interface that pattern "veth*" matches: remove one of them`},
+		{"exclude_everything", `"exclude_interfaces"[0]: "*" excludes "eth0", which "interfaces" names exactly: remove one of them` + "\n" +
+			`"exclude_interfaces"[0]: "*" excludes every interface that pattern "veth*" matches: remove one of them`},
+		{"exclude_without_pattern", `"exclude_interfaces" is set but "interfaces" has no pattern: exclusions narrow patterns only; remove "exclude_interfaces" or list a pattern such as veth*`},
+		{"empty_mode", `"attach_mode": unknown value "": use auto, native or generic`},
 		{"bad_mode", `"attach_mode": unknown value "offload": use auto, native or generic`},
 		{"zero_interval", `"collection_interval" is 0s: set a positive duration, for example 10s`},
 		{"negative_interval", `"collection_interval" is -5s: set a positive duration, for example 10s`},
-	} {
+	}
+	require.GreaterOrEqual(t, len(cases), 20)
+	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := loadConfig(t, component.MustNewIDWithName("xdp", tt.name))
 			err := cfg.Validate()
@@ -86,7 +111,25 @@ func TestConfigInvalid(t *testing.T) {
 			// Through the collector's path too, which also runs the
 			// embedded configs' own checks.
 			require.ErrorContains(t, confmap.Validate(cfg), tt.wantErr)
+			if strings.Contains(tt.wantErr, "malformed") {
+				require.ErrorIs(t, err, path.ErrBadPattern)
+			}
 		})
+	}
+}
+
+func TestConfigPatterns(t *testing.T) {
+	cfg := loadConfig(t, component.MustNewIDWithName("xdp", "patterns"))
+	require.NoError(t, confmap.Validate(cfg))
+	assert.Equal(t, []string{"eth0", "veth*", "eth[1-3]"}, cfg.Interfaces)
+	assert.Equal(t, []string{"veth9", "veth1?"}, cfg.ExcludeInterfaces)
+	assert.Equal(t, []string{"eth0"}, exactNames(cfg.Interfaces))
+	m := newMatcher(cfg.Interfaces, cfg.ExcludeInterfaces)
+	for name, want := range map[string]bool{
+		"veth0": true, "veth": true, "veth123": true, "eth2": true,
+		"veth9": false, "veth12": false, "eth0": false /* exact, not a pattern's */, "eth4": false, "lo": false, "xveth0": false,
+	} {
+		assert.Equal(t, want, m.matchesPattern(name), name)
 	}
 }
 

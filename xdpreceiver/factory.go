@@ -38,13 +38,13 @@ func createDefaultConfig() component.Config {
 }
 
 func createMetrics(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Metrics) (receiver.Metrics, error) {
-	return newReceiver(cfg.(*Config), set, next, attachKernel, time.Now)
+	return newReceiver(cfg.(*Config), set, next, attachKernel, netlinkSource{}, time.Now)
 }
 
-func newReceiver(cfg *Config, set receiver.Settings, next consumer.Metrics, attach attachFunc, now func() time.Time,
+func newReceiver(cfg *Config, set receiver.Settings, next consumer.Metrics, attach attachFunc, links linkSource, now func() time.Time,
 	opts ...scraperhelper.ControllerOption,
 ) (receiver.Metrics, error) {
-	s := newScraper(cfg, set, attach, now)
+	s := newScraper(cfg, set, attach, links, now)
 	sc, err := scraper.NewMetrics(s.scrape, scraper.WithStart(s.start), scraper.WithShutdown(s.shutdown))
 	if err != nil {
 		return nil, err

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/component/componenttest"
@@ -16,27 +19,42 @@ import (
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/otelcol-xdp/otelcol-xdp/bpf"
 )
 
-// fakeKernel stands in for bpf.Attach: every interface has counters the
-// test sets, and attach and read errors the test injects.
+// fakeKernel stands in for bpf.Attach and for the kernel's links: every
+// interface has counters the test sets, attach and read errors the test
+// injects, and links the test creates and deletes, which the receiver
+// hears of through a fake subscription.
 type fakeKernel struct {
 	mu         sync.Mutex
 	counters   map[string]*fakeCounter // attached, by interface
 	attachErrs map[string]error
 	attaches   []string // every successful attach, in order
+	links      map[string]int
+	nextIndex  int
+	subs       []chan<- netlink.LinkUpdate
+	subErr     error
 }
 
 type fakeCounter struct {
-	k      *fakeKernel
-	totals bpf.Totals
-	err    error
-	closes int
+	k        *fakeKernel
+	ifindex  int
+	totals   bpf.Totals
+	err      error
+	detached bool
+	closes   int
 }
 
 func newFakeKernel() *fakeKernel {
-	return &fakeKernel{counters: map[string]*fakeCounter{}, attachErrs: map[string]error{}}
+	k := &fakeKernel{counters: map[string]*fakeCounter{}, attachErrs: map[string]error{}, links: map[string]int{"lo": 1}, nextIndex: 2}
+	for _, name := range []string{"eth0", "eth1", "eth2"} {
+		k.links[name] = k.nextIndex
+		k.nextIndex++
+	}
+	return k
 }
 
 func (k *fakeKernel) attach(iface string, _ bpf.Mode) (counterReader, error) {
@@ -45,10 +63,14 @@ func (k *fakeKernel) attach(iface string, _ bpf.Mode) (counterReader, error) {
 	if err := k.attachErrs[iface]; err != nil {
 		return nil, err
 	}
-	if c, ok := k.counters[iface]; ok && c.closes == 0 {
+	index, ok := k.links[iface]
+	if !ok {
+		return nil, fmt.Errorf("interface %q not found (fake)", iface)
+	}
+	if c, ok := k.counters[iface]; ok && c.closes == 0 && !c.detached {
 		return nil, fmt.Errorf("fake: %q attached twice", iface)
 	}
-	c := &fakeCounter{k: k}
+	c := &fakeCounter{k: k, ifindex: index}
 	k.counters[iface] = c
 	k.attaches = append(k.attaches, iface)
 	return c, nil
@@ -64,6 +86,9 @@ func (c *fakeCounter) Read(t *bpf.Totals) error {
 		return c.err
 	}
 	*t = c.totals
+	if c.detached {
+		return fmt.Errorf("reading XDP counters (fake): %w", errDetached)
+	}
 	return nil
 }
 
@@ -72,6 +97,101 @@ func (c *fakeCounter) Close() error {
 	defer c.k.mu.Unlock()
 	c.closes++
 	return nil
+}
+
+func (c *fakeCounter) Ifindex() int { return c.ifindex }
+
+func (k *fakeKernel) list() (map[string]int, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return maps.Clone(k.links), nil
+}
+
+func (k *fakeKernel) index(name string) (int, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.links[name], nil
+}
+
+// subscribe hands ch to the test's link changes until done is closed. The
+// fake never fails once subscribed: end ends the subscription as an
+// overflow would.
+func (k *fakeKernel) subscribe(ch chan<- netlink.LinkUpdate, done <-chan struct{}, _ func(error)) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.subErr != nil {
+		return k.subErr
+	}
+	k.subs = append(k.subs, ch)
+	go func() {
+		<-done
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		if i := slices.Index(k.subs, ch); i >= 0 {
+			k.subs = slices.Delete(k.subs, i, i+1)
+			close(ch)
+		}
+	}()
+	return nil
+}
+
+// end ends every subscription as if the netlink socket had failed.
+func (k *fakeKernel) end() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, ch := range k.subs {
+		close(ch)
+	}
+	k.subs = nil
+}
+
+// addLink creates the interface (or, if it exists, reports a change of it)
+// and tells subscribers.
+func (k *fakeKernel) addLink(name string) int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	index, ok := k.links[name]
+	if !ok {
+		index = k.nextIndex
+		k.nextIndex++
+		k.links[name] = index
+	}
+	k.notify(unix.RTM_NEWLINK, name, index)
+	return index
+}
+
+// delLink deletes the interface: its counter stops, frozen, and
+// subscribers are told.
+func (k *fakeKernel) delLink(name string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	index := k.links[name]
+	delete(k.links, name)
+	if c, ok := k.counters[name]; ok && c.ifindex == index {
+		c.detached = true
+	}
+	k.notify(unix.RTM_DELLINK, name, index)
+}
+
+// detach detaches the counter from outside, as bpftool link detach does.
+func (k *fakeKernel) detach(name string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.counters[name].detached = true
+}
+
+func (k *fakeKernel) notify(typ uint16, name string, index int) {
+	u := netlink.LinkUpdate{Header: unix.NlMsghdr{Type: typ}, Link: &netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: name, Index: index}}}
+	u.Index = int32(index)
+	for _, ch := range k.subs {
+		ch <- u
+	}
+}
+
+func (k *fakeKernel) attachCount() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return len(k.attaches)
 }
 
 // add counts packets of the given class and size on an attached interface.
@@ -178,7 +298,7 @@ func newTestScraper(t *testing.T, k *fakeKernel, clk *fakeClock, id component.ID
 	t.Helper()
 	set := receivertest.NewNopSettings(component.MustNewType("xdp"))
 	set.ID = id
-	s := newScraper(testConfig(ifaces...), set, k.attach, clk.now)
+	s := newScraper(testConfig(ifaces...), set, k.attach, k, clk.now)
 	t.Cleanup(func() { _ = s.shutdown(context.Background()) })
 	return s
 }

@@ -12,14 +12,18 @@ import (
 type counterReader interface {
 	Read(*bpf.Totals) error
 	Close() error
+	// Ifindex is the index of the interface the counter was attached to,
+	// which tells a re-created interface from the one that was counted.
+	Ifindex() int
 }
 
 // attachFunc attaches a counter to the interface named iface.
 type attachFunc func(iface string, mode bpf.Mode) (counterReader, error)
 
 // errDetached marks a read error after which the attachment can never count
-// again. The scraper then closes it and attaches afresh to whatever
-// interface carries the name.
+// again. The totals read along with it are valid, the counter's last ones:
+// the scraper emits them, closes the attachment and attaches afresh to
+// whatever interface carries the name.
 var errDetached = errors.New("XDP counter is no longer attached")
 
 // attachKernel attaches the real XDP counter. Its errors already name the
@@ -40,6 +44,12 @@ type kernelCounter struct {
 // the interface and the link, and still reads fine, frozen: without this
 // check a deleted interface, or a link detached with bpftool, would report
 // zeros forever instead of a fault.
+//
+// When the program is found detached, t holds the counts read after the
+// detach was seen, so that the scraper can emit the series' last delta:
+// the first read may predate packets counted just before the detach, the
+// second cannot, as nothing counts once the program is off the interface
+// (a deleted interface stops its receive path before XDP is uninstalled).
 func (k kernelCounter) Read(t *bpf.Totals) error {
 	if err := k.Attachment.Read(t); err != nil {
 		return err
@@ -48,10 +58,13 @@ func (k kernelCounter) Read(t *bpf.Totals) error {
 	if err != nil {
 		return fmt.Errorf("reading XDP counters of %q: %w", k.Interface(), err)
 	}
-	if !attached {
-		return fmt.Errorf("reading XDP counters of %q: %w: the interface was deleted or moved to another network namespace, "+
-			"or the link was detached from outside the collector; counting resumes once %q can be attached again",
-			k.Interface(), errDetached, k.Interface())
+	if attached {
+		return nil
 	}
-	return nil
+	if err := k.Attachment.Read(t); err != nil {
+		return fmt.Errorf("reading the last XDP counts of %q: %w", k.Interface(), err)
+	}
+	return fmt.Errorf("reading XDP counters of %q: %w: the interface was deleted or moved to another network namespace, "+
+		"or the link was detached from outside the collector; counting resumes once %q can be attached again",
+		k.Interface(), errDetached, k.Interface())
 }

@@ -21,165 +21,407 @@ import (
 	"github.com/otelcol-xdp/otelcol-xdp/xdpreceiver/internal/metadata"
 )
 
-// xdpScraper owns the attachments of one receiver instance. The controller
-// never runs a scrape during Start or Shutdown, but the mutex keeps the
-// scraper correct when driven directly, as tests do.
+// xdpScraper owns the attachments of one receiver instance. Scrapes and
+// link changes, handled on the watch goroutine, both take the mutex.
 type xdpScraper struct {
 	cfg      *Config
 	logger   *zap.Logger
 	attach   attachFunc
+	links    linkSource
 	now      func() time.Time
 	claimant *claimant
+	match    matcher
 
-	mu     sync.Mutex
-	host   component.Host
-	mode   bpf.Mode
-	ifaces []*ifaceState
-	mb     *metadata.MetricsBuilder
-	totals bpf.Totals // read buffer, reused by every scrape
-	points []delta    // delta buffer, reused by every scrape
+	mu        sync.Mutex
+	started   bool
+	host      component.Host
+	mode      bpf.Mode
+	states    map[string]*ifaceState
+	order     []string // the names of states, sorted: scrapes are deterministic
+	watch     *watch
+	watchErr  error           // non-nil while link changes are not followed
+	statusKey string          // what the last status report was about; "" is OK
+	pending   pmetric.Metrics // last points of series that ended between scrapes
+	mb        *metadata.MetricsBuilder
+	totals    bpf.Totals // read buffer, reused by every scrape
+	points    []delta    // delta buffer, reused by every scrape
 }
 
-// ifaceState is one attached interface.
+// ifaceState is one interface the receiver counts or means to count.
 type ifaceState struct {
-	name    string
-	reader  counterReader // nil once the interface is gone, until it is back
-	deltas  deltaTracker
-	readErr error // the last read's error, nil while reads succeed
+	name   string
+	exact  bool          // named exactly in the config, rather than matched by a pattern
+	reader counterReader // nil while not attached
+	index  int           // the ifindex the reader is attached to
+	deltas deltaTracker
+	// everAttached tells whether deltas has been started: a state that
+	// attaches again restarts its series rather than creating new ones.
+	everAttached bool
+	gone         bool   // the interface does not exist (exact names only: others are forgotten)
+	skipped      bool   // another receiver instance counts it (patterns only)
+	fault        error  // why it is not counting, for the status; nil while fine
+	faultKind    string // what kind of fault, so that status is reported on change only
 }
 
-func newScraper(cfg *Config, set receiver.Settings, attach attachFunc, now func() time.Time) *xdpScraper {
+// Kinds of faults: the status changes when the set of (interface, kind)
+// does, not when an error's text does (attach errors list the host's
+// interfaces, which change all the time).
+const (
+	faultGone     = "gone"
+	faultAttach   = "attach"
+	faultForeign  = "foreign"
+	faultDetached = "detached"
+	faultRead     = "read"
+)
+
+func newScraper(cfg *Config, set receiver.Settings, attach attachFunc, links linkSource, now func() time.Time) *xdpScraper {
 	return &xdpScraper{
 		cfg:      cfg,
 		logger:   set.Logger,
 		attach:   attach,
+		links:    links,
 		now:      now,
 		claimant: &claimant{id: set.ID},
+		match:    newMatcher(cfg.Interfaces, cfg.ExcludeInterfaces),
 		mb:       metadata.NewMetricsBuilder(cfg.MetricsBuilderConfig, set),
 		points:   make([]delta, 0, bpf.NumClasses),
+		pending:  pmetric.NewMetrics(),
 	}
 }
 
-// start attaches every configured interface or none.
+// start attaches every exactly named interface, or fails and attaches
+// none; then it attaches whatever the patterns match and follows link
+// changes. A pattern that matches nothing, or an interface of a pattern
+// that cannot be attached, does not fail start: interfaces matched by a
+// pattern come and go, and their faults show in the status.
 func (s *xdpScraper) start(_ context.Context, host component.Host) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ifaces != nil {
+	if s.started {
 		return errors.New("xdp receiver is already started")
 	}
 	mode, err := bpf.ParseMode(s.cfg.AttachMode)
 	if err != nil {
 		return err
 	}
-	if err := s.claimant.claim(s.cfg.Interfaces); err != nil {
+	exact := exactNames(s.cfg.Interfaces)
+	if err := s.claimant.claim(exact); err != nil {
 		return err
 	}
-	ifaces := make([]*ifaceState, 0, len(s.cfg.Interfaces))
-	for _, name := range s.cfg.Interfaces {
-		// Taken before attaching: the program may count a packet before
-		// Attach returns, and every counted packet must fall inside the
-		// first point's interval.
-		attached := pcommon.NewTimestampFromTime(s.now())
-		r, err := s.attach(name, mode)
-		if err != nil {
-			closeErr := closeAll(ifaces)
-			s.claimant.release(s.cfg.Interfaces)
-			return errors.Join(fmt.Errorf("xdp receiver attached none of %s: %w", quoteAll(s.cfg.Interfaces), err), closeErr)
-		}
-		if m, ok := r.(interface{ Mode() bpf.Mode }); ok {
-			s.logger.Info("counting packets with XDP", zap.String("interface", name), zap.Stringer("attach_mode", m.Mode()))
-		}
-		ifaces = append(ifaces, &ifaceState{name: name, reader: r, deltas: newDeltaTracker(attached, !aggregatesClasses(s.cfg))})
-	}
-	s.host = host
 	s.mode = mode
-	s.ifaces = ifaces
+	s.states = map[string]*ifaceState{}
+	s.order = nil
+	fail := func(err error) error {
+		err = errors.Join(err, s.closeAll())
+		s.claimant.release(exact)
+		s.states, s.order = nil, nil
+		return err
+	}
+	for _, name := range exact {
+		ifc := s.add(name, true)
+		if err := s.attachState(ifc); err != nil {
+			return fail(fmt.Errorf("xdp receiver attached none of %s: %w", quoteAll(exact), err))
+		}
+	}
+	w, ch, err := s.follow()
+	if err != nil {
+		return fail(fmt.Errorf("xdp receiver attached none of %s: %w", quoteAll(s.cfg.Interfaces), err))
+	}
+	s.started, s.host, s.watch, s.watchErr, s.statusKey = true, host, w, nil, ""
+	go s.run(w, ch)
 	return nil
 }
 
-// shutdown detaches everything. It is safe without start and safe twice.
+// shutdown ends the link subscription and detaches everything. It is safe
+// without start and safe twice. Final points of series that ended since
+// the last scrape are dropped: there is no scrape left to emit them.
 func (s *xdpScraper) shutdown(context.Context) error {
 	s.mu.Lock()
+	w := s.watch
+	s.watch = nil
+	s.mu.Unlock()
+	if w != nil {
+		w.stop() // without the mutex: the watch goroutine may be waiting for it
+	}
+	s.mu.Lock()
 	defer s.mu.Unlock()
-	err := closeAll(s.ifaces)
-	s.ifaces = nil
-	s.host = nil
-	s.claimant.release(s.cfg.Interfaces)
+	err := s.closeAll()
+	s.claimant.release(s.order)
+	s.claimant.release(exactNames(s.cfg.Interfaces))
+	s.states, s.order, s.host, s.started = nil, nil, nil, false
+	s.pending = pmetric.NewMetrics()
 	return err
 }
 
+// add creates the state of an interface to count.
+func (s *xdpScraper) add(name string, exact bool) *ifaceState {
+	ifc := &ifaceState{name: name, exact: exact}
+	s.states[name] = ifc
+	i, _ := slices.BinarySearch(s.order, name)
+	s.order = slices.Insert(s.order, i, name)
+	return ifc
+}
+
+// forget drops the state of an interface matched by a pattern, which went.
+func (s *xdpScraper) forget(ifc *ifaceState) {
+	delete(s.states, ifc.name)
+	if i, ok := slices.BinarySearch(s.order, ifc.name); ok {
+		s.order = slices.Delete(s.order, i, i+1)
+	}
+	s.claimant.release([]string{ifc.name})
+}
+
+// attachState attaches ifc. An interface matched by a pattern is attached
+// only if no other receiver instance counts it. A new attachment counts
+// from zero, so its series start (again) at the moment of attachment.
+func (s *xdpScraper) attachState(ifc *ifaceState) error {
+	if !ifc.exact {
+		if other, ok := s.claimant.tryClaim(ifc.name); !ok {
+			if !ifc.skipped {
+				s.logger.Debug("interface matches a pattern but another receiver counts it", zap.String("interface", ifc.name),
+					zap.Stringer("counted_by", other))
+			}
+			ifc.skipped, ifc.fault, ifc.faultKind = true, nil, ""
+			return nil
+		}
+		ifc.skipped = false
+	}
+	// Taken before attaching: the program may count a packet before
+	// Attach returns, and every counted packet must fall inside the first
+	// point's interval.
+	at := pcommon.NewTimestampFromTime(s.now())
+	r, err := s.attach(ifc.name, s.mode)
+	if err != nil {
+		return err
+	}
+	ifc.reader, ifc.index, ifc.gone = r, r.Ifindex(), false
+	ifc.fault, ifc.faultKind = nil, ""
+	if ifc.everAttached {
+		ifc.deltas.reattached(at)
+	} else {
+		ifc.deltas = newDeltaTracker(at, !aggregatesClasses(s.cfg))
+		ifc.everAttached = true
+	}
+	fields := []zap.Field{zap.String("interface", ifc.name), zap.Int("ifindex", ifc.index)}
+	if m, ok := r.(interface{ Mode() bpf.Mode }); ok {
+		fields = append(fields, zap.Stringer("attach_mode", m.Mode()))
+	}
+	s.logger.Info("counting packets with XDP", fields...)
+	return nil
+}
+
+// retry attaches ifc after a failure or an appearance, and classifies what
+// goes wrong: an interface that turns out not to exist is gone (and, if
+// matched by a pattern, forgotten), a foreign program is reported as such.
+func (s *xdpScraper) retry(ifc *ifaceState) {
+	err := s.attachState(ifc)
+	if err == nil {
+		return
+	}
+	if index, lerr := s.links.index(ifc.name); lerr == nil && index == 0 {
+		s.markGone(ifc)
+		return
+	}
+	kind := faultAttach
+	var fe *bpf.ForeignProgramError
+	if errors.As(err, &fe) {
+		kind = faultForeign
+	}
+	s.setFault(ifc, kind, fmt.Errorf("attaching XDP to %q again: %w", ifc.name, err))
+}
+
+// setFault records why ifc is not counting; it logs only changes, as
+// attach retries repeat the same fault at every scrape.
+func (s *xdpScraper) setFault(ifc *ifaceState, kind string, err error) {
+	if ifc.faultKind != kind {
+		s.logger.Warn("interface is not counted", zap.String("interface", ifc.name), zap.Error(err))
+	}
+	ifc.fault, ifc.faultKind = err, kind
+}
+
+// markGone handles an interface that no longer exists: one matched by a
+// pattern is forgotten (it may come back, as a new interface with new
+// series), one named exactly is a fault until it returns.
+func (s *xdpScraper) markGone(ifc *ifaceState) {
+	if !ifc.exact {
+		s.logger.Info("interface is gone: its series end", zap.String("interface", ifc.name))
+		s.forget(ifc)
+		return
+	}
+	ifc.gone = true
+	s.setFault(ifc, faultGone, fmt.Errorf("interface %q is gone: it was deleted or moved to another network namespace; "+
+		"counting resumes when it returns", ifc.name))
+}
+
+// linkAppeared handles a link that exists now, under name.
+func (s *xdpScraper) linkAppeared(name string, index int) {
+	// A link renamed away from a name we count: the old name is gone.
+	for _, n := range s.order {
+		if ifc := s.states[n]; ifc.reader != nil && ifc.index == index && n != name {
+			s.linkGone(n, index)
+			break
+		}
+	}
+	ifc, ok := s.states[name]
+	switch {
+	case ok && ifc.reader != nil && ifc.index == index:
+		return // already counted: one of the many changes of a counted link
+	case ok && ifc.reader != nil:
+		// Another link under the name: the old one went without our
+		// seeing it go.
+		s.finish(ifc)
+	case ok:
+	case s.match.matchesPattern(name):
+		ifc = s.add(name, false)
+	default:
+		return
+	}
+	if ifc.skipped {
+		return // retried at every scrape
+	}
+	if ifc.gone {
+		s.logger.Info("interface is back: counting packets with XDP again", zap.String("interface", name))
+	}
+	s.retry(ifc)
+}
+
+// linkGone handles the disappearance of the link index (0: whichever)
+// named name. It ignores late news of a link we no longer count.
+func (s *xdpScraper) linkGone(name string, index int) {
+	ifc, ok := s.states[name]
+	if !ok || (ifc.reader != nil && index != 0 && ifc.index != index) {
+		return
+	}
+	s.finish(ifc)
+	s.markGone(ifc)
+}
+
+// finish ends ifc's attachment. Its map stays readable, frozen, after the
+// interface or link is gone: the series' last delta is read now and
+// emitted with the next scrape. If it cannot be read, that last interval is
+// lost, never guessed.
+func (s *xdpScraper) finish(ifc *ifaceState) {
+	if ifc.reader == nil {
+		return
+	}
+	err := ifc.reader.Read(&s.totals)
+	if err == nil || errors.Is(err, errDetached) {
+		s.emitInto(s.pending, ifc)
+	} else {
+		s.logger.Warn("the last counts of an interface could not be read: its last interval is not reported",
+			zap.String("interface", ifc.name), zap.Error(err))
+	}
+	s.close(ifc)
+}
+
+func (s *xdpScraper) close(ifc *ifaceState) {
+	if err := ifc.reader.Close(); err != nil {
+		s.logger.Warn("detaching XDP", zap.String("interface", ifc.name), zap.Error(err))
+	}
+	ifc.reader, ifc.index = nil, 0
+}
+
+// emitInto turns s.totals, just read from ifc, into points appended to md.
+func (s *xdpScraper) emitInto(md pmetric.Metrics, ifc *ifaceState) {
+	// Taken after the read, so that every packet the read counted falls
+	// inside this point's interval.
+	now := pcommon.NewTimestampFromTime(s.now())
+	var restarted int
+	s.points, restarted = ifc.deltas.advance(&s.totals, now, s.points[:0])
+	if restarted > 0 {
+		s.logger.Warn("XDP counters went backwards; their series continue from the new values",
+			zap.String("interface", ifc.name), zap.Int("series", restarted))
+	}
+	s.record(ifc.name, now)
+	appendMetrics(md, s.mb.Emit())
+}
+
 // scrape emits one delta point per active series of every interface that
-// could be read. An interface that cannot be read leaves the others alone:
-// the scrape returns their data with a partial scrape error, and the
-// interface's next successful read covers the missed interval.
+// could be read, and the last points of series that ended since the
+// previous scrape. An interface that cannot be read leaves the others
+// alone: the scrape returns their data with a partial scrape error, and the
+// interface's next successful read covers the missed interval. Interfaces
+// matched by patterns are best effort: their faults show in the status and
+// the log, not as scrape errors.
 func (s *xdpScraper) scrape(context.Context) (pmetric.Metrics, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	md := s.pending
+	s.pending = pmetric.NewMetrics()
+	if !s.started {
+		return md, nil
+	}
 	var errs []error
-	failed, statusChanged := 0, false
-	md := pmetric.NewMetrics()
-	for _, ifc := range s.ifaces {
-		ok, err := s.read(ifc)
-		if (err != nil) != (ifc.readErr != nil) {
-			statusChanged = true
-		}
-		ifc.readErr = err
-		if err != nil {
-			errs = append(errs, err)
-			failed += ifc.deltas.activeSeries() * s.enabledMetrics()
-			continue
-		}
+	failed := 0
+	if s.watchErr != nil {
+		s.renewWatch()
+	}
+	for _, name := range append([]string(nil), s.order...) {
+		ifc, ok := s.states[name]
 		if !ok {
-			continue
+			continue // forgotten by a previous iteration's rename handling
 		}
-		// Taken after the read, so that every packet the read counted
-		// falls inside this point's interval.
-		now := pcommon.NewTimestampFromTime(s.now())
-		var restarted int
-		s.points, restarted = ifc.deltas.advance(&s.totals, now, s.points[:0])
-		if restarted > 0 {
-			s.logger.Warn("XDP counters went backwards; their series continue from the new values",
-				zap.String("interface", ifc.name), zap.Int("series", restarted))
+		s.scrapeOne(md, ifc)
+		if ifc.fault != nil && ifc.exact {
+			errs = append(errs, ifc.fault)
+			failed += ifc.deltas.activeSeries() * s.enabledMetrics()
 		}
-		s.record(ifc.name, now)
-		appendMetrics(md, s.mb.Emit())
 	}
-	if statusChanged {
-		s.reportStatus()
-	}
+	s.updateStatus()
 	if len(errs) > 0 {
 		return md, scrapererror.NewPartialScrapeError(errors.Join(errs...), failed)
 	}
 	return md, nil
 }
 
-// read fills s.totals with the interface's counters; ok is false when
-// there is nothing to report this time.
-//
-// An interface that is gone can come back under its name (a veth
-// recreated, a link moved back): each scrape tries to attach to it afresh.
-// The new attachment counts from zero, so its series resume at the moment
-// of attachment, from the next scrape on rather than with a point a few
-// microseconds long; what arrived while no program was attached is unknown
-// and no point covers it.
-func (s *xdpScraper) read(ifc *ifaceState) (ok bool, err error) {
+func (s *xdpScraper) scrapeOne(md pmetric.Metrics, ifc *ifaceState) {
 	if ifc.reader == nil {
-		attached := pcommon.NewTimestampFromTime(s.now())
-		r, err := s.attach(ifc.name, s.mode)
-		if err != nil {
-			return false, fmt.Errorf("attaching XDP to %q again: %w", ifc.name, err)
+		// Gone interfaces come back through link changes, not by being
+		// looked for; the others failed to attach and are tried again.
+		if !ifc.gone {
+			s.retry(ifc)
 		}
-		s.logger.Info("interface is back: counting packets with XDP again", zap.String("interface", ifc.name))
-		ifc.reader = r
-		ifc.deltas.reattached(attached)
-		return false, nil
+		return // a new attachment reports from the next scrape on
 	}
-	err = ifc.reader.Read(&s.totals)
-	if errors.Is(err, errDetached) {
-		err = errors.Join(err, ifc.reader.Close())
-		ifc.reader = nil
+	err := ifc.reader.Read(&s.totals)
+	switch {
+	case err == nil:
+		if ifc.faultKind == faultRead {
+			ifc.fault, ifc.faultKind = nil, ""
+		}
+		s.emitInto(md, ifc)
+	case errors.Is(err, errDetached):
+		// The totals are the last counts: emit them, then attach again if
+		// the interface is still there and its slot free.
+		s.emitInto(md, ifc)
+		s.close(ifc)
+		if index, lerr := s.links.index(ifc.name); lerr == nil && index == 0 {
+			s.markGone(ifc)
+			return
+		}
+		s.setFault(ifc, faultDetached, err)
+	default:
+		s.setFault(ifc, faultRead, err)
 	}
-	return err == nil, err
+}
+
+// renewWatch subscribes again after the subscription ended by itself, and
+// catches up with what changed meanwhile. Callers hold s.mu; the ended
+// watch's goroutine no longer needs it.
+func (s *xdpScraper) renewWatch() {
+	if s.watch != nil {
+		close(s.watch.done)
+		<-s.watch.exited
+		s.watch = nil
+	}
+	w, ch, err := s.follow()
+	if err != nil {
+		s.watchErr = err
+		return
+	}
+	s.logger.Info("following network interfaces again")
+	s.watch, s.watchErr = w, nil
+	go s.run(w, ch)
 }
 
 // record hands s.points to the metrics builder. The builder stamps every
@@ -237,15 +479,27 @@ func metricIndex(ms pmetric.MetricSlice, name string) int {
 	return -1
 }
 
-// reportStatus reports the receiver's status after a change: recoverable
-// while any interface cannot be read, OK once all can again.
-func (s *xdpScraper) reportStatus() {
+// updateStatus reports the receiver's status when what it is about
+// changes: recoverable while an exactly named interface is absent, an
+// attach or read failed, or link changes are not followed; OK once every
+// configured interface is counted again.
+func (s *xdpScraper) updateStatus() {
+	var key strings.Builder
 	var errs []error
-	for _, ifc := range s.ifaces {
-		if ifc.readErr != nil {
-			errs = append(errs, ifc.readErr)
+	if s.watchErr != nil {
+		key.WriteString("watch;")
+		errs = append(errs, s.watchErr)
+	}
+	for _, name := range s.order {
+		if ifc := s.states[name]; ifc.fault != nil {
+			key.WriteString(name + ":" + ifc.faultKind + ";")
+			errs = append(errs, ifc.fault)
 		}
 	}
+	if key.String() == s.statusKey || s.host == nil {
+		return
+	}
+	s.statusKey = key.String()
 	if len(errs) == 0 {
 		componentstatus.ReportStatus(s.host, componentstatus.NewEvent(componentstatus.StatusOK))
 		return
@@ -274,15 +528,18 @@ func (s *xdpScraper) enabledMetrics() int {
 	return n
 }
 
-func closeAll(ifaces []*ifaceState) error {
+// closeAll detaches every attachment, without emitting anything.
+func (s *xdpScraper) closeAll() error {
 	var errs []error
-	for _, ifc := range ifaces {
+	for _, name := range s.order {
+		ifc := s.states[name]
 		if ifc.reader == nil {
 			continue
 		}
 		if err := ifc.reader.Close(); err != nil {
 			errs = append(errs, err)
 		}
+		ifc.reader = nil
 	}
 	return errors.Join(errs...)
 }

@@ -29,6 +29,8 @@ func (g *growingCounter) Read(t *bpf.Totals) error {
 
 func (g *growingCounter) Close() error { return nil }
 
+func (g *growingCounter) Ifindex() int { return 0 }
+
 // BenchmarkScrape measures one scrape, read to pdata, for 1 and 16
 // interfaces. The step sub-benchmarks show that the cost does not depend
 // on the traffic: a scrape costs the same whether each class grew by one
@@ -43,7 +45,7 @@ func BenchmarkScrape(b *testing.B) {
 				}
 				attach := func(string, bpf.Mode) (counterReader, error) { return &growingCounter{step: step}, nil }
 				set := receivertest.NewNopSettings(component.MustNewType("xdp"))
-				s := newScraper(testConfig(names...), set, attach, time.Now)
+				s := newScraper(testConfig(names...), set, attach, newFakeKernel(), time.Now)
 				if err := s.start(b.Context(), nil); err != nil {
 					b.Fatal(err)
 				}

@@ -3,9 +3,9 @@ package xdpreceiver
 import (
 	"errors"
 	"flag"
-	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/golden"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/pdatatest/pmetrictest"
@@ -232,9 +232,9 @@ func TestScrapeFailingInterface(t *testing.T) {
 	assert.Equal(t, int64(3), l.sum[seriesKey{"xdp.packets", "eth0", "ipv4", "tcp"}])
 }
 
-// TestScrapeInterfaceGone has eth1 disappear: its attachment is closed,
-// each scrape tries to attach again, and once that works its series resume
-// from the new attachment.
+// TestScrapeInterfaceGone has the exactly named eth1 disappear: its last
+// counts are emitted, it is reported until it returns, and once it does
+// its series resume from the new attachment.
 func TestScrapeInterfaceGone(t *testing.T) {
 	k, clk := newFakeKernel(), newFakeClock()
 	s := newTestScraper(t, k, clk, component.MustNewID("xdp"), "eth0", "eth1")
@@ -246,24 +246,32 @@ func TestScrapeInterfaceGone(t *testing.T) {
 	_, err := s.scrape(t.Context())
 	require.NoError(t, err)
 
-	k.setReadErr("eth1", fmt.Errorf(`reading XDP counters of "eth1": %w`, errDetached))
-	k.attachErrs["eth1"] = errors.New(`interface "eth1" not found`)
+	k.add(t, "eth1", arp, 2, 60) // counted before the interface went
+	clk.at(15)
+	k.delLink("eth1")
+	require.Eventually(t, func() bool { return k.closes("eth1") == 1 }, 5*time.Second, time.Millisecond, "the dead attachment is closed")
+	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, host.statuses())
+	assert.ErrorContains(t, host.last().Err(), `interface "eth1" is gone`)
 	clk.at(20)
-	_, err = s.scrape(t.Context())
-	require.ErrorContains(t, err, `reading XDP counters of "eth1": XDP counter is no longer attached`)
-	assert.Equal(t, 1, k.closes("eth1"), "the dead attachment is closed")
+	md, err := s.scrape(t.Context())
+	require.ErrorContains(t, err, `interface "eth1" is gone: it was deleted or moved to another network namespace; counting resumes when it returns`)
+	require.True(t, scrapererror.IsPartialScrapeError(err))
+	l := newLedger()
+	at10 := pcommon.NewTimestampFromTime(epoch.Add(10 * time.Second))
+	l.add(t, md, func(string) pcommon.Timestamp { return at10 })
+	assert.Equal(t, int64(2), l.sum[seriesKey{"xdp.packets", "eth1", "arp", "none"}], "the last delta, read when the interface went")
 	clk.at(30)
 	_, err = s.scrape(t.Context())
-	require.ErrorContains(t, err, `attaching XDP to "eth1" again: interface "eth1" not found`)
-	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, host.statuses())
+	require.ErrorContains(t, err, `interface "eth1" is gone`)
+	assert.Equal(t, []string{"eth0", "eth1"}, k.attaches, "a gone interface is not looked for at every scrape")
+	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, host.statuses(), "reported once")
 
-	delete(k.attachErrs, "eth1")
 	clk.at(40) // the new attachment's time: its series start here
-	md, err := s.scrape(t.Context())
-	require.NoError(t, err)
-	assert.Equal(t, []string{"eth0", "eth1", "eth1"}, k.attaches)
+	k.addLink("eth1")
+	require.Eventually(t, func() bool { return k.attachCount() == 3 }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return len(host.statuses()) == 2 }, 5*time.Second, time.Millisecond)
 	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}, host.statuses())
-	assert.Zero(t, md.DataPointCount(), "the new attachment reports from the next scrape on")
+	assert.Equal(t, []string{"eth0", "eth1", "eth1"}, k.attaches)
 
 	// ARP, active before, goes on as a zero; TCP appears. Both start at the
 	// new attachment.
