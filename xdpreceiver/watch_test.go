@@ -1,0 +1,255 @@
+package xdpreceiver
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+
+	"github.com/otelcol-xdp/otelcol-xdp/bpf"
+)
+
+// newPatternScraper is a scraper on the fake kernel with the given
+// interfaces and exclusions, started on host.
+func newPatternScraper(t *testing.T, k *fakeKernel, clk *fakeClock, id component.ID, host component.Host, include, exclude []string) *xdpScraper {
+	t.Helper()
+	cfg := testConfig(include...)
+	cfg.ExcludeInterfaces = exclude
+	require.NoError(t, cfg.Validate())
+	set := receivertest.NewNopSettings(component.MustNewType("xdp"))
+	set.ID = id
+	s := newScraper(cfg, set, k.attach, k, clk.now)
+	t.Cleanup(func() { _ = s.shutdown(t.Context()) })
+	require.NoError(t, s.start(t.Context(), host))
+	return s
+}
+
+func eventually(t *testing.T, cond func() bool, msg string) {
+	t.Helper()
+	require.Eventually(t, cond, 5*time.Second, time.Millisecond, msg)
+}
+
+func ts(sec int) pcommon.Timestamp { return pcommon.NewTimestampFromTime(epoch.Add(time.Duration(sec) * time.Second)) }
+
+// points returns md's points of one metric and interface, by class.
+func points(md pmetric.Metrics, metric, iface string) map[string]pmetric.NumberDataPoint {
+	out := map[string]pmetric.NumberDataPoint{}
+	forEachPoint(md, func(m pmetric.Metric, dp pmetric.NumberDataPoint) {
+		if k := keyOf(m, dp); k.metric == metric && k.iface == iface {
+			out[k.network+"/"+k.transport] = dp
+		}
+	})
+	return out
+}
+
+// TestPatternFollowsLinks starts with a pattern that matches nothing, then
+// has interfaces appear, go and come back: each matching one is attached
+// when it appears, its series end with a last delta when it goes, and
+// start afresh, at the new attachment, when it returns. Excluded and
+// unmatched interfaces are left alone.
+func TestPatternFollowsLinks(t *testing.T) {
+	k, clk, host := newFakeKernel(), newFakeClock(), newStatusHost()
+	clk.at(0)
+	s := newPatternScraper(t, k, clk, component.MustNewID("xdp"), host, []string{"veth*"}, []string{"veth9"})
+	md, err := s.scrape(t.Context())
+	require.NoError(t, err, "a pattern that matches nothing is no fault")
+	assert.Zero(t, md.DataPointCount())
+	assert.Empty(t, k.attaches)
+
+	clk.at(5)
+	for _, name := range []string{"veth0", "veth9", "eth7", "veth1"} {
+		k.addLink(name)
+	}
+	eventually(t, func() bool { return k.attachCount() == 2 }, "veth0 and veth1 attached")
+	assert.ElementsMatch(t, []string{"veth0", "veth1"}, k.attaches, "veth9 is excluded, eth7 not matched")
+	k.addLink("veth0") // a change of a counted link: nothing to do
+	k.add(t, "veth0", ipv4TCP, 4, 100)
+	k.add(t, "veth1", arp, 1, 60)
+	clk.at(10)
+	md, err = s.scrape(t.Context())
+	require.NoError(t, err)
+	p := points(md, "xdp.packets", "veth0")["ipv4/tcp"]
+	assert.Equal(t, int64(4), p.IntValue())
+	assert.Equal(t, ts(5), p.StartTimestamp(), "the first point starts at attachment")
+
+	// veth0 counts more, then goes: its last delta comes with the next
+	// scrape, ending when it was read.
+	k.add(t, "veth0", ipv4TCP, 3, 100)
+	clk.at(12)
+	k.delLink("veth0")
+	eventually(t, func() bool { return k.closes("veth0") == 1 }, "veth0's attachment closed")
+	clk.at(20)
+	md, err = s.scrape(t.Context())
+	require.NoError(t, err, "an interface matched by a pattern may go")
+	p = points(md, "xdp.packets", "veth0")["ipv4/tcp"]
+	assert.Equal(t, int64(3), p.IntValue())
+	assert.Equal(t, ts(10), p.StartTimestamp())
+	assert.Equal(t, ts(12), p.Timestamp())
+	assert.Len(t, points(md, "xdp.packets", "veth1"), 1)
+	clk.at(30)
+	md, err = s.scrape(t.Context())
+	require.NoError(t, err)
+	assert.Empty(t, points(md, "xdp.packets", "veth0"), "veth0's series ended")
+
+	// veth0 comes back, a new interface: new series from its attachment,
+	// not a continuation subtracted from the old counts.
+	clk.at(35)
+	k.addLink("veth0")
+	eventually(t, func() bool { return k.attachCount() == 3 }, "veth0 attached again")
+	k.add(t, "veth0", ipv4TCP, 2, 100)
+	clk.at(40)
+	md, err = s.scrape(t.Context())
+	require.NoError(t, err)
+	p = points(md, "xdp.packets", "veth0")["ipv4/tcp"]
+	assert.Equal(t, int64(2), p.IntValue())
+	assert.Equal(t, ts(35), p.StartTimestamp())
+	assert.Empty(t, host.statuses(), "nothing configured was ever missing")
+}
+
+// TestPatternForeignProgram has a foreign program on one interface matched
+// by a pattern: it is reported, naming interface and program, left alone,
+// and the other interfaces are served; once it is gone the interface is
+// attached at the next scrape.
+func TestPatternForeignProgram(t *testing.T) {
+	k, clk, host := newFakeKernel(), newFakeClock(), newStatusHost()
+	k.addLink("veth0")
+	k.addLink("veth1")
+	k.attachErrs["veth1"] = &bpf.ForeignProgramError{Interface: "veth1", ProgramID: 42}
+	s := newPatternScraper(t, k, clk, component.MustNewID("xdp"), host, []string{"veth?"}, nil)
+	assert.Equal(t, []string{"veth0"}, k.attaches)
+	k.add(t, "veth0", arp, 1, 60)
+	md, err := s.scrape(t.Context())
+	require.NoError(t, err)
+	assert.Len(t, points(md, "xdp.packets", "veth0"), 1)
+	require.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, host.statuses())
+	assert.ErrorContains(t, host.last().Err(), `interface "veth1" already has XDP program id 42 attached`)
+	_, err = s.scrape(t.Context())
+	require.NoError(t, err)
+	assert.Len(t, host.statuses(), 1, "reported once")
+
+	delete(k.attachErrs, "veth1")
+	_, err = s.scrape(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, []string{"veth0", "veth1"}, k.attaches)
+	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}, host.statuses())
+}
+
+// TestDetachedFromOutsideFake detaches a counter while its interface
+// stays: the last delta is emitted, the fault reported, and the next
+// scrape attaches again, with series starting at the new attachment.
+func TestDetachedFromOutsideFake(t *testing.T) {
+	k, clk, host := newFakeKernel(), newFakeClock(), newStatusHost()
+	clk.at(0)
+	s := newPatternScraper(t, k, clk, component.MustNewID("xdp"), host, []string{"eth0"}, nil)
+	k.add(t, "eth0", ipv4TCP, 5, 100)
+	k.detach("eth0")
+	clk.at(10)
+	md, err := s.scrape(t.Context())
+	require.ErrorContains(t, err, "XDP counter is no longer attached")
+	assert.Equal(t, int64(5), points(md, "xdp.packets", "eth0")["ipv4/tcp"].IntValue(), "the last counts are emitted")
+	assert.Equal(t, 1, k.closes("eth0"))
+	require.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, host.statuses())
+
+	clk.at(20)
+	md, err = s.scrape(t.Context())
+	require.NoError(t, err)
+	assert.Zero(t, md.DataPointCount(), "the new attachment reports from the next scrape on")
+	assert.Equal(t, []string{"eth0", "eth0"}, k.attaches)
+	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}, host.statuses())
+	k.add(t, "eth0", ipv4TCP, 1, 100)
+	clk.at(30)
+	md, err = s.scrape(t.Context())
+	require.NoError(t, err)
+	p := points(md, "xdp.packets", "eth0")["ipv4/tcp"]
+	assert.Equal(t, int64(1), p.IntValue(), "counted from the new attachment, not subtracted from the old counts")
+	assert.Equal(t, ts(20), p.StartTimestamp())
+}
+
+// TestPatternClaimsAcrossInstances: an interface that two instances match
+// is counted by the first that claims it, and by the other once it is
+// free; an exact name is refused at start while a pattern holds it.
+func TestPatternClaimsAcrossInstances(t *testing.T) {
+	k, clk := newFakeKernel(), newFakeClock()
+	exact := newPatternScraper(t, k, clk, component.MustNewIDWithName("xdp", "exact"), newStatusHost(), []string{"eth1"}, nil)
+	hostB := newStatusHost()
+	pattern := newPatternScraper(t, k, clk, component.MustNewIDWithName("xdp", "pattern"), hostB, []string{"eth*"}, nil)
+	assert.ElementsMatch(t, []string{"eth1", "eth0", "eth2"}, k.attaches, "eth1 once, by the first instance")
+	_, err := pattern.scrape(t.Context())
+	require.NoError(t, err)
+	assert.Empty(t, hostB.statuses(), "skipping another instance's interface is no fault")
+
+	require.NoError(t, exact.shutdown(t.Context()))
+	_, err = pattern.scrape(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, 4, k.attachCount(), "eth1 free: the pattern's instance takes it")
+
+	set := receivertest.NewNopSettings(component.MustNewType("xdp"))
+	set.ID = component.MustNewIDWithName("xdp", "late")
+	late := newScraper(testConfig("eth1"), set, k.attach, k, clk.now)
+	require.EqualError(t, late.start(t.Context(), newStatusHost()),
+		`interface "eth1" is already counted by receiver "xdp/pattern": an interface can belong to one xdp receiver only; remove it from "xdp/pattern" or from "xdp/late"`)
+}
+
+// TestWatchRenewed ends the link subscription as an overflow would: the
+// status says so, and the next scrape subscribes again and catches up
+// with an interface that appeared meanwhile and one that went.
+func TestWatchRenewed(t *testing.T) {
+	k, clk, host := newFakeKernel(), newFakeClock(), newStatusHost()
+	k.addLink("veth0")
+	s := newPatternScraper(t, k, clk, component.MustNewID("xdp"), host, []string{"veth*"}, nil)
+	require.Equal(t, []string{"veth0"}, k.attaches)
+	k.end()
+	eventually(t, func() bool { return len(host.statuses()) == 1 }, "the ended subscription is reported")
+	assert.ErrorContains(t, host.last().Err(), "the netlink subscription to interface changes ended")
+	k.addLink("veth1") // nobody hears of these
+	k.delLink("veth0")
+
+	_, err := s.scrape(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, []string{"veth0", "veth1"}, k.attaches)
+	assert.Equal(t, 1, k.closes("veth0"))
+	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}, host.statuses())
+	k.addLink("veth2")
+	eventually(t, func() bool { return k.attachCount() == 3 }, "followed again")
+}
+
+// TestDeleteDuringScrape deletes interfaces while scrapes run: whichever
+// of the scrape and the link change sees the loss first, each series'
+// points add up to exactly what was counted, once.
+func TestDeleteDuringScrape(t *testing.T) {
+	k, clk := newFakeKernel(), newFakeClock()
+	s := newPatternScraper(t, k, clk, component.MustNewID("xdp"), newStatusHost(), []string{"veth*"}, nil)
+	sum := map[string]int64{}
+	for round := range 50 {
+		k.addLink("veth0")
+		eventually(t, func() bool { return k.attachCount() == round+1 }, "attached")
+		k.add(t, "veth0", ipv4TCP, 1, 100)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			k.add(t, "veth0", ipv4TCP, 2, 100)
+			k.delLink("veth0")
+		}()
+		for range 3 {
+			md, err := s.scrape(t.Context())
+			require.NoError(t, err)
+			for _, p := range points(md, "xdp.packets", "veth0") {
+				sum["veth0"] += p.IntValue()
+			}
+		}
+		<-done
+		eventually(t, func() bool { return k.closes("veth0") == 1 }, "closed")
+		md, err := s.scrape(t.Context())
+		require.NoError(t, err)
+		for _, p := range points(md, "xdp.packets", "veth0") {
+			sum["veth0"] += p.IntValue()
+		}
+		require.Equal(t, int64(3*(round+1)), sum["veth0"], "round %d", round)
+	}
+}
