@@ -35,7 +35,9 @@ func eventually(t *testing.T, cond func() bool, msg string) {
 	require.Eventually(t, cond, 5*time.Second, time.Millisecond, msg)
 }
 
-func ts(sec int) pcommon.Timestamp { return pcommon.NewTimestampFromTime(epoch.Add(time.Duration(sec) * time.Second)) }
+func ts(sec int) pcommon.Timestamp {
+	return pcommon.NewTimestampFromTime(epoch.Add(time.Duration(sec) * time.Second))
+}
 
 // points returns md's points of one metric and interface, by class.
 func points(md pmetric.Metrics, metric, iface string) map[string]pmetric.NumberDataPoint {

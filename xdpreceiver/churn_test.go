@@ -1,0 +1,107 @@
+package xdpreceiver
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/otelcol-xdp/otelcol-xdp/bpf"
+	"github.com/otelcol-xdp/otelcol-xdp/internal/xdptest"
+)
+
+// TestKernelFiftyVeths runs a receiver whose pattern matches nothing at
+// start, then creates 50 veth pairs the pattern matches: each is attached
+// as it appears and counts exactly what was injected into it. Deleting
+// them ends every series, with a last point, and detaches everything; the
+// process's descriptors and goroutines come back to where they were.
+func TestKernelFiftyVeths(t *testing.T) {
+	xdptest.Privileged(t)
+	const n = 50
+	before := measure(t)
+
+	// No pair exists yet: the receiver starts with a pattern that matches
+	// nothing.
+	ps := xdptest.NewPairs(t, 0)
+	cfg := testConfig(ps.Prefix + "*")
+	cfg.ExcludeInterfaces = []string{ps.Prefix + "x*"} // excludes none of them: exclusions work alongside
+	require.NoError(t, cfg.Validate())
+	s := newScraper(cfg, nopSettings(), attachKernel, netlinkSource{}, (&recClock{}).now)
+	host := newStatusHost()
+	require.NoError(t, s.start(t.Context(), host))
+	t.Cleanup(func() { _ = s.shutdown(t.Context()) })
+	md, err := s.scrape(t.Context())
+	require.NoError(t, err)
+	require.Zero(t, md.DataPointCount(), "nothing matches yet")
+
+	ps.Add(t, n)
+	for _, p := range ps.Pairs {
+		require.Eventually(t, func() bool { return xdptest.XDPProgramID(t, p.Host) != 0 }, 10*time.Second, 5*time.Millisecond,
+			"%q attached as it appeared", p.Host)
+	}
+	s.mu.Lock()
+	attachedNames := len(s.states)
+	s.mu.Unlock()
+	require.Equal(t, n, attachedNames)
+
+	frames := xdptest.Frames()
+	want := map[string]*bpf.Totals{}
+	for i, p := range ps.Pairs {
+		want[p.Host] = &bpf.Totals{}
+		for j := 0; j <= i%5; j++ { // a different count on each interface
+			f := frames[(i+j)%len(frames)]
+			p.Inject(t, f.Data)
+			want[p.Host][f.Class.Index()].Packets++
+			want[p.Host][f.Class.Index()].Bytes += uint64(len(f.Data))
+		}
+	}
+	got := map[string]*bpf.Totals{}
+	scrape := func() pmetric.Metrics {
+		md, err := s.scrape(t.Context())
+		require.NoError(t, err)
+		return md
+	}
+	// Series start at their own interface's attachment, which this test
+	// does not know exactly: the ledger checks contiguity from the first
+	// point on, and totals check exactness.
+	l := newLedger()
+	firstStart := map[string]pcommon.Timestamp{}
+	first := func(iface string) pcommon.Timestamp { return firstStart[iface] }
+	scrapeAndCheck := func() pmetric.Metrics {
+		md := scrape()
+		forEachPoint(md, func(m pmetric.Metric, dp pmetric.NumberDataPoint) {
+			if k := keyOf(m, dp); l.last[k] == 0 && firstStart[k.iface] == 0 {
+				firstStart[k.iface] = dp.StartTimestamp()
+			}
+		})
+		return md
+	}
+	scrapeUntil(t, scrapeAndCheck, l, first, got, want)
+	assert.Empty(t, host.statuses(), "nothing configured was missing")
+
+	ps.Delete(t)
+	require.Eventually(t, func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.states) == 0
+	}, 10*time.Second, 5*time.Millisecond, "every deleted interface forgotten")
+	md = scrape()
+	l.add(t, md, first)
+	totalsOf(md, got)
+	ended := map[string]bool{}
+	forEachPoint(md, func(m pmetric.Metric, dp pmetric.NumberDataPoint) { ended[keyOf(m, dp).iface] = true })
+	assert.Len(t, ended, n, "every series ends with a last point")
+	for iface, w := range want {
+		assert.Equal(t, *w, *got[iface], "%s: the last points add nothing that was not counted", iface)
+	}
+	md = scrape()
+	assert.Zero(t, md.DataPointCount(), "no series goes on after its interface went")
+	require.Equal(t, before.bpfFDs, measure(t).bpfFDs, "nothing attached or loaded any more, while the receiver runs")
+
+	require.NoError(t, s.shutdown(t.Context()))
+	after := requireBackTo(t, before)
+	t.Logf("before %v; after %v", before, after)
+}
