@@ -4,9 +4,24 @@
 //
 //	receivers:
 //	  xdp/edge:
-//	    interfaces: [eth0, eth1]  # required; each interface in one instance only
-//	    attach_mode: auto         # auto (native, else generic) | native | generic
+//	    interfaces: [eth0, "veth*"]  # required: exact names and path.Match patterns
+//	    exclude_interfaces: [veth9]  # optional: names or patterns the patterns must not match
+//	    attach_mode: auto            # auto (native, else generic) | native | generic
 //	    collection_interval: 10s
+//
+// An exact name must exist at start, so that a typo fails fast; if it
+// disappears later, its series end with a last point and the status turns
+// recoverable until it returns. A pattern may match nothing at start: the
+// receiver follows link changes through netlink, attaching to a matching
+// interface when it appears (whatever its state: XDP counts from then on)
+// and ending its series when it goes. An interface that returns is a new
+// interface: its series start again, at the new attachment.
+//
+// An interface has one XDP slot. A program of someone else's there is never
+// replaced: for an exact name it fails Start, for a pattern's interface it
+// is reported and the others are served. An interface that two instances
+// match through patterns is counted by the first that claims it; an exact
+// name that another instance already counts fails Start.
 //
 // The points of a series are contiguous: each starts at the time of the
 // previous one, and the first starts at the time taken just before its
@@ -16,7 +31,7 @@
 // every interval from then on, zeros included.
 //
 // Attaching needs root, or CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON; the receiver attaches all its
-// interfaces at start, or none, and detaches them at shutdown.
+// exactly named interfaces at start, or none, and detaches everything at shutdown.
 //
 //go:generate go tool -modfile=../tools.mod mdatagen metadata.yaml
 package xdpreceiver // import "github.com/otelcol-xdp/otelcol-xdp/xdpreceiver"

@@ -61,6 +61,23 @@ func measure(t *testing.T) resources {
 	return r
 }
 
+// measureSettled measures once goroutines that were ending (a previous
+// test's, a helper's that just sent its result) are gone: two readings
+// 50ms apart agree.
+func measureSettled(t *testing.T) resources {
+	t.Helper()
+	prev := measure(t)
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		now := measure(t)
+		if now.fds == prev.fds && now.goroutines == prev.goroutines {
+			return now
+		}
+		prev = now
+	}
+	return prev
+}
+
 // requireBackTo waits for the descriptors and goroutines to come back to
 // before: goroutines end, and the kernel frees links, a moment after Close
 // returns.

@@ -80,7 +80,7 @@ func TestKernelStress(t *testing.T) {
 	require.NotNil(t, frame)
 	udp := bpf.Class{Network: bpf.IPv4, Transport: bpf.UDP}.Index()
 
-	before := measure(t)
+	before := measureSettled(t)
 	cpu0, _ := usage(t)
 	fc := &finalCounts{}
 	cfg := testConfig(p.Host[:len(p.Host)-1] + "[h]") // a pattern: the interface may go and come back

@@ -32,16 +32,22 @@ type netlinkSource struct{}
 const watchBufferSize = 4 << 20
 
 func (netlinkSource) subscribe(ch chan<- netlink.LinkUpdate, done <-chan struct{}, onErr func(error)) error {
-	opts := netlink.LinkSubscribeOptions{ErrorCallback: onErr, ReceiveBufferSize: watchBufferSize, ReceiveBufferForceSize: true}
-	err := netlink.LinkSubscribeWithOptions(ch, done, opts)
-	if errors.Is(err, unix.EPERM) {
-		// Forcing the size past net.core.rmem_max needs CAP_NET_ADMIN,
-		// which attaching XDP needs anyway; without it, take what the
-		// system allows.
-		opts.ReceiveBufferForceSize = false
-		err = netlink.LinkSubscribeWithOptions(ch, done, opts)
+	// Forcing the size past net.core.rmem_max needs CAP_NET_ADMIN, which
+	// attaching XDP needs anyway; without it, take what the system allows.
+	// Asked beforehand because netlink leaks the socket when setting the
+	// size fails.
+	opts := netlink.LinkSubscribeOptions{ErrorCallback: onErr, ReceiveBufferSize: watchBufferSize, ReceiveBufferForceSize: hasNetAdmin()}
+	return netlink.LinkSubscribeWithOptions(ch, done, opts)
+}
+
+// hasNetAdmin tells whether the process has CAP_NET_ADMIN in effect.
+func hasNetAdmin() bool {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return false
 	}
-	return err
+	return data[unix.CAP_NET_ADMIN/32].Effective&(1<<(unix.CAP_NET_ADMIN%32)) != 0
 }
 
 func (netlinkSource) list() (map[string]int, error) {
