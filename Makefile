@@ -54,20 +54,19 @@ $(DIST): $(OCB) $(SOURCES)
 	rm -rf $$tmp; exit $$rc
 	@touch $@
 
-# As root, or with a binary that has CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN,
-# do nothing; otherwise say what is needed and fail before anything cryptic
-# happens. CAP_PERFMON is needed too: without it the verifier refuses the
-# program's packet pointer arithmetic ("prohibited for !root").
-CAPS := cap_bpf,cap_net_admin,cap_perfmon
+# As root, or with a binary that has CAP_BPF and CAP_NET_ADMIN, do nothing;
+# otherwise say what is needed and fail before anything cryptic happens.
+# Kernels before 5.18 need CAP_PERFMON too (README, Least privilege).
+CAPS := cap_bpf,cap_net_admin
 define check_privileges
 	@if [ "$$(id -u)" != 0 ]; then \
 		caps=$$(getcap $(DIST) 2>/dev/null); \
-		for c in cap_bpf cap_net_admin cap_perfmon; do \
+		for c in cap_bpf cap_net_admin; do \
 			case "$$caps" in *$$c*) ;; *) missing=1 ;; esac; \
 		done; \
 		if [ -n "$$missing" ]; then \
 			echo "otelcol-xdp loads an eBPF program and attaches it to network interfaces with XDP." >&2; \
-			echo "That needs CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN, which $$(id -un) does not have." >&2; \
+			echo "That needs CAP_BPF and CAP_NET_ADMIN (and CAP_PERFMON before Linux 5.18), which $$(id -un) does not have." >&2; \
 			echo "Either run it as root:" >&2; \
 			echo "    sudo make run" >&2; \
 			echo "or give the binary those capabilities (again after each rebuild: a new binary has none):" >&2; \
