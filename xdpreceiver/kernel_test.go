@@ -300,6 +300,31 @@ func TestKernelInterfaceGone(t *testing.T) {
 	scrapeUntil(t, partial, l, first, got, map[string]*bpf.Totals{p1.Host: &want1, p2.Host: &want2})
 	require.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, host.statuses())
 	assert.ErrorContains(t, host.last().Err(), p1.Host)
+
+	// It comes back: attached again as it appears, status OK, and its
+	// series start afresh at the new attachment.
+	n := clk.len()
+	p1.Recreate(t)
+	require.Eventually(t, func() bool { return xdptest.XDPProgramID(t, p1.Host) != 0 }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return len(host.statuses()) == 2 }, 5*time.Second, time.Millisecond)
+	assert.Equal(t, componentstatus.StatusOK, host.last().Status())
+	reattached := clk.reading(n) // the first reading since: taken just before attaching
+	want1 = bpf.Totals{}
+	injectFrames(t, p1, 1, &want1, all)
+	injectFrames(t, p2, 1, &want2, all)
+	for k := range l.last {
+		if k.iface == p1.Host {
+			delete(l.last, k) // a new interface: its series start anew, p2's go on
+		}
+	}
+	delete(got, p1.Host)
+	first = func(iface string) pcommon.Timestamp {
+		if iface == p1.Host {
+			return reattached
+		}
+		return attached[iface]
+	}
+	scrapeUntil(t, scrape, l, first, got, map[string]*bpf.Totals{p1.Host: &want1, p2.Host: &want2})
 }
 
 func nopSettingsID(name string) receiverSettings {
