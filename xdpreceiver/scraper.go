@@ -391,15 +391,25 @@ func (s *xdpScraper) scrapeOne(md pmetric.Metrics, ifc *ifaceState) {
 		}
 		s.emitInto(md, ifc)
 	case errors.Is(err, errDetached):
-		// The totals are the last counts: emit them, then attach again if
-		// the interface is still there and its slot free.
+		// The totals are the last counts: emit them, then find out why,
+		// before the link change, if any, arrives.
+		old := ifc.index
 		s.emitInto(md, ifc)
 		s.close(ifc)
-		if index, lerr := s.links.index(ifc.name); lerr == nil && index == 0 {
+		index, lerr := s.links.index(ifc.name)
+		switch {
+		case lerr == nil && index == 0:
 			s.markGone(ifc)
-			return
+		case lerr == nil && index != old:
+			// Deleted and already created again: a new interface, not a
+			// link detached from outside.
+			s.markGone(ifc)
+			s.linkAppeared(ifc.name, index)
+		default:
+			// Detached from outside: attached again at the next scrape,
+			// if no other program took the slot meanwhile.
+			s.setFault(ifc, faultDetached, err)
 		}
-		s.setFault(ifc, faultDetached, err)
 	default:
 		s.setFault(ifc, faultRead, err)
 	}

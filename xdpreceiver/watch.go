@@ -3,6 +3,8 @@ package xdpreceiver // import "github.com/otelcol-xdp/otelcol-xdp/xdpreceiver"
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/vishvananda/netlink"
 	"go.uber.org/zap"
@@ -162,7 +164,8 @@ func (s *xdpScraper) resync(links map[string]int) {
 			s.linkGone(name, ifc.index)
 		}
 	}
-	for name, index := range links {
-		s.linkAppeared(name, index)
+	// In name order, so that attaching is as deterministic as the listing.
+	for _, name := range slices.Sorted(maps.Keys(links)) {
+		s.linkAppeared(name, links[name])
 	}
 }

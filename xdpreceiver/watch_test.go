@@ -255,3 +255,30 @@ func TestDeleteDuringScrape(t *testing.T) {
 		require.Equal(t, int64(3*(round+1)), sum["veth0"], "round %d", round)
 	}
 }
+
+// TestScrapeSeesRecreatedFirst has an interface deleted and created again
+// before the link changes are handled: the scrape that finds its counter
+// detached emits the last counts and attaches to the new interface, with
+// no fault reported, rather than taking it for a link detached from
+// outside.
+func TestScrapeSeesRecreatedFirst(t *testing.T) {
+	k, clk, host := newFakeKernel(), newFakeClock(), newStatusHost()
+	k.addLink("veth0")
+	s := newPatternScraper(t, k, clk, component.MustNewID("xdp"), host, []string{"veth*"}, nil)
+	k.add(t, "veth0", ipv4TCP, 3, 100)
+	// Deleted and created again behind the watch's back: the fake tells
+	// nobody while no one is subscribed.
+	k.end()
+	eventually(t, func() bool { return len(host.statuses()) == 1 }, "the ended subscription is reported")
+	k.delLink("veth0")
+	k.addLink("veth0")
+	md := pmetric.NewMetrics()
+	s.mu.Lock()
+	s.scrapeOne(md, s.states["veth0"]) // the scrape, before the subscription is renewed
+	ifc := s.states["veth0"]
+	s.mu.Unlock()
+	assert.Equal(t, int64(3), points(md, "xdp.packets", "veth0")["ipv4/tcp"].IntValue(), "the old interface's last counts")
+	require.NotNil(t, ifc)
+	assert.Nil(t, ifc.fault, "a re-created interface is no fault")
+	assert.Equal(t, []string{"veth0", "veth0"}, k.attaches, "attached to the new interface")
+}
