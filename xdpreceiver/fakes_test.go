@@ -373,3 +373,14 @@ type receiverSettings = receiver.Settings
 func nopSettings() receiver.Settings {
 	return receivertest.NewNopSettings(component.MustNewType("xdp"))
 }
+
+// rename renames the interface, as `ip link set name` does: same index,
+// and a new link message under the new name only.
+func (k *fakeKernel) rename(from, to string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	index := k.links[from]
+	delete(k.links, from)
+	k.links[to] = index
+	k.notify(unix.RTM_NEWLINK, to, index)
+}

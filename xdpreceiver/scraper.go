@@ -113,6 +113,7 @@ func (s *xdpScraper) start(_ context.Context, host component.Host) error {
 	s.order = nil
 	fail := func(err error) error {
 		err = errors.Join(err, s.closeAll())
+		s.claimant.release(s.order)
 		s.claimant.release(exact)
 		s.states, s.order = nil, nil
 		return err
@@ -257,7 +258,7 @@ func (s *xdpScraper) markGone(ifc *ifaceState) {
 func (s *xdpScraper) linkAppeared(name string, index int) {
 	// A link renamed away from a name we count: the old name is gone.
 	for _, n := range s.order {
-		if ifc := s.states[n]; ifc.reader != nil && ifc.index == index && n != name {
+		if ifc := s.states[n]; ifc.reader != nil && index != 0 && ifc.index == index && n != name {
 			s.linkGone(n, index)
 			break
 		}

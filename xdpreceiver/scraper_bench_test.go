@@ -45,7 +45,12 @@ func BenchmarkScrape(b *testing.B) {
 				}
 				attach := func(string, bpf.Mode) (counterReader, error) { return &growingCounter{step: step}, nil }
 				set := receivertest.NewNopSettings(component.MustNewType("xdp"))
-				s := newScraper(testConfig(names...), set, attach, newFakeKernel(), time.Now)
+				// The interfaces exist, with growingCounter's index.
+				links := newFakeKernel()
+				for _, name := range names {
+					links.links[name] = 0
+				}
+				s := newScraper(testConfig(names...), set, attach, links, time.Now)
 				if err := s.start(b.Context(), nil); err != nil {
 					b.Fatal(err)
 				}

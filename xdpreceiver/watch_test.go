@@ -282,3 +282,22 @@ func TestScrapeSeesRecreatedFirst(t *testing.T) {
 	assert.Nil(t, ifc.fault, "a re-created interface is no fault")
 	assert.Equal(t, []string{"veth0", "veth0"}, k.attaches, "attached to the new interface")
 }
+
+// TestPatternRename renames counted interfaces: one renamed out of the
+// pattern has its series end and is detached; one renamed into it is
+// attached under its new name.
+func TestPatternRename(t *testing.T) {
+	k, clk, host := newFakeKernel(), newFakeClock(), newStatusHost()
+	k.addLink("veth0")
+	s := newPatternScraper(t, k, clk, component.MustNewID("xdp"), host, []string{"veth*"}, nil)
+	k.add(t, "veth0", arp, 2, 60)
+	k.rename("veth0", "wan0")
+	eventually(t, func() bool { return k.closes("veth0") == 1 }, "detached from the renamed interface")
+	md, err := s.scrape(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), points(md, "xdp.packets", "veth0")["arp/none"].IntValue(), "its last counts, under the old name")
+	k.rename("eth2", "veth5")
+	eventually(t, func() bool { return k.attachCount() == 2 }, "attached under its new name")
+	assert.Equal(t, []string{"veth0", "veth5"}, k.attaches)
+	assert.Empty(t, host.statuses())
+}
