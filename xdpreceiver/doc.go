@@ -30,7 +30,8 @@
 // with the first interval in which it counted something and is reported
 // every interval from then on, zeros included.
 //
-// Attaching needs root, or CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON; the receiver attaches all its
+// Attaching needs root, or CAP_BPF and CAP_NET_ADMIN (and CAP_PERFMON before Linux 5.18);
+// CAP_NET_ADMIN also lets the netlink subscription hold a burst of link changes. The receiver attaches all its
 // exactly named interfaces at start, or none, and detaches everything at shutdown.
 //
 //go:generate go tool -modfile=../tools.mod mdatagen metadata.yaml
