@@ -1,8 +1,6 @@
 package xdptest
 
 import (
-	"net"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -15,17 +13,7 @@ import (
 // Inject and Flood work on the new pair. It must not run alongside them.
 func (p *Pair) Recreate(t testing.TB) {
 	t.Helper()
-	run(t, "ip", "link", "add", p.Host, "type", "veth", "peer", "name", p.Peer, "netns", p.NS)
-	if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+p.Host+"/disable_ipv6", []byte("1"), 0o644); err != nil {
-		t.Fatalf("disabling IPv6 on %q: %v", p.Host, err)
-	}
-	run(t, "ip", "link", "set", p.Host, "up")
-	run(t, "ip", "-n", p.NS, "link", "set", p.Peer, "up")
-	host, err := net.InterfaceByName(p.Host)
-	if err != nil {
-		t.Fatalf("looking up %q: %v", p.Host, err)
-	}
-	p.HostIndex = host.Index
+	p.create(t)
 	p.peerIndex = nsIfindex(t, p.NS, p.Peer)
 }
 

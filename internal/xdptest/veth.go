@@ -45,24 +45,29 @@ func NewPair(t testing.TB) *Pair {
 	// so the peer never sends router solicitations or MLD reports.
 	run(t, "ip", "netns", "exec", p.NS, "sysctl", "-q", "-w",
 		"net.ipv6.conf.default.disable_ipv6=1", "net.ipv6.conf.all.disable_ipv6=1")
-	run(t, "ip", "link", "add", p.Host, "type", "veth", "peer", "name", p.Peer, "netns", p.NS)
 	t.Cleanup(func() { _ = exec.Command("ip", "link", "delete", p.Host).Run() })
-	if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+p.Host+"/disable_ipv6", []byte("1"), 0o644); err != nil {
-		t.Fatalf("disabling IPv6 on %q: %v", p.Host, err)
-	}
-	run(t, "ip", "link", "set", p.Host, "up")
-	run(t, "ip", "-n", p.NS, "link", "set", p.Peer, "up")
-
-	host, err := net.InterfaceByName(p.Host)
-	if err != nil {
-		t.Fatalf("looking up %q: %v", p.Host, err)
-	}
-	p.HostIndex = host.Index
+	p.create(t)
 	if err := p.openSocket(); err != nil {
 		t.Fatalf("opening a packet socket on %q in %q: %v", p.Peer, p.NS, err)
 	}
 	t.Cleanup(func() { unix.Close(p.sock) })
 	return p
+}
+
+// create makes the veth pair, IPv6 off on the host end, both ends up.
+func (p *Pair) create(t testing.TB) {
+	t.Helper()
+	run(t, "ip", "link", "add", p.Host, "type", "veth", "peer", "name", p.Peer, "netns", p.NS)
+	if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+p.Host+"/disable_ipv6", []byte("1"), 0o644); err != nil {
+		t.Fatalf("disabling IPv6 on %q: %v", p.Host, err)
+	}
+	run(t, "ip", "link", "set", p.Host, "up")
+	run(t, "ip", "-n", p.NS, "link", "set", p.Peer, "up")
+	host, err := net.InterfaceByName(p.Host)
+	if err != nil {
+		t.Fatalf("looking up %q: %v", p.Host, err)
+	}
+	p.HostIndex = host.Index
 }
 
 // openSocket opens the injecting socket on a thread that enters the peer's
