@@ -29,7 +29,7 @@ func TestKernelFiftyVeths(t *testing.T) {
 	cfg := testConfig(ps.Prefix + "*")
 	cfg.ExcludeInterfaces = []string{ps.Prefix + "x*"} // excludes none of them: exclusions work alongside
 	require.NoError(t, cfg.Validate())
-	s := newScraper(cfg, nopSettings(), attachKernel, netlinkSource{}, (&recClock{}).now)
+	s := newScraper(cfg, nopSettings(), bpfKernel{}, netlinkSource{}, (&recClock{}).now)
 	host := newStatusHost()
 	require.NoError(t, s.start(t.Context(), host))
 	t.Cleanup(func() { _ = s.shutdown(t.Context()) })

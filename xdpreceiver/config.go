@@ -3,10 +3,14 @@ package xdpreceiver // import "github.com/otelcol-xdp/otelcol-xdp/xdpreceiver"
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"path"
+	"slices"
+	"strconv"
 	"strings"
 	"unicode"
 
+	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/scraper/scraperhelper"
 
 	"github.com/otelcol-xdp/otelcol-xdp/bpf"
@@ -37,8 +41,99 @@ type Config struct {
 	// AttachMode is auto (native XDP, else generic), native or generic.
 	AttachMode string `mapstructure:"attach_mode"`
 
+	// Program, when set, is the user's XDP program to attach instead of the
+	// built-in counter, and the map of counters of it to export as
+	// xdp.program.count. An interface has one XDP slot, so an instance with
+	// a program reports neither xdp.packets nor xdp.bytes.
+	Program configoptional.Optional[ProgramConfig] `mapstructure:"program"`
+
 	// prevent unkeyed literal initialization
 	_ struct{}
+}
+
+// defaultProgramMap is the map exported when program.map is not set.
+const defaultProgramMap = "packet_count"
+
+// ProgramConfig names a user's XDP program in a compiled BPF ELF object,
+// and the counter map it keeps.
+type ProgramConfig struct {
+	// Object is the path of the compiled BPF ELF object.
+	Object string `mapstructure:"object"`
+	// FunctionName is the XDP program in the object to attach.
+	FunctionName string `mapstructure:"function_name"`
+	// Map is the counter map to export: an array, hash, per-CPU array or
+	// per-CPU hash with 4-byte keys and 8-byte values.
+	Map string `mapstructure:"map"`
+	// Keys names some of the map's keys, by their number in decimal, for the
+	// xdp.program.key attribute; other keys are reported by number.
+	Keys map[string]string `mapstructure:"keys"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+func (p *ProgramConfig) spec() bpf.CustomSpec {
+	return bpf.CustomSpec{Object: p.Object, Function: p.FunctionName, Map: p.Map}
+}
+
+// keyNames parses Keys, which Validate checked.
+func (p *ProgramConfig) keyNames() map[uint32]string {
+	names := make(map[uint32]string, len(p.Keys))
+	for k, name := range p.Keys {
+		if n, err := parseKey(k); err == nil {
+			names[n] = name
+		}
+	}
+	return names
+}
+
+// parseKey parses a key of program.keys: a uint32 in canonical decimal, so
+// that no two entries can name the same key (7 and 007).
+func parseKey(k string) (uint32, error) {
+	n, err := strconv.ParseUint(k, 10, 32)
+	if err != nil || strconv.FormatUint(n, 10) != k {
+		return 0, fmt.Errorf(`"program.keys": key %q is not a map key: give each key as its number in decimal, from 0 to %d, without sign or leading zeros`,
+			k, uint32(1<<32-1))
+	}
+	return uint32(n), nil
+}
+
+// validate checks the program's settings without opening the object: that
+// is Start's job (bpf.CheckCustom), so that validating a configuration on
+// another machine works.
+func (p *ProgramConfig) validate() []error {
+	var errs []error
+	if p.Object == "" {
+		errs = append(errs, errors.New(`"program.object" is empty: give the path of the compiled BPF ELF object, for example /etc/otelcol/my_xdp.o`))
+	}
+	if p.FunctionName == "" {
+		errs = append(errs, errors.New(`"program.function_name" is empty: give the name of the XDP program in the object to attach (its C function, SEC("xdp"))`))
+	}
+	if p.Map == "" {
+		errs = append(errs, fmt.Errorf(`"program.map" is empty: give the name of the counter map to export, or leave it out for %q`, defaultProgramMap))
+	}
+	keys := slices.Sorted(maps.Keys(p.Keys))
+	byName := map[string]string{}
+	for _, k := range keys {
+		name := p.Keys[k]
+		if _, err := parseKey(k); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if name == "" {
+			errs = append(errs, fmt.Errorf(`"program.keys": the name of key %s is empty: give it a name, or leave the key out to report it as %q`, k, k))
+			continue
+		}
+		if n, err := parseKey(name); err == nil && strconv.FormatUint(uint64(n), 10) != k {
+			errs = append(errs, fmt.Errorf(`"program.keys": key %s is named %q, which is how key %s is reported when it has no name: choose another name`, k, name, name))
+		}
+		if other, ok := byName[name]; ok {
+			errs = append(errs, fmt.Errorf(`"program.keys": keys %s and %s are both named %q: give each key a name of its own`, other, k, name))
+			continue
+		}
+		byName[name] = k
+	}
+	return errs
 }
 
 // Validate rejects, before any syscall, what could only fail at Start or
@@ -56,6 +151,9 @@ func (c *Config) Validate() error {
 	}
 	if c.CollectionInterval <= 0 {
 		errs = append(errs, fmt.Errorf(`"collection_interval" is %s: set a positive duration, for example 10s`, c.CollectionInterval))
+	}
+	if p := c.Program.Get(); p != nil {
+		errs = append(errs, p.validate()...)
 	}
 	return errors.Join(errs...)
 }

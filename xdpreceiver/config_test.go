@@ -10,10 +10,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 	"go.opentelemetry.io/collector/scraper/scraperhelper"
 
+	"github.com/otelcol-xdp/otelcol-xdp/bpf"
 	"github.com/otelcol-xdp/otelcol-xdp/xdpreceiver/internal/metadata"
 )
 
@@ -36,7 +38,9 @@ func TestConfigDefault(t *testing.T) {
 		ControllerConfig:     cc,
 		MetricsBuilderConfig: metadata.NewDefaultMetricsBuilderConfig(),
 		AttachMode:           "auto",
+		Program:              configoptional.Default(ProgramConfig{Map: "packet_count"}),
 	}, cfg)
+	assert.Nil(t, cfg.Program.Get(), "no program unless configured: the built-in counter")
 	assert.True(t, cfg.Metrics.XdpPackets.Enabled)
 	assert.True(t, cfg.Metrics.XdpBytes.Enabled)
 	require.ErrorContains(t, confmap.Validate(cfg), `"interfaces" is empty`, "the default has no interface to count on")
@@ -101,6 +105,24 @@ func TestConfigInvalid(t *testing.T) {
 		{"bad_mode", `"attach_mode": unknown value "offload": use auto, native or generic`},
 		{"zero_interval", `"collection_interval" is 0s: set a positive duration, for example 10s`},
 		{"negative_interval", `"collection_interval" is -5s: set a positive duration, for example 10s`},
+		{"program_empty", `"program.object" is empty: give the path of the compiled BPF ELF object, for example /etc/otelcol/my_xdp.o` + "\n" +
+			`"program.function_name" is empty: give the name of the XDP program in the object to attach (its C function, SEC("xdp"))`},
+		{"program_no_object", `"program.object" is empty: give the path of the compiled BPF ELF object, for example /etc/otelcol/my_xdp.o`},
+		{"program_no_function", `"program.function_name" is empty: give the name of the XDP program in the object to attach (its C function, SEC("xdp"))`},
+		{"program_empty_map", `"program.map" is empty: give the name of the counter map to export, or leave it out for "packet_count"`},
+		{"program_key_not_number", `"program.keys": key "dns" is not a map key: give each key as its number in decimal, from 0 to 4294967295, without sign or leading zeros`},
+		{"program_key_negative", `"program.keys": key "-1" is not a map key: give each key as its number in decimal, from 0 to 4294967295, without sign or leading zeros`},
+		{"program_key_too_big", `"program.keys": key "4294967296" is not a map key: give each key as its number in decimal, from 0 to 4294967295, without sign or leading zeros`},
+		{"program_key_leading_zero", `"program.keys": key "007" is not a map key: give each key as its number in decimal, from 0 to 4294967295, without sign or leading zeros`},
+		{"program_key_hex", `"program.keys": key "0x10" is not a map key: give each key as its number in decimal, from 0 to 4294967295, without sign or leading zeros`},
+		{"program_empty_name", `"program.keys": the name of key 53 is empty: give it a name, or leave the key out to report it as "53"`},
+		{"program_duplicate_name", `"program.keys": keys 443 and 80 are both named "web": give each key a name of its own`},
+		{"program_numeric_name", `"program.keys": key 80 is named "443", which is how key 443 is reported when it has no name: choose another name`},
+		{"program_everything_wrong", `"program.object" is empty: give the path of the compiled BPF ELF object, for example /etc/otelcol/my_xdp.o` + "\n" +
+			`"program.function_name" is empty: give the name of the XDP program in the object to attach (its C function, SEC("xdp"))` + "\n" +
+			`"program.map" is empty: give the name of the counter map to export, or leave it out for "packet_count"` + "\n" +
+			`"program.keys": keys 1 and 2 are both named "a": give each key a name of its own` + "\n" +
+			`"program.keys": key "x" is not a map key: give each key as its number in decimal, from 0 to 4294967295, without sign or leading zeros`},
 	}
 	require.GreaterOrEqual(t, len(cases), 20)
 	for _, tt := range cases {
@@ -141,4 +163,31 @@ func TestConfigReportsEveryProblem(t *testing.T) {
 	for _, want := range []string{`"interfaces"[0]: interface name is empty`, `"eth0" is listed more than once`, `unknown value "xdp"`} {
 		assert.ErrorContains(t, err, want)
 	}
+}
+
+func TestConfigProgram(t *testing.T) {
+	cfg := loadConfig(t, component.MustNewIDWithName("xdp", "program"))
+	require.NoError(t, confmap.Validate(cfg))
+	p := cfg.Program.Get()
+	require.NotNil(t, p)
+	assert.Equal(t, "/etc/otelcol/my_xdp.o", p.Object)
+	assert.Equal(t, "xdp_count", p.FunctionName)
+	assert.Equal(t, "verdicts", p.Map)
+	assert.Equal(t, map[string]string{"0": "allowed", "1": "dropped", "4294967295": "last"}, p.Keys, "YAML's integer keys arrive as strings")
+	assert.Equal(t, map[uint32]string{0: "allowed", 1: "dropped", 1<<32 - 1: "last"}, p.keyNames())
+	assert.Equal(t, bpf.CustomSpec{Object: "/etc/otelcol/my_xdp.o", Function: "xdp_count", Map: "verdicts"}, p.spec())
+
+	defaults := loadConfig(t, component.MustNewIDWithName("xdp", "program_defaults"))
+	require.NoError(t, confmap.Validate(defaults))
+	p = defaults.Program.Get()
+	require.NotNil(t, p)
+	assert.Equal(t, "packet_count", p.Map, "the map defaults to packet_count")
+	assert.Empty(t, p.Keys)
+
+	disabled := loadConfig(t, component.MustNewIDWithName("xdp", "program_disabled"))
+	require.NoError(t, confmap.Validate(disabled))
+	assert.Nil(t, disabled.Program.Get(), "enabled: false: the built-in counter")
+
+	// Without program, the default: the built-in counter.
+	assert.Nil(t, loadConfig(t, component.MustNewID("xdp")).Program.Get())
 }

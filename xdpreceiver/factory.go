@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/scraper"
@@ -34,17 +35,18 @@ func createDefaultConfig() component.Config {
 		ControllerConfig:     cc,
 		MetricsBuilderConfig: metadata.NewDefaultMetricsBuilderConfig(),
 		AttachMode:           bpf.ModeAuto.String(),
+		Program:              configoptional.Default(ProgramConfig{Map: defaultProgramMap}),
 	}
 }
 
 func createMetrics(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Metrics) (receiver.Metrics, error) {
-	return newReceiver(cfg.(*Config), set, next, attachKernel, netlinkSource{}, time.Now)
+	return newReceiver(cfg.(*Config), set, next, bpfKernel{}, netlinkSource{}, time.Now)
 }
 
-func newReceiver(cfg *Config, set receiver.Settings, next consumer.Metrics, attach attachFunc, links linkSource, now func() time.Time,
+func newReceiver(cfg *Config, set receiver.Settings, next consumer.Metrics, k kernel, links linkSource, now func() time.Time,
 	opts ...scraperhelper.ControllerOption,
 ) (receiver.Metrics, error) {
-	s := newScraper(cfg, set, attach, links, now)
+	s := newScraper(cfg, set, k, links, now)
 	sc, err := scraper.NewMetrics(s.scrape, scraper.WithStart(s.start), scraper.WithShutdown(s.shutdown))
 	if err != nil {
 		return nil, err

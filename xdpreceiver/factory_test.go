@@ -35,7 +35,7 @@ func newTickedReceiver(t *testing.T, k *fakeKernel, clk *fakeClock, sink *consum
 	cfg := testConfig(ifaces...)
 	cfg.InitialDelay = 0
 	tick := make(chan time.Time)
-	r, err := newReceiver(cfg, receivertest.NewNopSettings(metadata.Type), sink, k.attach, k, clk.now,
+	r, err := newReceiver(cfg, receivertest.NewNopSettings(metadata.Type), sink, k, k, clk.now,
 		scraperhelper.WithTickerChannel(tick))
 	require.NoError(t, err)
 	return r, tick

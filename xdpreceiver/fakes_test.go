@@ -37,12 +37,15 @@ type fakeKernel struct {
 	nextIndex  int
 	subs       []chan<- netlink.LinkUpdate
 	subErr     error
+	checkErr   error            // what checkProgram returns
+	checks     []bpf.CustomSpec // every checkProgram, in order
 }
 
 type fakeCounter struct {
 	k        *fakeKernel
 	ifindex  int
 	totals   bpf.Totals
+	keys     map[uint32]uint64 // a program's counter map
 	err      error
 	detached bool
 	closes   int
@@ -90,6 +93,74 @@ func (c *fakeCounter) Read(t *bpf.Totals) error {
 		return fmt.Errorf("reading XDP counters (fake): %w", errDetached)
 	}
 	return nil
+}
+
+func (k *fakeKernel) checkProgram(spec bpf.CustomSpec) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.checks = append(k.checks, spec)
+	return k.checkErr
+}
+
+// attachProgram attaches a fake program, whose map the test sets with
+// setKey; everything else is as for the built-in counter.
+func (k *fakeKernel) attachProgram(iface string, mode bpf.Mode, _ bpf.CustomSpec) (programReader, error) {
+	r, err := k.attach(iface, mode)
+	if err != nil {
+		return nil, err
+	}
+	return fakeProgram{r.(*fakeCounter)}, nil
+}
+
+type fakeProgram struct{ *fakeCounter }
+
+func (p fakeProgram) Read(dst map[uint32]uint64) error {
+	p.k.mu.Lock()
+	defer p.k.mu.Unlock()
+	if p.closes > 0 {
+		return errors.New("fake: read after close")
+	}
+	if p.err != nil {
+		return p.err
+	}
+	clear(dst)
+	maps.Copy(dst, p.keys)
+	if p.detached {
+		return fmt.Errorf("reading XDP counters (fake): %w", errDetached)
+	}
+	return nil
+}
+
+// setKey sets key of the program's map on an attached interface.
+func (k *fakeKernel) setKey(t *testing.T, iface string, key uint32, v uint64) {
+	t.Helper()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	c, ok := k.counters[iface]
+	if !ok {
+		t.Fatalf("fake: %q is not attached", iface)
+	}
+	if c.keys == nil {
+		c.keys = map[uint32]uint64{}
+	}
+	c.keys[key] = v
+}
+
+// addKey adds n to key of the program's map on an attached interface.
+func (k *fakeKernel) addKey(t *testing.T, iface string, key uint32, n uint64) {
+	t.Helper()
+	k.mu.Lock()
+	v := k.counters[iface].keys[key]
+	k.mu.Unlock()
+	k.setKey(t, iface, key, v+n)
+}
+
+// deleteKey deletes key from the program's map, as a program deleting a
+// hash entry does.
+func (k *fakeKernel) deleteKey(iface string, key uint32) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.counters[iface].keys, key)
 }
 
 func (c *fakeCounter) Close() error {
@@ -298,7 +369,7 @@ func newTestScraper(t *testing.T, k *fakeKernel, clk *fakeClock, id component.ID
 	t.Helper()
 	set := receivertest.NewNopSettings(component.MustNewType("xdp"))
 	set.ID = id
-	s := newScraper(testConfig(ifaces...), set, k.attach, k, clk.now)
+	s := newScraper(testConfig(ifaces...), set, k, k, clk.now)
 	t.Cleanup(func() { _ = s.shutdown(context.Background()) })
 	return s
 }

@@ -7,28 +7,69 @@ import (
 	"github.com/otelcol-xdp/otelcol-xdp/bpf"
 )
 
-// counterReader is what the scraper needs of an attached counter. It is an
-// interface so that the scraper's logic can be tested without privileges.
-type counterReader interface {
-	Read(*bpf.Totals) error
+// reader is one attachment of a counter to an interface, whatever it
+// counts. The scraper attaches, reads and closes readers through its
+// source, which knows how to read them.
+type reader interface {
 	Close() error
 	// Ifindex is the index of the interface the counter was attached to,
 	// which tells a re-created interface from the one that was counted.
 	Ifindex() int
 }
 
-// attachFunc attaches a counter to the interface named iface.
+// counterReader is an attachment of the built-in counter. It is an
+// interface so that the scraper's logic can be tested without privileges.
+type counterReader interface {
+	reader
+	Read(*bpf.Totals) error
+}
+
+// programReader is an attachment of a user's program: Read replaces dst
+// with every key of its counter map and the key's value.
+type programReader interface {
+	reader
+	Read(dst map[uint32]uint64) error
+}
+
+// kernel is what the scraper asks of the kernel's BPF: the real one, or
+// tests' fakes.
+type kernel interface {
+	// attach attaches the built-in counter to the interface named iface.
+	attach(iface string, mode bpf.Mode) (counterReader, error)
+	// checkProgram checks what can be checked of a user's program without
+	// the kernel (file, ELF, function, map shape).
+	checkProgram(spec bpf.CustomSpec) error
+	// attachProgram loads a user's program afresh and attaches it to the
+	// interface named iface.
+	attachProgram(iface string, mode bpf.Mode, spec bpf.CustomSpec) (programReader, error)
+}
+
+// attachFunc is a kernel that attaches the built-in counter only, which is
+// all that most tests need.
 type attachFunc func(iface string, mode bpf.Mode) (counterReader, error)
 
+func (f attachFunc) attach(iface string, mode bpf.Mode) (counterReader, error) { return f(iface, mode) }
+
+func (attachFunc) checkProgram(bpf.CustomSpec) error {
+	return errors.New("this kernel attaches the built-in counter only")
+}
+
+func (attachFunc) attachProgram(string, bpf.Mode, bpf.CustomSpec) (programReader, error) {
+	return nil, errors.New("this kernel attaches the built-in counter only")
+}
+
 // errDetached marks a read error after which the attachment can never count
-// again. The totals read along with it are valid, the counter's last ones:
+// again. The counts read along with it are valid, the counter's last ones:
 // the scraper emits them, closes the attachment and attaches afresh to
 // whatever interface carries the name.
 var errDetached = errors.New("XDP counter is no longer attached")
 
-// attachKernel attaches the real XDP counter. Its errors already name the
-// interface and say what to do, so they are returned as they are.
-func attachKernel(iface string, mode bpf.Mode) (counterReader, error) {
+// bpfKernel is the kernel's BPF, through package bpf. Its errors already
+// name the interface or object and say what to do, so they are returned as
+// they are.
+type bpfKernel struct{}
+
+func (bpfKernel) attach(iface string, mode bpf.Mode) (counterReader, error) {
 	a, err := bpf.Attach(iface, mode)
 	if err != nil {
 		return nil, err
@@ -36,35 +77,63 @@ func attachKernel(iface string, mode bpf.Mode) (counterReader, error) {
 	return kernelCounter{a}, nil
 }
 
+func (bpfKernel) checkProgram(spec bpf.CustomSpec) error {
+	_, err := bpf.CheckCustom(spec)
+	return err
+}
+
+func (bpfKernel) attachProgram(iface string, mode bpf.Mode, spec bpf.CustomSpec) (programReader, error) {
+	a, err := bpf.AttachCustom(iface, mode, spec)
+	if err != nil {
+		return nil, err
+	}
+	return kernelProgram{a}, nil
+}
+
 type kernelCounter struct {
 	*bpf.Attachment
 }
 
-// Read fails once the counter cannot count any more. Its map outlives both
-// the interface and the link, and still reads fine, frozen: without this
-// check a deleted interface, or a link detached with bpftool, would report
-// zeros forever instead of a fault.
+func (k kernelCounter) Read(t *bpf.Totals) error { return readLive(k.Attachment, t) }
+
+type kernelProgram struct {
+	*bpf.CustomAttachment
+}
+
+func (k kernelProgram) Read(dst map[uint32]uint64) error { return readLive(k.CustomAttachment, dst) }
+
+// liveAttachment is an attachment of either kind, read into a T.
+type liveAttachment[T any] interface {
+	Read(T) error
+	Attached() (bool, error)
+	Interface() string
+}
+
+// readLive reads a into dst and fails once a cannot count any more. Its
+// map outlives both the interface and the link, and still reads fine,
+// frozen: without this check a deleted interface, or a link detached with
+// bpftool, would report zeros forever instead of a fault.
 //
-// When the program is found detached, t holds the counts read after the
+// When the program is found detached, dst holds the counts read after the
 // detach was seen, so that the scraper can emit the series' last delta:
 // the first read may predate packets counted just before the detach, the
 // second cannot, as nothing counts once the program is off the interface
 // (a deleted interface stops its receive path before XDP is uninstalled).
-func (k kernelCounter) Read(t *bpf.Totals) error {
-	if err := k.Attachment.Read(t); err != nil {
+func readLive[T any](a liveAttachment[T], dst T) error {
+	if err := a.Read(dst); err != nil {
 		return err
 	}
-	attached, err := k.Attached()
+	attached, err := a.Attached()
 	if err != nil {
-		return fmt.Errorf("reading XDP counters of %q: %w", k.Interface(), err)
+		return fmt.Errorf("reading XDP counters of %q: %w", a.Interface(), err)
 	}
 	if attached {
 		return nil
 	}
-	if err := k.Attachment.Read(t); err != nil {
-		return fmt.Errorf("reading the last XDP counts of %q: %w", k.Interface(), err)
+	if err := a.Read(dst); err != nil {
+		return fmt.Errorf("reading the last XDP counts of %q: %w", a.Interface(), err)
 	}
 	return fmt.Errorf("reading XDP counters of %q: %w: the interface was deleted or moved to another network namespace, "+
 		"or the link was detached from outside the collector; counting resumes once %q can be attached again",
-		k.Interface(), errDetached, k.Interface())
+		a.Interface(), errDetached, a.Interface())
 }

@@ -27,7 +27,7 @@ func TestKernelPatternForeignProgram(t *testing.T) {
 	foreignID := xdptest.XDPProgramID(t, ps.Pairs[1].Host)
 
 	clk, host := &recClock{}, newStatusHost()
-	s := newScraper(testConfig(ps.Prefix+"*"), nopSettings(), attachKernel, netlinkSource{}, clk.now)
+	s := newScraper(testConfig(ps.Prefix+"*"), nopSettings(), bpfKernel{}, netlinkSource{}, clk.now)
 	require.NoError(t, s.start(t.Context(), host), "a foreign program on a pattern's interface does not fail start")
 	t.Cleanup(func() { _ = s.shutdown(t.Context()) })
 	attached := clk.reading(0)
@@ -62,7 +62,7 @@ func TestKernelPatternForeignProgram(t *testing.T) {
 func TestKernelExactNameAbsentAtStart(t *testing.T) {
 	xdptest.Privileged(t)
 	ps := xdptest.NewPairs(t, 1)
-	s := newScraper(testConfig(ps.Prefix+"*", "xdpnosuch1"), nopSettings(), attachKernel, netlinkSource{}, time.Now)
+	s := newScraper(testConfig(ps.Prefix+"*", "xdpnosuch1"), nopSettings(), bpfKernel{}, netlinkSource{}, time.Now)
 	err := s.start(t.Context(), newStatusHost())
 	require.ErrorContains(t, err, `xdp receiver attached none of "xdpnosuch1": interface "xdpnosuch1" not found`)
 	xdptest.RequireNoXDP(t, ps.Pairs[0].Host)

@@ -155,7 +155,7 @@ func TestKernelCountsEveryClass(t *testing.T) {
 	cfg := testConfig(p.Host)
 	cfg.InitialDelay = 0
 	tick := make(chan time.Time)
-	r, err := newReceiver(cfg, receivertest.NewNopSettings(metadata.Type), sink, attachKernel, netlinkSource{}, clk.now,
+	r, err := newReceiver(cfg, receivertest.NewNopSettings(metadata.Type), sink, bpfKernel{}, netlinkSource{}, clk.now,
 		scraperhelper.WithTickerChannel(tick))
 	require.NoError(t, err)
 	require.NoError(t, r.Start(t.Context(), newStatusHost()))
@@ -192,10 +192,10 @@ func TestKernelTwoInstances(t *testing.T) {
 	xdptest.Privileged(t)
 	p1, p2 := xdptest.NewPair(t), xdptest.NewPair(t)
 	clk1, clk2 := &recClock{}, &recClock{}
-	edge := newScraper(testConfig(p1.Host), nopSettingsID("edge"), attachKernel, netlinkSource{}, clk1.now)
+	edge := newScraper(testConfig(p1.Host), nopSettingsID("edge"), bpfKernel{}, netlinkSource{}, clk1.now)
 	backendCfg := testConfig(p2.Host)
 	backendCfg.AttachMode = "generic"
-	backend := newScraper(backendCfg, nopSettingsID("backend"), attachKernel, netlinkSource{}, clk2.now)
+	backend := newScraper(backendCfg, nopSettingsID("backend"), bpfKernel{}, netlinkSource{}, clk2.now)
 	require.NoError(t, edge.start(t.Context(), newStatusHost()))
 	t.Cleanup(func() { _ = edge.shutdown(t.Context()) })
 	require.NoError(t, backend.start(t.Context(), newStatusHost()))
@@ -233,7 +233,7 @@ func TestKernelStartFailureLeavesNothingAttached(t *testing.T) {
 	xdptest.Privileged(t)
 	t.Run("missing interface", func(t *testing.T) {
 		p := xdptest.NewPair(t)
-		s := newScraper(testConfig(p.Host, "xdpnosuch0"), nopSettings(), attachKernel, netlinkSource{}, time.Now)
+		s := newScraper(testConfig(p.Host, "xdpnosuch0"), nopSettings(), bpfKernel{}, netlinkSource{}, time.Now)
 		err := s.start(t.Context(), newStatusHost())
 		require.ErrorContains(t, err, `interface "xdpnosuch0" not found`)
 		require.ErrorContains(t, err, `xdp receiver attached none of "`+p.Host+`", "xdpnosuch0"`)
@@ -247,7 +247,7 @@ func TestKernelStartFailureLeavesNothingAttached(t *testing.T) {
 		defer foreign.Close()
 		foreignID := xdptest.XDPProgramID(t, p2.Host)
 
-		s := newScraper(testConfig(p1.Host, p2.Host), nopSettings(), attachKernel, netlinkSource{}, time.Now)
+		s := newScraper(testConfig(p1.Host, p2.Host), nopSettings(), bpfKernel{}, netlinkSource{}, time.Now)
 		err = s.start(t.Context(), newStatusHost())
 		var fe *bpf.ForeignProgramError
 		require.ErrorAs(t, err, &fe)
@@ -264,7 +264,7 @@ func TestKernelInterfaceGone(t *testing.T) {
 	xdptest.Privileged(t)
 	p1, p2 := xdptest.NewPair(t), xdptest.NewPair(t)
 	clk, host := &recClock{}, newStatusHost()
-	s := newScraper(testConfig(p1.Host, p2.Host), nopSettings(), attachKernel, netlinkSource{}, clk.now)
+	s := newScraper(testConfig(p1.Host, p2.Host), nopSettings(), bpfKernel{}, netlinkSource{}, clk.now)
 	require.NoError(t, s.start(t.Context(), host))
 	t.Cleanup(func() { _ = s.shutdown(t.Context()) })
 	attached := map[string]pcommon.Timestamp{p1.Host: clk.reading(0), p2.Host: clk.reading(1)}
@@ -340,7 +340,7 @@ func TestKernelDetachedFromOutside(t *testing.T) {
 	xdptest.Privileged(t)
 	p := xdptest.NewPair(t)
 	clk, host := &recClock{}, newStatusHost()
-	s := newScraper(testConfig(p.Host), nopSettings(), attachKernel, netlinkSource{}, clk.now)
+	s := newScraper(testConfig(p.Host), nopSettings(), bpfKernel{}, netlinkSource{}, clk.now)
 	require.NoError(t, s.start(t.Context(), host))
 	t.Cleanup(func() { _ = s.shutdown(t.Context()) })
 	attached := clk.reading(0)

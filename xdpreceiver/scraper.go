@@ -26,7 +26,7 @@ import (
 type xdpScraper struct {
 	cfg      *Config
 	logger   *zap.Logger
-	attach   attachFunc
+	src      source // what is attached and read: the built-in counter or the user's program
 	links    linkSource
 	now      func() time.Time
 	claimant *claimant
@@ -43,24 +43,22 @@ type xdpScraper struct {
 	statusKey string          // what the last status report was about; "" is OK
 	pending   pmetric.Metrics // last points of series that ended between scrapes
 	mb        *metadata.MetricsBuilder
-	totals    bpf.Totals // read buffer, reused by every scrape
-	points    []delta    // delta buffer, reused by every scrape
 }
 
 // ifaceState is one interface the receiver counts or means to count.
 type ifaceState struct {
 	name   string
-	exact  bool          // named exactly in the config, rather than matched by a pattern
-	reader counterReader // nil while not attached
-	index  int           // the ifindex the reader is attached to
-	deltas deltaTracker
-	// everAttached tells whether deltas has been started: a state that
-	// attaches again restarts its series rather than creating new ones.
-	everAttached bool
-	gone         bool   // the interface does not exist (exact names only: others are forgotten)
-	skipped      bool   // another receiver instance counts it (patterns only)
-	fault        error  // why it is not counting, for the status; nil while fine
-	faultKind    string // what kind of fault, so that status is reported on change only
+	exact  bool   // named exactly in the config, rather than matched by a pattern
+	reader reader // nil while not attached
+	index  int    // the ifindex the reader is attached to
+	// series are the interface's series, nil until it is first attached: a
+	// state that attaches again restarts its series rather than creating
+	// new ones.
+	series    series
+	gone      bool   // the interface does not exist (exact names only: others are forgotten)
+	skipped   bool   // another receiver instance counts it (patterns only)
+	fault     error  // why it is not counting, for the status; nil while fine
+	faultKind string // what kind of fault, so that status is reported on change only
 }
 
 // Kinds of faults: the status changes when the set of (interface, kind)
@@ -74,24 +72,23 @@ const (
 	faultRead     = "read"
 )
 
-func newScraper(cfg *Config, set receiver.Settings, attach attachFunc, links linkSource, now func() time.Time) *xdpScraper {
+func newScraper(cfg *Config, set receiver.Settings, k kernel, links linkSource, now func() time.Time) *xdpScraper {
 	return &xdpScraper{
 		cfg:      cfg,
 		logger:   set.Logger,
-		attach:   attach,
+		src:      newSource(cfg, k),
 		links:    links,
 		now:      now,
 		claimant: &claimant{id: set.ID},
 		match:    newMatcher(cfg.Interfaces, cfg.ExcludeInterfaces),
 		mb:       metadata.NewMetricsBuilder(cfg.MetricsBuilderConfig, set),
-		points:   make([]delta, 0, bpf.NumClasses),
 		pending:  pmetric.NewMetrics(),
 	}
 }
 
-// start attaches every exactly named interface, or fails and attaches
-// none; then it attaches whatever the patterns match and follows link
-// changes. A pattern that matches nothing, or an interface of a pattern
+// start checks the user's program, if any, then attaches every exactly
+// named interface, or fails and attaches none; then it attaches whatever
+// the patterns match and follows link changes. A pattern that matches nothing, or an interface of a pattern
 // that cannot be attached, does not fail start: interfaces matched by a
 // pattern come and go, and their faults show in the status.
 func (s *xdpScraper) start(_ context.Context, host component.Host) error {
@@ -103,6 +100,12 @@ func (s *xdpScraper) start(_ context.Context, host component.Host) error {
 	mode, err := bpf.ParseMode(s.cfg.AttachMode)
 	if err != nil {
 		return err
+	}
+	// Once, before anything is attached: a program that cannot be used
+	// fails Start with what is wrong with it, rather than with an attach
+	// error per interface.
+	if err := s.src.check(); err != nil {
+		return fmt.Errorf("xdp receiver attached none of %s: %w", quoteAll(s.cfg.Interfaces), err)
 	}
 	exact := exactNames(s.cfg.Interfaces)
 	if err := s.claimant.claim(exact); err != nil {
@@ -191,21 +194,23 @@ func (s *xdpScraper) attachState(ifc *ifaceState) error {
 	// Attach returns, and every counted packet must fall inside the first
 	// point's interval.
 	at := pcommon.NewTimestampFromTime(s.now())
-	r, err := s.attach(ifc.name, s.mode)
+	r, err := s.src.attach(ifc.name, s.mode)
 	if err != nil {
 		return err
 	}
 	ifc.reader, ifc.index, ifc.gone = r, r.Ifindex(), false
 	ifc.fault, ifc.faultKind = nil, ""
-	if ifc.everAttached {
-		ifc.deltas.reattached(at)
+	if ifc.series != nil {
+		ifc.series.reattached(at)
 	} else {
-		ifc.deltas = newDeltaTracker(at, !aggregatesClasses(s.cfg))
-		ifc.everAttached = true
+		ifc.series = s.src.newSeries(at)
 	}
 	fields := []zap.Field{zap.String("interface", ifc.name), zap.Int("ifindex", ifc.index)}
 	if m, ok := r.(interface{ Mode() bpf.Mode }); ok {
 		fields = append(fields, zap.Stringer("attach_mode", m.Mode()))
+	}
+	if p := s.cfg.Program.Get(); p != nil {
+		fields = append(fields, zap.String("object", p.Object), zap.String("function_name", p.FunctionName), zap.String("map", p.Map))
 	}
 	s.logger.Info("counting packets with XDP", fields...)
 	return nil
@@ -305,7 +310,7 @@ func (s *xdpScraper) finish(ifc *ifaceState) {
 	if ifc.reader == nil {
 		return
 	}
-	err := ifc.reader.Read(&s.totals)
+	err := ifc.series.read(ifc.reader)
 	if err == nil || errors.Is(err, errDetached) {
 		s.emitInto(s.pending, ifc)
 	} else {
@@ -322,18 +327,15 @@ func (s *xdpScraper) close(ifc *ifaceState) {
 	ifc.reader, ifc.index = nil, 0
 }
 
-// emitInto turns s.totals, just read from ifc, into points appended to md.
+// emitInto turns the counts just read from ifc into points appended to md.
 func (s *xdpScraper) emitInto(md pmetric.Metrics, ifc *ifaceState) {
 	// Taken after the read, so that every packet the read counted falls
 	// inside this point's interval.
 	now := pcommon.NewTimestampFromTime(s.now())
-	var restarted int
-	s.points, restarted = ifc.deltas.advance(&s.totals, now, s.points[:0])
-	if restarted > 0 {
+	if restarted := ifc.series.emit(s.mb, ifc.name, now); restarted > 0 {
 		s.logger.Warn("XDP counters went backwards; their series continue from the new values",
 			zap.String("interface", ifc.name), zap.Int("series", restarted))
 	}
-	s.record(ifc.name, now)
 	appendMetrics(md, s.mb.Emit())
 }
 
@@ -365,7 +367,9 @@ func (s *xdpScraper) scrape(context.Context) (pmetric.Metrics, error) {
 		s.scrapeOne(md, ifc)
 		if ifc.fault != nil && ifc.exact {
 			errs = append(errs, ifc.fault)
-			failed += ifc.deltas.activeSeries() * s.enabledMetrics()
+			if ifc.series != nil {
+				failed += ifc.series.activeSeries() * s.src.metrics()
+			}
 		}
 	}
 	s.updateStatus()
@@ -384,7 +388,7 @@ func (s *xdpScraper) scrapeOne(md pmetric.Metrics, ifc *ifaceState) {
 		}
 		return // a new attachment reports from the next scrape on
 	}
-	err := ifc.reader.Read(&s.totals)
+	err := ifc.series.read(ifc.reader)
 	switch {
 	case err == nil:
 		if ifc.faultKind == faultRead {
@@ -433,25 +437,6 @@ func (s *xdpScraper) renewWatch() {
 	s.logger.Info("following network interfaces again")
 	s.watch, s.watchErr = w, nil
 	go s.run(w, ch)
-}
-
-// record hands s.points to the metrics builder. The builder stamps every
-// point with its own start time, which Reset(WithStartTime) sets; setting
-// it only when it changes keeps the cost to one or two resets per interface
-// (its series' previous read, and its attachment for series that appear).
-// This keeps one resource for all interfaces, where emitting per interface
-// with WithStartTimeOverride could not give a new series its own start.
-func (s *xdpScraper) record(iface string, now pcommon.Timestamp) {
-	var start pcommon.Timestamp
-	for i, p := range s.points {
-		if i == 0 || p.start != start {
-			start = p.start
-			s.mb.Reset(metadata.WithStartTime(start))
-		}
-		a := classAttrs[p.class]
-		s.mb.RecordXdpPacketsDataPoint(now, p.packets, iface, metadata.AttributeNetworkIoDirectionReceive, a.network, a.transport)
-		s.mb.RecordXdpBytesDataPoint(now, p.bytes, iface, metadata.AttributeNetworkIoDirectionReceive, a.network, a.transport)
-	}
 }
 
 // appendMetrics moves src's points into dst, under one resource and scope.
@@ -526,17 +511,6 @@ func aggregatesClasses(cfg *Config) bool {
 		slices.Contains(p.EnabledAttributes, metadata.XdpPacketsMetricAttributeKeyNetworkTransport)) ||
 		b.Enabled && !(slices.Contains(b.EnabledAttributes, metadata.XdpBytesMetricAttributeKeyNetworkType) &&
 			slices.Contains(b.EnabledAttributes, metadata.XdpBytesMetricAttributeKeyNetworkTransport))
-}
-
-func (s *xdpScraper) enabledMetrics() int {
-	n := 0
-	if s.cfg.Metrics.XdpPackets.Enabled {
-		n++
-	}
-	if s.cfg.Metrics.XdpBytes.Enabled {
-		n++
-	}
-	return n
 }
 
 // closeAll detaches every attachment, without emitting anything.

@@ -43,7 +43,7 @@ func BenchmarkScrape(b *testing.B) {
 				for i := range names {
 					names[i] = fmt.Sprintf("eth%d", i)
 				}
-				attach := func(string, bpf.Mode) (counterReader, error) { return &growingCounter{step: step}, nil }
+				attach := attachFunc(func(string, bpf.Mode) (counterReader, error) { return &growingCounter{step: step}, nil })
 				set := receivertest.NewNopSettings(component.MustNewType("xdp"))
 				// The interfaces exist, with growingCounter's index.
 				links := newFakeKernel()

@@ -87,7 +87,7 @@ func TestKernelStress(t *testing.T) {
 	cfg.CollectionInterval, cfg.InitialDelay = interval, 0
 	sink := new(consumertest.MetricsSink)
 	host := newStatusHost()
-	r, err := newReceiver(cfg, nopSettings(), sink, fc.attach, netlinkSource{}, time.Now)
+	r, err := newReceiver(cfg, nopSettings(), sink, attachFunc(fc.attach), netlinkSource{}, time.Now)
 	require.NoError(t, err)
 	require.NoError(t, r.Start(t.Context(), host))
 	t.Cleanup(func() { _ = r.Shutdown(t.Context()) })

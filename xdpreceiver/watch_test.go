@@ -24,7 +24,7 @@ func newPatternScraper(t *testing.T, k *fakeKernel, clk *fakeClock, id component
 	require.NoError(t, cfg.Validate())
 	set := receivertest.NewNopSettings(component.MustNewType("xdp"))
 	set.ID = id
-	s := newScraper(cfg, set, k.attach, k, clk.now)
+	s := newScraper(cfg, set, k, k, clk.now)
 	t.Cleanup(func() { _ = s.shutdown(t.Context()) })
 	require.NoError(t, s.start(t.Context(), host))
 	return s
@@ -193,7 +193,7 @@ func TestPatternClaimsAcrossInstances(t *testing.T) {
 
 	set := receivertest.NewNopSettings(component.MustNewType("xdp"))
 	set.ID = component.MustNewIDWithName("xdp", "late")
-	late := newScraper(testConfig("eth1"), set, k.attach, k, clk.now)
+	late := newScraper(testConfig("eth1"), set, k, k, clk.now)
 	require.EqualError(t, late.start(t.Context(), newStatusHost()),
 		`interface "eth1" is already counted by receiver "xdp/pattern": an interface can belong to one xdp receiver only; remove it from "xdp/pattern" or from "xdp/late"`)
 }

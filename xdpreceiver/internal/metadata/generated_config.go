@@ -123,10 +123,31 @@ func (ms *XdpPacketsMetricConfig) Validate() error {
 	return nil
 }
 
+// XdpProgramCountMetricConfig provides config for the xdp.program.count metric.
+type XdpProgramCountMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *XdpProgramCountMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
 // MetricsConfig provides config for xdp metrics.
 type MetricsConfig struct {
-	XdpBytes   XdpBytesMetricConfig   `mapstructure:"xdp.bytes"`
-	XdpPackets XdpPacketsMetricConfig `mapstructure:"xdp.packets"`
+	XdpBytes        XdpBytesMetricConfig        `mapstructure:"xdp.bytes"`
+	XdpPackets      XdpPacketsMetricConfig      `mapstructure:"xdp.packets"`
+	XdpProgramCount XdpProgramCountMetricConfig `mapstructure:"xdp.program.count"`
 }
 
 func DefaultMetricsConfig() MetricsConfig {
@@ -140,6 +161,9 @@ func DefaultMetricsConfig() MetricsConfig {
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategySum,
 			EnabledAttributes:   []XdpPacketsMetricAttributeKey{XdpPacketsMetricAttributeKeyNetworkInterfaceName, XdpPacketsMetricAttributeKeyNetworkIoDirection, XdpPacketsMetricAttributeKeyNetworkType, XdpPacketsMetricAttributeKeyNetworkTransport},
+		},
+		XdpProgramCount: XdpProgramCountMetricConfig{
+			Enabled: true,
 		},
 	}
 }

@@ -36,6 +36,9 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategySum,
 						EnabledAttributes:   []XdpPacketsMetricAttributeKey{XdpPacketsMetricAttributeKeyNetworkInterfaceName, XdpPacketsMetricAttributeKeyNetworkIoDirection, XdpPacketsMetricAttributeKeyNetworkType, XdpPacketsMetricAttributeKeyNetworkTransport},
 					},
+					XdpProgramCount: XdpProgramCountMetricConfig{
+						Enabled: true,
+					},
 				},
 			},
 		},
@@ -53,6 +56,9 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategySum,
 						EnabledAttributes:   []XdpPacketsMetricAttributeKey{XdpPacketsMetricAttributeKeyNetworkInterfaceName, XdpPacketsMetricAttributeKeyNetworkIoDirection, XdpPacketsMetricAttributeKeyNetworkType, XdpPacketsMetricAttributeKeyNetworkTransport},
 					},
+					XdpProgramCount: XdpProgramCountMetricConfig{
+						Enabled: false,
+					},
 				},
 			},
 		},
@@ -60,7 +66,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := loadMetricsBuilderConfig(t, tt.name)
-			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(XdpBytesMetricConfig{}, XdpPacketsMetricConfig{}))
+			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(XdpBytesMetricConfig{}, XdpPacketsMetricConfig{}, XdpProgramCountMetricConfig{}))
 			require.Emptyf(t, diff, "Config mismatch (-expected +actual):\n%s", diff)
 		})
 	}

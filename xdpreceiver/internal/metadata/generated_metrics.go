@@ -126,11 +126,16 @@ var MetricsInfo = metricsInfo{
 		Name:       "xdp.packets",
 		Attributes: []string{"network.interface.name", "network.io.direction", "network.type", "network.transport"},
 	},
+	XdpProgramCount: metricInfo{
+		Name:       "xdp.program.count",
+		Attributes: []string{"network.interface.name", "xdp.program.key"},
+	},
 }
 
 type metricsInfo struct {
-	XdpBytes   metricInfo
-	XdpPackets metricInfo
+	XdpBytes        metricInfo
+	XdpPackets      metricInfo
+	XdpProgramCount metricInfo
 }
 
 type metricInfo struct {
@@ -338,16 +343,72 @@ func newMetricXdpPackets(cfg XdpPacketsMetricConfig) metricXdpPackets {
 	return m
 }
 
+type metricXdpProgramCount struct {
+	data     pmetric.Metric              // data buffer for generated metric.
+	config   XdpProgramCountMetricConfig // metric config provided by user.
+	capacity int                         // max observed number of data points added to the metric.
+}
+
+// init fills xdp.program.count metric with initial data.
+func (m *metricXdpProgramCount) init() {
+	m.data.SetName("xdp.program.count")
+	m.data.SetDescription("What the user's XDP program (the receiver's program setting) counted under each key of its counter map since the previous collection; per-CPU values are summed. Reported only by an instance with a program, which reports neither xdp.packets nor xdp.bytes.")
+	m.data.SetUnit("{count}")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(true)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
+	m.data.Sum().DataPoints().EnsureCapacity(m.capacity)
+}
+
+func (m *metricXdpProgramCount) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, networkInterfaceNameAttributeValue string, xdpProgramKeyAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Sum().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+	dp.Attributes().PutStr("network.interface.name", networkInterfaceNameAttributeValue)
+	dp.Attributes().PutStr("xdp.program.key", xdpProgramKeyAttributeValue)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricXdpProgramCount) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricXdpProgramCount) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricXdpProgramCount(cfg XdpProgramCountMetricConfig) metricXdpProgramCount {
+	m := metricXdpProgramCount{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
 // MetricsBuilder provides an interface for scrapers to report metrics while taking care of all the transformations
 // required to produce metric representation defined in metadata and user config.
 type MetricsBuilder struct {
-	config           MetricsBuilderConfig // config of the metrics builder.
-	startTime        pcommon.Timestamp    // start time that will be applied to all recorded data points.
-	metricsCapacity  int                  // maximum observed number of metrics per resource.
-	metricsBuffer    pmetric.Metrics      // accumulates metrics data before emitting.
-	buildInfo        component.BuildInfo  // contains version information.
-	metricXdpBytes   metricXdpBytes
-	metricXdpPackets metricXdpPackets
+	config                MetricsBuilderConfig // config of the metrics builder.
+	startTime             pcommon.Timestamp    // start time that will be applied to all recorded data points.
+	metricsCapacity       int                  // maximum observed number of metrics per resource.
+	metricsBuffer         pmetric.Metrics      // accumulates metrics data before emitting.
+	buildInfo             component.BuildInfo  // contains version information.
+	metricXdpBytes        metricXdpBytes
+	metricXdpPackets      metricXdpPackets
+	metricXdpProgramCount metricXdpProgramCount
 }
 
 // MetricBuilderOption applies changes to default metrics builder.
@@ -369,12 +430,13 @@ func WithStartTime(startTime pcommon.Timestamp) MetricBuilderOption {
 }
 func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, options ...MetricBuilderOption) *MetricsBuilder {
 	mb := &MetricsBuilder{
-		config:           mbc,
-		startTime:        pcommon.NewTimestampFromTime(time.Now()),
-		metricsBuffer:    pmetric.NewMetrics(),
-		buildInfo:        settings.BuildInfo,
-		metricXdpBytes:   newMetricXdpBytes(mbc.Metrics.XdpBytes),
-		metricXdpPackets: newMetricXdpPackets(mbc.Metrics.XdpPackets),
+		config:                mbc,
+		startTime:             pcommon.NewTimestampFromTime(time.Now()),
+		metricsBuffer:         pmetric.NewMetrics(),
+		buildInfo:             settings.BuildInfo,
+		metricXdpBytes:        newMetricXdpBytes(mbc.Metrics.XdpBytes),
+		metricXdpPackets:      newMetricXdpPackets(mbc.Metrics.XdpPackets),
+		metricXdpProgramCount: newMetricXdpProgramCount(mbc.Metrics.XdpProgramCount),
 	}
 
 	for _, op := range options {
@@ -443,6 +505,7 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	ils.Metrics().EnsureCapacity(mb.metricsCapacity)
 	mb.metricXdpBytes.emit(ils.Metrics())
 	mb.metricXdpPackets.emit(ils.Metrics())
+	mb.metricXdpProgramCount.emit(ils.Metrics())
 
 	for _, op := range options {
 		op.apply(rm)
@@ -472,6 +535,11 @@ func (mb *MetricsBuilder) RecordXdpBytesDataPoint(ts pcommon.Timestamp, val int6
 // RecordXdpPacketsDataPoint adds a data point to xdp.packets metric.
 func (mb *MetricsBuilder) RecordXdpPacketsDataPoint(ts pcommon.Timestamp, val int64, networkInterfaceNameAttributeValue string, networkIoDirectionAttributeValue AttributeNetworkIoDirection, networkTypeAttributeValue AttributeNetworkType, networkTransportAttributeValue AttributeNetworkTransport) {
 	mb.metricXdpPackets.recordDataPoint(mb.startTime, ts, val, networkInterfaceNameAttributeValue, networkIoDirectionAttributeValue.String(), networkTypeAttributeValue.String(), networkTransportAttributeValue.String())
+}
+
+// RecordXdpProgramCountDataPoint adds a data point to xdp.program.count metric.
+func (mb *MetricsBuilder) RecordXdpProgramCountDataPoint(ts pcommon.Timestamp, val int64, networkInterfaceNameAttributeValue string, xdpProgramKeyAttributeValue string) {
+	mb.metricXdpProgramCount.recordDataPoint(mb.startTime, ts, val, networkInterfaceNameAttributeValue, xdpProgramKeyAttributeValue)
 }
 
 // Reset resets metrics builder to its initial state. It should be used when external metrics source is restarted,

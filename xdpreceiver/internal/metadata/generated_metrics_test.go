@@ -80,6 +80,9 @@ func TestMetricsBuilder(t *testing.T) {
 			if tt.name == "reaggregate_set" {
 				mb.RecordXdpPacketsDataPoint(ts, 3, "network.interface.name-val", AttributeNetworkIoDirectionReceive, AttributeNetworkTypeIpv6, AttributeNetworkTransportUDP)
 			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordXdpProgramCountDataPoint(ts, 1, "network.interface.name-val", "xdp.program.key-val")
 
 			res := pcommon.NewResource()
 			metrics := mb.Emit(WithResource(res))
@@ -231,6 +234,26 @@ func TestMetricsBuilder(t *testing.T) {
 						_, ok = dp.Attributes().Get("network.transport")
 						assert.False(t, ok)
 					}
+				case "xdp.program.count":
+					assert.False(t, validatedMetrics["xdp.program.count"], "Found a duplicate in the metrics slice: xdp.program.count")
+					validatedMetrics["xdp.program.count"] = true
+					assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+					assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+					assert.Equal(t, "What the user's XDP program (the receiver's program setting) counted under each key of its counter map since the previous collection; per-CPU values are summed. Reported only by an instance with a program, which reports neither xdp.packets nor xdp.bytes.", mi.Description())
+					assert.Equal(t, "{count}", mi.Unit())
+					assert.True(t, mi.Sum().IsMonotonic())
+					assert.Equal(t, pmetric.AggregationTemporalityDelta, mi.Sum().AggregationTemporality())
+					dp := mi.Sum().DataPoints().At(0)
+					assert.Equal(t, start, dp.StartTimestamp())
+					assert.Equal(t, ts, dp.Timestamp())
+					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+					assert.Equal(t, int64(1), dp.IntValue())
+					networkInterfaceNameAttrVal, ok := dp.Attributes().Get("network.interface.name")
+					assert.True(t, ok)
+					assert.Equal(t, "network.interface.name-val", networkInterfaceNameAttrVal.Str())
+					xdpProgramKeyAttrVal, ok := dp.Attributes().Get("xdp.program.key")
+					assert.True(t, ok)
+					assert.Equal(t, "xdp.program.key-val", xdpProgramKeyAttrVal.Str())
 				}
 			}
 		})
