@@ -1,0 +1,193 @@
+package xdpreceiver
+
+import (
+	"maps"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/otelcol-xdp/otelcol-xdp/bpf"
+	"github.com/otelcol-xdp/otelcol-xdp/internal/xdptest"
+)
+
+// The test objects, built from testdata/programs/*.c by make generate.
+var (
+	portCountObject = filepath.Join("..", "testdata", "programs", "port_count.o")
+	shapesObject    = filepath.Join("..", "testdata", "programs", "shapes.o")
+	notELFObject    = filepath.Join("..", "testdata", "programs", "not_elf.o.txt")
+)
+
+func portCountConfig(ifaces ...string) *Config {
+	cfg := testConfig(ifaces...)
+	cfg.Program = configoptional.Some(ProgramConfig{Object: portCountObject, FunctionName: "xdp_count", Map: "packet_count",
+		Keys: map[string]string{"53": "dns", "443": "https"}})
+	return cfg
+}
+
+// injectUDP injects one IPv4/UDP datagram to each port and counts it in
+// want under the key's reported name.
+func injectUDP(t *testing.T, p *xdptest.Pair, want map[programKey]int64, ports ...uint16) {
+	t.Helper()
+	for i, port := range ports {
+		udp := xdptest.UDP(port, 8+i)
+		p.Inject(t, xdptest.Cat(xdptest.Eth(xdptest.EtherIPv4), xdptest.IPv4(xdptest.ProtoUDP, nil, len(udp)), udp))
+		name := map[uint16]string{53: "dns", 443: "https"}[port]
+		if name == "" {
+			name = strconv.Itoa(int(port))
+		}
+		want[programKey{p.Host, name}]++
+	}
+}
+
+// scrapeProgramUntil scrapes until the points add up to want, then once
+// more after a pause, which must add nothing.
+func scrapeProgramUntil(t *testing.T, scrape func() pmetric.Metrics, l *programLedger, first func(string) pcommon.Timestamp, want map[programKey]int64) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !maps.Equal(l.sum, want) && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		l.add(t, scrape(), first)
+	}
+	time.Sleep(50 * time.Millisecond)
+	l.add(t, scrape(), first)
+	require.Equal(t, want, l.sum, "the points add up to what the program counted, key by key")
+}
+
+// TestKernelProgramCountsByPort attaches port_count.o through the receiver
+// and counts UDP datagrams by destination port, exactly, over several
+// scrapes whose points are contiguous; frames of every other kind count
+// nowhere, and Shutdown leaves nothing attached.
+func TestKernelProgramCountsByPort(t *testing.T) {
+	xdptest.Privileged(t)
+	p := xdptest.NewPair(t)
+	clk := &recClock{}
+	s := newScraper(portCountConfig(p.Host), nopSettings(), bpfKernel{}, netlinkSource{}, clk.now)
+	require.NoError(t, s.start(t.Context(), newStatusHost()))
+	t.Cleanup(func() { _ = s.shutdown(t.Context()) })
+	attached := clk.reading(0)
+	first := func(string) pcommon.Timestamp { return attached }
+	require.NotZero(t, xdptest.XDPProgramID(t, p.Host))
+	scrapes := 0
+	scrape := func() pmetric.Metrics {
+		md, err := s.scrape(t.Context())
+		require.NoError(t, err)
+		scrapes++
+		return md
+	}
+
+	assert.Zero(t, scrape().DataPointCount(), "nothing counted yet")
+	l, want := newProgramLedger(), map[programKey]int64{}
+	injectUDP(t, p, want, 53, 53, 443, 8080, 53)
+	for _, f := range xdptest.Frames() {
+		if f.Class != (bpf.Class{Network: bpf.IPv4, Transport: bpf.UDP}) {
+			p.Inject(t, f.Data)
+		}
+	}
+	scrapeProgramUntil(t, scrape, l, first, want)
+
+	// More datagrams: the series go on, and a new port appears.
+	injectUDP(t, p, want, 443, 9999, 9999, 53)
+	scrapeProgramUntil(t, scrape, l, first, want)
+	assert.Equal(t, map[programKey]int64{{p.Host, "dns"}: 4, {p.Host, "https"}: 2, {p.Host, "8080"}: 1, {p.Host, "9999"}: 2}, want)
+	assert.GreaterOrEqual(t, scrapes, 5, "several scrapes")
+
+	require.NoError(t, s.shutdown(t.Context()))
+	xdptest.RequireNoXDP(t, p.Host)
+}
+
+// TestKernelProgramStartFailures gives Start each kind of program it
+// cannot use: Start fails with what is wrong, before or while attaching,
+// and leaves no XDP program on any interface.
+func TestKernelProgramStartFailures(t *testing.T) {
+	xdptest.Privileged(t)
+	for _, tc := range []struct {
+		name                string
+		object, function, m string
+		want                []string
+	}{
+		{"missing file", "/nonexistent/prog.o", "xdp_count", "packet_count",
+			[]string{`opening XDP program object "/nonexistent/prog.o"`, "no such file", "check program.object"}},
+		{"not an ELF file", notELFObject, "xdp_count", "packet_count", []string{"is not an ELF file", "clang -target bpf"}},
+		{"no such function", portCountObject, "xdp_nope", "packet_count", []string{`has no program "xdp_nope"`, "its programs: xdp_count (XDP)"}},
+		{"tc program", shapesObject, "tc_pass", "array_count", []string{`program "tc_pass"`, "is a SchedCLS program, not XDP"}},
+		{"no such map", portCountObject, "xdp_count", "nope", []string{`has no map "nope"`, "packet_count (PerCPUHash, 4-byte keys, 8-byte values)"}},
+		{"16-byte values", shapesObject, "xdp_all", "wide_values", []string{`map "wide_values"`, "16-byte values", "4-byte keys and 8-byte values"}},
+		{"ring buffer", shapesObject, "xdp_all", "events", []string{`map "events"`, "RingBuf", "Array, Hash, PerCPUArray or PerCPUHash"}},
+		{"verifier rejection", shapesObject, "xdp_unchecked", "array_count",
+			[]string{`the kernel's verifier rejected program "xdp_unchecked"`, "last lines of the verifier log", "invalid access to packet"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p1, p2 := xdptest.NewPair(t), xdptest.NewPair(t)
+			cfg := testConfig(p1.Host, p2.Host)
+			cfg.Program = configoptional.Some(ProgramConfig{Object: tc.object, FunctionName: tc.function, Map: tc.m})
+			require.NoError(t, cfg.Validate(), "a valid configuration: only Start can tell")
+			s := newScraper(cfg, nopSettings(), bpfKernel{}, netlinkSource{}, time.Now)
+			err := s.start(t.Context(), newStatusHost())
+			require.Error(t, err)
+			assert.ErrorContains(t, err, `xdp receiver attached none of "`+p1.Host+`", "`+p2.Host+`"`)
+			for _, w := range tc.want {
+				assert.ErrorContains(t, err, w)
+			}
+			xdptest.RequireNoXDP(t, p1.Host, p2.Host)
+			require.NoError(t, s.shutdown(t.Context()))
+		})
+	}
+}
+
+// TestKernelProgramDetachedAndForeign checks that a program is watched as
+// the built-in counter is: a link detached from outside is reported and
+// attached again, and a program of someone else's is never replaced.
+func TestKernelProgramDetachedAndForeign(t *testing.T) {
+	xdptest.Privileged(t)
+	p, p2 := xdptest.NewPair(t), xdptest.NewPair(t)
+	foreign, err := bpf.Attach(p2.Host, bpf.ModeGeneric)
+	require.NoError(t, err)
+	defer foreign.Close()
+	foreignID := xdptest.XDPProgramID(t, p2.Host)
+	refused := newScraper(portCountConfig(p2.Host), nopSettings(), bpfKernel{}, netlinkSource{}, time.Now)
+	err = refused.start(t.Context(), newStatusHost())
+	var fe *bpf.ForeignProgramError
+	require.ErrorAs(t, err, &fe)
+	assert.Equal(t, foreignID, xdptest.XDPProgramID(t, p2.Host), "the other program is untouched")
+
+	clk, host := &recClock{}, newStatusHost()
+	s := newScraper(portCountConfig(p.Host), nopSettings(), bpfKernel{}, netlinkSource{}, clk.now)
+	require.NoError(t, s.start(t.Context(), host))
+	t.Cleanup(func() { _ = s.shutdown(t.Context()) })
+	attached := clk.reading(0)
+	scrape := func() pmetric.Metrics {
+		md, err := s.scrape(t.Context())
+		require.NoError(t, err)
+		return md
+	}
+	want := map[programKey]int64{}
+	injectUDP(t, p, want, 53, 443)
+	scrapeProgramUntil(t, scrape, newProgramLedger(), func(string) pcommon.Timestamp { return attached }, want)
+
+	out, err := exec.Command("bpftool", "link", "detach", "id", strconv.Itoa(xdpLinkID(t, xdptest.XDPProgramID(t, p.Host)))).CombinedOutput()
+	require.NoError(t, err, "bpftool link detach: %s", out)
+	xdptest.RequireNoXDP(t, p.Host)
+	_, err = s.scrape(t.Context())
+	require.ErrorContains(t, err, `XDP counter is no longer attached`)
+	require.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, host.statuses())
+
+	assert.Zero(t, scrape().DataPointCount(), "attached again; reports from the next scrape on")
+	reattached := clk.reading(clk.len() - 1)
+	require.NotZero(t, xdptest.XDPProgramID(t, p.Host), "attached again")
+	require.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}, host.statuses())
+	want = map[programKey]int64{}
+	injectUDP(t, p, want, 53, 53)
+	// The old series go on from the new attachment: https as zeros.
+	want[programKey{p.Host, "https"}] = 0
+	scrapeProgramUntil(t, scrape, newProgramLedger(), func(string) pcommon.Timestamp { return reattached }, want)
+
+	require.NoError(t, s.shutdown(t.Context()))
+	xdptest.RequireNoXDP(t, p.Host)
+}
