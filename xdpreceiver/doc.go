@@ -1,6 +1,7 @@
 // Package xdpreceiver counts the packets and bytes that arrive on network
 // interfaces with an XDP program, by network type and transport, and reports
-// them as the delta sums xdp.packets and xdp.bytes.
+// them as the delta sums xdp.packets and xdp.bytes; or it attaches an XDP
+// program of the user's and reports its counters as xdp.program.count.
 //
 //	receivers:
 //	  xdp/edge:
@@ -29,6 +30,27 @@
 // the points add up to exactly what the kernel counted. A series appears
 // with the first interval in which it counted something and is reported
 // every interval from then on, zeros included.
+//
+// With program, the receiver attaches the user's XDP program instead of the
+// built-in counter, and exports the counter map it keeps as the delta sum
+// xdp.program.count, one series per key (xdp.program.key: its configured
+// name, or its number in decimal); such an instance reports neither
+// xdp.packets nor xdp.bytes, as an interface has one XDP slot:
+//
+//	program:
+//	  object: /etc/otelcol/my_xdp.o  # a compiled BPF ELF object
+//	  function_name: xdp_count       # the XDP program in it to attach
+//	  map: packet_count              # the default
+//	  keys: {0: allowed, 1: dropped} # optional names of keys
+//
+// The map is an array, hash, per-CPU array or per-CPU hash of 4-byte keys
+// and 8-byte counters (per-CPU values summed). Start checks the object once,
+// before attaching anything, and fails with what is wrong with it; every
+// interface loads the object afresh, so interfaces never mix their counts.
+// A value that goes backwards starts its series again from the previous
+// collection, and a key gone from the map counts as zero. Everything else,
+// from patterns to status, is as for the built-in counter: the scraper reads
+// both through a source (source.go).
 //
 // Attaching needs root, or CAP_BPF and CAP_NET_ADMIN (and CAP_PERFMON before Linux 5.18);
 // CAP_NET_ADMIN also lets the netlink subscription hold a burst of link changes. The receiver attaches all its
