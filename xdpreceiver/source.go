@@ -1,9 +1,6 @@
 package xdpreceiver // import "github.com/otelcol-xdp/otelcol-xdp/xdpreceiver"
 
 import (
-	"cmp"
-	"maps"
-	"slices"
 	"strconv"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -185,77 +182,4 @@ func (s *programSeries) keyName(key uint32) string {
 		return name
 	}
 	return strconv.FormatUint(uint64(key), 10)
-}
-
-// keyedTracker is deltaTracker for a map of counters whose keys are known
-// only once they count: a key is a series from the first interval in which
-// it counted something, and a key missing from a later read (a hash entry
-// the program deleted) counts as zero, which is a reset if it had counted.
-type keyedTracker struct {
-	attached pcommon.Timestamp
-	prevTime pcommon.Timestamp
-	prev     map[uint32]uint64
-	active   []uint32 // keys of the active series, sorted
-}
-
-func newKeyedTracker(attached pcommon.Timestamp) keyedTracker {
-	return keyedTracker{attached: attached, prevTime: attached, prev: map[uint32]uint64{}}
-}
-
-// reattached restarts the counts from zero; active series stay active.
-func (d *keyedTracker) reattached(at pcommon.Timestamp) {
-	d.attached, d.prevTime = at, at
-	clear(d.prev)
-}
-
-// keyedDelta is one key's point for one interval.
-type keyedDelta struct {
-	key   uint32
-	start pcommon.Timestamp
-	value int64
-}
-
-// advance takes the counters read at now and appends to out the point of
-// every active key and of every key that counted for the first time, in key
-// order. A key's first point starts at attachment, the others at the
-// previous read; a value that went backwards starts again from the new
-// value, over (prevTime, now], as deltaTracker does.
-func (d *keyedTracker) advance(cur map[uint32]uint64, now pcommon.Timestamp, out []keyedDelta) (_ []keyedDelta, restarted int) {
-	for _, k := range d.active {
-		v, back := keyedDiff(cur[k], d.prev[k])
-		if back {
-			restarted++
-		}
-		out = append(out, keyedDelta{key: k, start: d.prevTime, value: v})
-	}
-	known := len(out)
-	for k, c := range cur {
-		if _, active := slices.BinarySearch(d.active, k); active || c == 0 {
-			continue
-		}
-		// Not active, so it counted nothing since attachment: all of c
-		// was counted in (attached, now].
-		out = append(out, keyedDelta{key: k, start: d.attached, value: clampInt64(c)})
-	}
-	if len(out) > known {
-		for _, p := range out[known:] {
-			i, _ := slices.BinarySearch(d.active, p.key)
-			d.active = slices.Insert(d.active, i, p.key)
-		}
-		slices.SortFunc(out, func(a, b keyedDelta) int { return cmp.Compare(a.key, b.key) })
-	}
-	clear(d.prev)
-	maps.Copy(d.prev, cur)
-	d.prevTime = now
-	return out, restarted
-}
-
-// keyedDiff is the delta from p to c, or c when the counter went backwards:
-// it was reset at some unknown moment since the previous read, and what it
-// holds now was counted since.
-func keyedDiff(c, p uint64) (v int64, backwards bool) {
-	if c < p {
-		return clampInt64(c), true
-	}
-	return clampInt64(c - p), false
 }
