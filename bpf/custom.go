@@ -110,23 +110,52 @@ func listOrNone(names []string) string {
 // CustomProgram is a user's XDP program with its maps, loaded into the
 // kernel but attached to nothing.
 type CustomProgram struct {
-	coll   *ebpf.Collection
-	prog   *ebpf.Program
-	m      *ebpf.Map
-	perCPU []uint64 // one key's per-CPU values, reused by every read
+	coll *ebpf.Collection
+	prog *ebpf.Program
+	m    *ebpf.Map
+	cpus int // values per key: the possible CPUs for a per-CPU map, else 1
+	// Buffers of one batch, reused by every read.
+	keys   []uint32
+	values []uint64
 }
 
-// LoadCustom checks the spec (CheckCustom) and loads the program and its
-// maps. A verifier rejection comes with the last lines of the verifier's log.
-func LoadCustom(s CustomSpec) (*CustomProgram, error) {
+// readBatch is how many keys one batch lookup reads.
+const readBatch = 256
+
+// CustomObject is a user's object, read and checked (CheckCustom) once and
+// kept in memory: every load and attachment starts from this copy, so a
+// file changed on disk after the check never changes what is attached.
+type CustomObject struct {
+	spec *ebpf.CollectionSpec
+	s    CustomSpec
+}
+
+// OpenCustom reads and checks the object that s names, without the kernel.
+func OpenCustom(s CustomSpec) (*CustomObject, error) {
 	spec, err := CheckCustom(s)
 	if err != nil {
 		return nil, err
 	}
+	return &CustomObject{spec: spec, s: s}, nil
+}
+
+// LoadCustom opens the object (OpenCustom) and loads it.
+func LoadCustom(s CustomSpec) (*CustomProgram, error) {
+	o, err := OpenCustom(s)
+	if err != nil {
+		return nil, err
+	}
+	return o.Load()
+}
+
+// Load loads a fresh copy of the program and its maps. A verifier rejection
+// comes with the last lines of the verifier's log.
+func (o *CustomObject) Load() (*CustomProgram, error) {
+	s := o.s
 	if err := removeMemlock(); err != nil {
 		return nil, permissionError("raising RLIMIT_MEMLOCK for BPF maps", err)
 	}
-	coll, err := ebpf.NewCollection(spec)
+	coll, err := ebpf.NewCollection(o.spec.Copy())
 	if err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) && len(ve.Log) > 0 {
@@ -135,16 +164,35 @@ func LoadCustom(s CustomSpec) (*CustomProgram, error) {
 		}
 		return nil, permissionError(fmt.Sprintf("loading program %q from %q", s.Function, s.Object), err)
 	}
-	p := &CustomProgram{coll: coll, prog: coll.Programs[s.Function], m: coll.Maps[s.Map]}
+	p := &CustomProgram{coll: coll, prog: coll.Programs[s.Function], m: coll.Maps[s.Map], cpus: 1}
 	if p.m.Type() == ebpf.PerCPUArray || p.m.Type() == ebpf.PerCPUHash {
-		cpus, err := ebpf.PossibleCPU()
-		if err != nil {
+		if p.cpus, err = ebpf.PossibleCPU(); err != nil {
 			coll.Close()
 			return nil, fmt.Errorf("counting possible CPUs: %w", err)
 		}
-		p.perCPU = make([]uint64, cpus)
 	}
+	p.keys, p.values = make([]uint32, readBatch), make([]uint64, readBatch*p.cpus)
 	return p, nil
+}
+
+// Attach loads a fresh copy of the program, with maps of its own, and
+// attaches it to the interface named iface, as Attach does the built-in
+// counter.
+func (o *CustomObject) Attach(iface string, mode Mode) (*CustomAttachment, error) {
+	a := &CustomAttachment{}
+	b, err := bind(iface, mode, func() (*ebpf.Program, io.Closer, error) {
+		p, err := o.Load()
+		if err != nil {
+			return nil, nil, err
+		}
+		a.program = p
+		return p.Program(), p, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.binding = b
+	return a, nil
 }
 
 // Program is the loaded XDP program.
@@ -152,23 +200,52 @@ func (p *CustomProgram) Program() *ebpf.Program { return p.prog }
 
 // Read replaces dst's contents with the counter map's: every key and its
 // value, per-CPU values summed. An array's keys are all there, zeros
-// included; a hash's only once the program stored them.
+// included; a hash's only once the program stored them. It reads in batches
+// of readBatch keys, one syscall each, and key by key where the kernel has
+// no batch lookup for the map.
 func (p *CustomProgram) Read(dst map[uint32]uint64) error {
 	clear(dst)
+	var cursor ebpf.MapBatchCursor
+	for {
+		n, err := p.m.BatchLookup(&cursor, p.keys, p.values, nil)
+		p.sum(dst, n)
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return nil
+		}
+		if err != nil {
+			// No batch lookups (before 5.6 for arrays, 5.6 for hashes), or
+			// a hash bucket larger than a batch (ENOSPC).
+			clear(dst)
+			return p.readEach(dst)
+		}
+	}
+}
+
+func (p *CustomProgram) sum(dst map[uint32]uint64, n int) {
+	for i, k := range p.keys[:n] {
+		var v uint64
+		for _, c := range p.values[i*p.cpus : (i+1)*p.cpus] {
+			v += c
+		}
+		dst[k] = v
+	}
+}
+
+func (p *CustomProgram) readEach(dst map[uint32]uint64) error {
 	var key uint32
-	if p.perCPU != nil {
-		it := p.m.Iterate()
-		for it.Next(&key, &p.perCPU) {
-			var sum uint64
-			for _, v := range p.perCPU {
-				sum += v
+	it := p.m.Iterate()
+	if p.m.Type() == ebpf.PerCPUArray || p.m.Type() == ebpf.PerCPUHash {
+		var perCPU []uint64 // the iterator may give a slice of its own
+		for it.Next(&key, &perCPU) {
+			var v uint64
+			for _, c := range perCPU {
+				v += c
 			}
-			dst[key] = sum
+			dst[key] = v
 		}
 		return it.Err()
 	}
 	var value uint64
-	it := p.m.Iterate()
 	for it.Next(&key, &value) {
 		dst[key] = value
 	}
@@ -192,23 +269,13 @@ type CustomAttachment struct {
 	program *CustomProgram
 }
 
-// AttachCustom loads the program that s names and attaches it to the
-// interface named iface, as Attach does the built-in counter.
+// AttachCustom opens the object that s names (OpenCustom) and attaches it.
 func AttachCustom(iface string, mode Mode, s CustomSpec) (*CustomAttachment, error) {
-	a := &CustomAttachment{}
-	b, err := bind(iface, mode, func() (*ebpf.Program, io.Closer, error) {
-		p, err := LoadCustom(s)
-		if err != nil {
-			return nil, nil, err
-		}
-		a.program = p
-		return p.Program(), p, nil
-	})
+	o, err := OpenCustom(s)
 	if err != nil {
 		return nil, err
 	}
-	a.binding = b
-	return a, nil
+	return o.Attach(iface, mode)
 }
 
 // Read replaces dst's contents with the interface's counters, as

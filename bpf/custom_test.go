@@ -108,6 +108,9 @@ func TestCustomMapKinds(t *testing.T) {
 			if !maps.Equal(got, want) {
 				t.Errorf("read %v, want %v", got, want)
 			}
+			if err := p.ReadEach(got); err != nil || !maps.Equal(got, want) {
+				t.Errorf("read key by key %v, %v; want %v", got, err, want)
+			}
 		})
 	}
 }

@@ -13,3 +13,10 @@ func LoadWithoutFrags() (*Instance, error) {
 	}
 	return newInstance(objs)
 }
+
+// ReadEach reads key by key, as Read does where the kernel has no batch
+// lookup for the map, so that path is tested on this kernel too.
+func (p *CustomProgram) ReadEach(dst map[uint32]uint64) error {
+	clear(dst)
+	return p.readEach(dst)
+}

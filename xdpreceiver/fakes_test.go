@@ -37,8 +37,8 @@ type fakeKernel struct {
 	nextIndex  int
 	subs       []chan<- netlink.LinkUpdate
 	subErr     error
-	checkErr   error            // what checkProgram returns
-	checks     []bpf.CustomSpec // every checkProgram, in order
+	checkErr   error            // what openProgram returns
+	checks     []bpf.CustomSpec // every openProgram, in order
 }
 
 type fakeCounter struct {
@@ -95,17 +95,22 @@ func (c *fakeCounter) Read(t *bpf.Totals) error {
 	return nil
 }
 
-func (k *fakeKernel) checkProgram(spec bpf.CustomSpec) error {
+func (k *fakeKernel) openProgram(spec bpf.CustomSpec) (programObject, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.checks = append(k.checks, spec)
-	return k.checkErr
+	if k.checkErr != nil {
+		return nil, k.checkErr
+	}
+	return fakeObject{k}, nil
 }
 
-// attachProgram attaches a fake program, whose map the test sets with
-// setKey; everything else is as for the built-in counter.
-func (k *fakeKernel) attachProgram(iface string, mode bpf.Mode, _ bpf.CustomSpec) (programReader, error) {
-	r, err := k.attach(iface, mode)
+type fakeObject struct{ k *fakeKernel }
+
+// attach attaches a fake program, whose map the test sets with setKey;
+// everything else is as for the built-in counter.
+func (o fakeObject) attach(iface string, mode bpf.Mode) (programReader, error) {
+	r, err := o.k.attach(iface, mode)
 	if err != nil {
 		return nil, err
 	}

@@ -36,12 +36,16 @@ type programReader interface {
 type kernel interface {
 	// attach attaches the built-in counter to the interface named iface.
 	attach(iface string, mode bpf.Mode) (counterReader, error)
-	// checkProgram checks what can be checked of a user's program without
-	// the kernel (file, ELF, function, map shape).
-	checkProgram(spec bpf.CustomSpec) error
-	// attachProgram loads a user's program afresh and attaches it to the
-	// interface named iface.
-	attachProgram(iface string, mode bpf.Mode, spec bpf.CustomSpec) (programReader, error)
+	// openProgram reads a user's program once and checks what can be
+	// checked without the kernel (file, ELF, function, map shape).
+	openProgram(spec bpf.CustomSpec) (programObject, error)
+}
+
+// programObject is a user's program as read at start: every attachment
+// loads a fresh copy of it, with maps of its own, and a file changed on disk
+// later never changes what is attached.
+type programObject interface {
+	attach(iface string, mode bpf.Mode) (programReader, error)
 }
 
 // attachFunc is a kernel that attaches the built-in counter only, which is
@@ -50,11 +54,7 @@ type attachFunc func(iface string, mode bpf.Mode) (counterReader, error)
 
 func (f attachFunc) attach(iface string, mode bpf.Mode) (counterReader, error) { return f(iface, mode) }
 
-func (attachFunc) checkProgram(bpf.CustomSpec) error {
-	return errors.New("this kernel attaches the built-in counter only")
-}
-
-func (attachFunc) attachProgram(string, bpf.Mode, bpf.CustomSpec) (programReader, error) {
+func (attachFunc) openProgram(bpf.CustomSpec) (programObject, error) {
 	return nil, errors.New("this kernel attaches the built-in counter only")
 }
 
@@ -77,13 +77,18 @@ func (bpfKernel) attach(iface string, mode bpf.Mode) (counterReader, error) {
 	return kernelCounter{a}, nil
 }
 
-func (bpfKernel) checkProgram(spec bpf.CustomSpec) error {
-	_, err := bpf.CheckCustom(spec)
-	return err
+func (bpfKernel) openProgram(spec bpf.CustomSpec) (programObject, error) {
+	o, err := bpf.OpenCustom(spec)
+	if err != nil {
+		return nil, err
+	}
+	return bpfProgram{o}, nil
 }
 
-func (bpfKernel) attachProgram(iface string, mode bpf.Mode, spec bpf.CustomSpec) (programReader, error) {
-	a, err := bpf.AttachCustom(iface, mode, spec)
+type bpfProgram struct{ *bpf.CustomObject }
+
+func (o bpfProgram) attach(iface string, mode bpf.Mode) (programReader, error) {
+	a, err := o.Attach(iface, mode)
 	if err != nil {
 		return nil, err
 	}

@@ -104,7 +104,7 @@ func (s *xdpScraper) start(_ context.Context, host component.Host) error {
 	// Once, before anything is attached: a program that cannot be used
 	// fails Start with what is wrong with it, rather than with an attach
 	// error per interface.
-	if err := s.src.check(); err != nil {
+	if err := s.src.prepare(); err != nil {
 		return fmt.Errorf("xdp receiver attached none of %s: %w", quoteAll(s.cfg.Interfaces), err)
 	}
 	exact := exactNames(s.cfg.Interfaces)

@@ -14,9 +14,9 @@ import (
 // through it, and so treats both alike: patterns, interfaces that come and
 // go, faults, claims and status know nothing of what is counted.
 type source interface {
-	// check checks, before anything is attached, what can be checked
-	// without attaching.
-	check() error
+	// prepare reads and checks, once and before anything is attached, what
+	// can be checked without attaching.
+	prepare() error
 	// attach attaches a counter of this source to the interface named iface.
 	attach(iface string, mode bpf.Mode) (reader, error)
 	// newSeries returns the series of one interface, whose counters count
@@ -59,7 +59,7 @@ type builtinSource struct {
 	cfg *Config
 }
 
-func (*builtinSource) check() error { return nil }
+func (*builtinSource) prepare() error { return nil }
 
 func (b *builtinSource) attach(iface string, mode bpf.Mode) (reader, error) {
 	r, err := b.k.attach(iface, mode)
@@ -123,14 +123,18 @@ func (b *builtinSeries) emit(mb *metadata.MetricsBuilder, iface string, now pcom
 type programSource struct {
 	k       kernel
 	spec    bpf.CustomSpec
+	obj     programObject     // the object as read by prepare
 	names   map[uint32]string // configured names of keys
 	enabled bool              // xdp.program.count
 }
 
-func (p *programSource) check() error { return p.k.checkProgram(p.spec) }
+func (p *programSource) prepare() (err error) {
+	p.obj, err = p.k.openProgram(p.spec)
+	return err
+}
 
 func (p *programSource) attach(iface string, mode bpf.Mode) (reader, error) {
-	r, err := p.k.attachProgram(iface, mode, p.spec)
+	r, err := p.obj.attach(iface, mode)
 	if err != nil {
 		return nil, err
 	}
