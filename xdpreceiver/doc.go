@@ -44,9 +44,10 @@
 //	  keys: {0: allowed, 1: dropped} # optional names of keys
 //
 // The map is an array, hash, per-CPU array or per-CPU hash of 4-byte keys
-// and 8-byte counters (per-CPU values summed). Start checks the object once,
-// before attaching anything, and fails with what is wrong with it; every
-// interface loads the object afresh, so interfaces never mix their counts.
+// and 8-byte counters (per-CPU values summed). Start reads and checks the
+// object once, before attaching anything, and fails with what is wrong with
+// it; every interface loads a fresh copy of what Start read, so interfaces
+// never mix their counts and a file changed on disk later changes nothing.
 // A value that goes backwards starts its series again from the previous
 // collection, and a key gone from the map counts as zero. Everything else,
 // from patterns to status, is as for the built-in counter: the scraper reads
