@@ -142,7 +142,8 @@ static __always_inline __u32 parse_ipv4(void *pos, __u32 off, __u32 len, void *d
 		return TRANSPORT_NONE;
 	if (iph->version != 4 || iph->ihl < 5)
 		return TRANSPORT_NONE;
-	if (off + iph->ihl * 4 > len)
+	/* Options are rare: a 20-byte header is whole once iph + 1 is. */
+	if (iph->ihl > 5 && off + iph->ihl * 4 > len)
 		return TRANSPORT_NONE;
 	return transport_of(iph->protocol, 0);
 }
