@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -208,10 +207,6 @@ func TestSIGKILLDetaches(t *testing.T) {
 	waitDetached(t, p.Host)
 }
 
-// otherTestHost matches the host ends of veth pairs that other tests, in
-// other packages running at the same time, create with xdptest.
-var otherTestHost = regexp.MustCompile(`^xdp[0-9a-f]+h$`)
-
 // TestMissingInterface checks that a configuration naming an interface that
 // does not exist stops the collector with a message naming it, and leaves
 // no XDP program behind, not even on the interface listed before it.
@@ -242,8 +237,8 @@ func TestMissingInterface(t *testing.T) {
 	checked := 0
 	for _, l := range links {
 		name := l.Attrs().Name
-		if name != p.Host && otherTestHost.MatchString(name) {
-			continue // another test's pair, which may well have XDP now
+		if name != p.Host && xdptest.IsTestInterface(name) {
+			continue // another test's, which may well have XDP now
 		}
 		checked++
 		if x := l.Attrs().Xdp; x != nil && x.Attached {
