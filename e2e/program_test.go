@@ -1,21 +1,16 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"maps"
-	"net"
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pmetric"
-	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
-	"google.golang.org/grpc"
 
 	"github.com/otelcol-xdp/otelcol-xdp/internal/xdptest"
 )
@@ -27,45 +22,19 @@ const portCountObject = "../testdata/programs/port_count.o"
 // programKey names a series of xdp.program.count.
 type programKey struct{ iface, key string }
 
-// programSink is an OTLP/gRPC metrics server that keeps the points of
-// xdp.program.count, and the names of any other metric it receives.
+// programSink keeps the points of xdp.program.count, and the names of any
+// other metric it receives.
 type programSink struct {
-	pmetricotlp.UnimplementedGRPCServer
-	addr string
-
-	mu     sync.Mutex
+	*otlpServer
 	series map[programKey][]point
 	other  []string
 }
 
 func startProgramSink(t *testing.T) *programSink {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &programSink{addr: l.Addr().String(), series: map[programKey][]point{}}
-	srv := grpc.NewServer()
-	pmetricotlp.RegisterGRPCServer(srv, s)
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(srv.Stop)
+	s := &programSink{series: map[programKey][]point{}}
+	s.otlpServer = serveOTLP(t, s.record)
 	return s
-}
-
-func (s *programSink) Export(_ context.Context, req pmetricotlp.ExportRequest) (pmetricotlp.ExportResponse, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rms := req.Metrics().ResourceMetrics()
-	for i := 0; i < rms.Len(); i++ {
-		sms := rms.At(i).ScopeMetrics()
-		for j := 0; j < sms.Len(); j++ {
-			ms := sms.At(j).Metrics()
-			for k := 0; k < ms.Len(); k++ {
-				s.record(ms.At(k))
-			}
-		}
-	}
-	return pmetricotlp.NewExportResponse(), nil
 }
 
 func (s *programSink) record(m pmetric.Metric) {

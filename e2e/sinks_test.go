@@ -73,25 +73,23 @@ func (want counts) diff(got counts) string {
 	return strings.Join(out, "; ")
 }
 
-// otlpSink is an OTLP/gRPC metrics server that keeps every data point of
-// xdp.packets and xdp.bytes it receives.
-type otlpSink struct {
+// otlpServer is an OTLP/gRPC metrics server on loopback that hands every
+// metric it receives to record, under mu: the real protocol, decoded with
+// pdata. The sinks below keep what they need of it.
+type otlpServer struct {
 	pmetricotlp.UnimplementedGRPCServer
-	addr string
-
-	mu       sync.Mutex
-	requests int
-	series   map[seriesKey][]point
-	other    []string // metric names other than the two expected
+	addr   string
+	mu     sync.Mutex
+	record func(pmetric.Metric)
 }
 
-func startOTLPSink(t *testing.T) *otlpSink {
+func serveOTLP(t *testing.T, record func(pmetric.Metric)) *otlpServer {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &otlpSink{addr: l.Addr().String(), series: map[seriesKey][]point{}}
+	s := &otlpServer{addr: l.Addr().String(), record: record}
 	srv := grpc.NewServer()
 	pmetricotlp.RegisterGRPCServer(srv, s)
 	go func() { _ = srv.Serve(l) }()
@@ -99,10 +97,9 @@ func startOTLPSink(t *testing.T) *otlpSink {
 	return s
 }
 
-func (s *otlpSink) Export(_ context.Context, req pmetricotlp.ExportRequest) (pmetricotlp.ExportResponse, error) {
+func (s *otlpServer) Export(_ context.Context, req pmetricotlp.ExportRequest) (pmetricotlp.ExportResponse, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.requests++
 	rms := req.Metrics().ResourceMetrics()
 	for i := 0; i < rms.Len(); i++ {
 		sms := rms.At(i).ScopeMetrics()
@@ -114,6 +111,20 @@ func (s *otlpSink) Export(_ context.Context, req pmetricotlp.ExportRequest) (pme
 		}
 	}
 	return pmetricotlp.NewExportResponse(), nil
+}
+
+// otlpSink keeps every data point of xdp.packets and xdp.bytes it receives.
+type otlpSink struct {
+	*otlpServer
+	series map[seriesKey][]point
+	other  []string // metric names other than the two expected
+}
+
+func startOTLPSink(t *testing.T) *otlpSink {
+	t.Helper()
+	s := &otlpSink{series: map[seriesKey][]point{}}
+	s.otlpServer = serveOTLP(t, s.record)
+	return s
 }
 
 func (s *otlpSink) record(m pmetric.Metric) {
