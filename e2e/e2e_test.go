@@ -118,36 +118,7 @@ func TestCountsReachOTLPAndPrometheus(t *testing.T) {
 
 	// Frame i of the catalogue goes out 1+i%3 times: classes get different
 	// counts, and sizes differ within a class.
-	want := counts{}
-	var frames [][]byte
-	for i, f := range xdptest.Frames() {
-		k := classKey{f.Class.Network.String(), f.Class.Transport.String()}
-		for n := 0; n <= i%3; n++ {
-			frames = append(frames, f.Data)
-			want.add(k, 1, int64(len(f.Data)))
-		}
-	}
-	if len(want) < 8 {
-		t.Fatalf("xdptest.Frames() covers only %d classes: %v", len(want), want)
-	}
-	p.Inject(t, frames...)
-	t.Logf("injected %d frames of %d classes on %s", len(frames), len(want), p.Host)
-
-	eventually(t, c, countTimeout, "OTLP totals equal to what was injected", func() error {
-		if d := want.diff(sink.totals(p.Host)); d != "" {
-			return fmt.Errorf("%s", d)
-		}
-		return nil
-	})
-	// Nothing more may come: let a few more collections go by and check the
-	// totals again.
-	time.Sleep(5*collectionInterval + 500*time.Millisecond)
-	if d := want.diff(sink.totals(p.Host)); d != "" {
-		t.Errorf("OTLP totals changed after the injected frames were all counted: %s", d)
-	}
-	for _, problem := range sink.check(p.Host) {
-		t.Error(problem)
-	}
+	want := injectExact(t, c, p, sink, 3)
 
 	// The prometheus exporter turns the same deltas into cumulative counters.
 	var lastBody string
@@ -205,6 +176,46 @@ func TestSIGKILLDetaches(t *testing.T) {
 		t.Errorf("after SIGKILL the collector exited with %d, want %d", code, 128+int(syscall.SIGKILL))
 	}
 	waitDetached(t, p.Host)
+}
+
+// injectExact injects frame i of xdptest.Frames() 1+i%spread times from p's
+// peer and checks that the OTLP points of p.Host add up, per class, to
+// exactly what was injected, that nothing more comes in the next intervals,
+// and that the points of each series follow each other. It returns what it
+// injected.
+func injectExact(t *testing.T, c *collector, p *xdptest.Pair, sink *otlpSink, spread int) counts {
+	t.Helper()
+	want := counts{}
+	var frames [][]byte
+	for i, f := range xdptest.Frames() {
+		k := classKey{f.Class.Network.String(), f.Class.Transport.String()}
+		for n := 0; n <= i%spread; n++ {
+			frames = append(frames, f.Data)
+			want.add(k, 1, int64(len(f.Data)))
+		}
+	}
+	if len(want) < 8 {
+		t.Fatalf("xdptest.Frames() covers only %d classes: %v", len(want), want)
+	}
+	p.Inject(t, frames...)
+	t.Logf("injected %d frames of %d classes on %s", len(frames), len(want), p.Host)
+
+	eventually(t, c, countTimeout, "OTLP totals equal to what was injected", func() error {
+		if d := want.diff(sink.totals(p.Host)); d != "" {
+			return fmt.Errorf("%s", d)
+		}
+		return nil
+	})
+	// Nothing more may come: let a few more collections go by and check the
+	// totals again.
+	time.Sleep(5*collectionInterval + 500*time.Millisecond)
+	if d := want.diff(sink.totals(p.Host)); d != "" {
+		t.Errorf("OTLP totals changed after the injected frames were all counted: %s", d)
+	}
+	for _, problem := range sink.check(p.Host) {
+		t.Error(problem)
+	}
+	return want
 }
 
 // TestMissingInterface checks that a configuration naming an interface that

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -211,31 +210,7 @@ func TestUnprivilegedCounts(t *testing.T) {
 	waitAttached(t, c, p.Host)
 	checkCredentials(t, c, caps)
 
-	want := counts{}
-	var frames [][]byte
-	for i, f := range xdptest.Frames() {
-		k := classKey{f.Class.Network.String(), f.Class.Transport.String()}
-		for n := 0; n <= i%2; n++ {
-			frames = append(frames, f.Data)
-			want.add(k, 1, int64(len(f.Data)))
-		}
-	}
-	p.Inject(t, frames...)
-	t.Logf("injected %d frames of %d classes on %s", len(frames), len(want), p.Host)
-
-	eventually(t, c, countTimeout, "OTLP totals equal to what was injected", func() error {
-		if d := want.diff(sink.totals(p.Host)); d != "" {
-			return fmt.Errorf("%s", d)
-		}
-		return nil
-	})
-	time.Sleep(5*collectionInterval + 500*time.Millisecond)
-	if d := want.diff(sink.totals(p.Host)); d != "" {
-		t.Errorf("OTLP totals changed after the injected frames were all counted: %s", d)
-	}
-	for _, problem := range sink.check(p.Host) {
-		t.Error(problem)
-	}
+	injectExact(t, c, p, sink, 2)
 
 	c.signal(t, syscall.SIGTERM)
 	if code := c.wait(t, exitTimeout); code != 0 {
