@@ -386,25 +386,39 @@ type seriesKey struct {
 
 // ledger checks the delta invariants over a sequence of scrapes: every
 // point starts where the previous point of its series ended, and the
-// points of a series add up to the kernel's count.
-type ledger struct {
-	last map[seriesKey]pcommon.Timestamp
-	sum  map[seriesKey]int64
+// points of a series add up to the kernel's count. K identifies a series;
+// key derives it, and its interface, from a point, or says what is wrong.
+type ledger[K comparable] struct {
+	key  func(m pmetric.Metric, dp pmetric.NumberDataPoint) (k K, iface string, err error)
+	last map[K]pcommon.Timestamp
+	sum  map[K]int64
 }
 
-func newLedger() *ledger {
-	return &ledger{last: map[seriesKey]pcommon.Timestamp{}, sum: map[seriesKey]int64{}}
+// newLedger is a ledger of xdp.packets and xdp.bytes.
+func newLedger() *ledger[seriesKey] {
+	return &ledger[seriesKey]{
+		key: func(m pmetric.Metric, dp pmetric.NumberDataPoint) (seriesKey, string, error) {
+			k := keyOf(m, dp)
+			return k, k.iface, nil
+		},
+		last: map[seriesKey]pcommon.Timestamp{},
+		sum:  map[seriesKey]int64{},
+	}
 }
 
 // add checks md's points against the series so far. first gives the start
 // a series' first point must have: its interface's attachment time.
-func (l *ledger) add(t *testing.T, md pmetric.Metrics, first func(iface string) pcommon.Timestamp) {
+func (l *ledger[K]) add(t *testing.T, md pmetric.Metrics, first func(iface string) pcommon.Timestamp) {
 	t.Helper()
 	forEachPoint(md, func(m pmetric.Metric, dp pmetric.NumberDataPoint) {
-		k := keyOf(m, dp)
+		k, iface, err := l.key(m, dp)
+		if err != nil {
+			t.Error(err)
+			return
+		}
 		want, seen := l.last[k]
 		if !seen {
-			want = first(k.iface)
+			want = first(iface)
 		}
 		if dp.StartTimestamp() != want {
 			t.Errorf("%v: point (%v, %v] does not start where it should, at %v", k, dp.StartTimestamp(), dp.Timestamp(), want)

@@ -50,7 +50,7 @@ func injectUDP(t *testing.T, p *xdptest.Pair, want map[programKey]int64, ports .
 
 // scrapeProgramUntil scrapes until the points add up to want, then once
 // more after a pause, which must add nothing.
-func scrapeProgramUntil(t *testing.T, scrape func() pmetric.Metrics, l *programLedger, first func(string) pcommon.Timestamp, want map[programKey]int64) {
+func scrapeProgramUntil(t *testing.T, scrape func() pmetric.Metrics, l *ledger[programKey], first func(string) pcommon.Timestamp, want map[programKey]int64) {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); !maps.Equal(l.sum, want) && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		l.add(t, scrape(), first)

@@ -114,7 +114,7 @@ func classTransport(s string) bpf.Transport {
 // points add up to want for every interface, then waits for stragglers and
 // scrapes once more: that last scrape must add nothing. Frames cross a veth
 // asynchronously, so the first scrapes may see only some of them.
-func scrapeUntil(t *testing.T, scrape func() pmetric.Metrics, l *ledger, first func(string) pcommon.Timestamp, got map[string]*bpf.Totals, want map[string]*bpf.Totals) {
+func scrapeUntil(t *testing.T, scrape func() pmetric.Metrics, l *ledger[seriesKey], first func(string) pcommon.Timestamp, got map[string]*bpf.Totals, want map[string]*bpf.Totals) {
 	t.Helper()
 	equal := func() bool {
 		for iface, w := range want {

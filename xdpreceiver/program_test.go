@@ -2,6 +2,7 @@ package xdpreceiver
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -39,44 +40,24 @@ func newProgramScraper(t *testing.T, k *fakeKernel, clk *fakeClock, id component
 // programKey identifies a series of xdp.program.count.
 type programKey struct{ iface, key string }
 
-// programLedger is ledger for xdp.program.count: it checks that points are
-// contiguous and adds them up, and fails on any other metric.
-type programLedger struct {
-	last map[programKey]pcommon.Timestamp
-	sum  map[programKey]int64
-}
-
-func newProgramLedger() *programLedger {
-	return &programLedger{last: map[programKey]pcommon.Timestamp{}, sum: map[programKey]int64{}}
-}
-
-func (l *programLedger) add(t *testing.T, md pmetric.Metrics, first func(iface string) pcommon.Timestamp) {
-	t.Helper()
-	forEachPoint(md, func(m pmetric.Metric, dp pmetric.NumberDataPoint) {
-		if m.Name() != "xdp.program.count" {
-			t.Errorf("an instance with a program reported %s", m.Name())
-			return
-		}
-		iface, _ := dp.Attributes().Get("network.interface.name")
-		key, ok := dp.Attributes().Get("xdp.program.key")
-		require.True(t, ok, "a point without xdp.program.key")
-		k := programKey{iface.Str(), key.Str()}
-		want, seen := l.last[k]
-		if !seen {
-			want = first(k.iface)
-		}
-		if dp.StartTimestamp() != want {
-			t.Errorf("%v: point (%v, %v] does not start where it should, at %v", k, dp.StartTimestamp(), dp.Timestamp(), want)
-		}
-		if dp.Timestamp() <= dp.StartTimestamp() {
-			t.Errorf("%v: empty or reversed interval (%v, %v]", k, dp.StartTimestamp(), dp.Timestamp())
-		}
-		if dp.IntValue() < 0 {
-			t.Errorf("%v: negative delta %d", k, dp.IntValue())
-		}
-		l.last[k] = dp.Timestamp()
-		l.sum[k] += dp.IntValue()
-	})
+// newProgramLedger is a ledger of xdp.program.count, which fails on any
+// other metric.
+func newProgramLedger() *ledger[programKey] {
+	return &ledger[programKey]{
+		key: func(m pmetric.Metric, dp pmetric.NumberDataPoint) (programKey, string, error) {
+			if m.Name() != "xdp.program.count" {
+				return programKey{}, "", fmt.Errorf("an instance with a program reported %s", m.Name())
+			}
+			iface, _ := dp.Attributes().Get("network.interface.name")
+			key, ok := dp.Attributes().Get("xdp.program.key")
+			if !ok {
+				return programKey{}, "", errors.New("a point without xdp.program.key")
+			}
+			return programKey{iface.Str(), key.Str()}, iface.Str(), nil
+		},
+		last: map[programKey]pcommon.Timestamp{},
+		sum:  map[programKey]int64{},
+	}
 }
 
 // TestProgramScrapeSequence walks a program's keys through the cases a
