@@ -27,7 +27,9 @@
 // The points of a series are contiguous: each starts at the time of the
 // previous one, and the first starts at the time taken just before its
 // interface was attached, so every counted packet falls inside a point and
-// the points add up to exactly what the kernel counted. A series appears
+// the points add up to exactly what the kernel counted; Shutdown collects
+// once more before detaching, so that the counts since the last collection
+// are reported too. A series appears
 // with the first interval in which it counted something and is reported
 // every interval from then on, zeros included.
 //

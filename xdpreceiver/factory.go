@@ -47,6 +47,7 @@ func newReceiver(cfg *Config, set receiver.Settings, next consumer.Metrics, k ke
 	opts ...scraperhelper.ControllerOption,
 ) (receiver.Metrics, error) {
 	s := newScraper(cfg, set, k, links, now)
+	s.next = next
 	sc, err := scraper.NewMetrics(s.scrape, scraper.WithStart(s.start), scraper.WithShutdown(s.shutdown))
 	if err != nil {
 		return nil, err

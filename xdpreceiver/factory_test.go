@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receivertest"
@@ -65,6 +66,34 @@ func TestReceiverThroughController(t *testing.T) {
 
 	require.NoError(t, r.Shutdown(t.Context()))
 	require.NoError(t, r.Shutdown(t.Context()))
+	assert.Equal(t, 1, k.closes("eth0"))
+}
+
+// TestShutdownReportsTheLastCounts counts packets after the last
+// collection: Shutdown collects them once more, before detaching, so the
+// points still add up to everything counted.
+func TestShutdownReportsTheLastCounts(t *testing.T) {
+	k, clk, sink := newFakeKernel(), newFakeClock(), new(consumertest.MetricsSink)
+	r, tick := newTickedReceiver(t, k, clk, sink, "eth0")
+	attached := clk.at(0)
+	require.NoError(t, r.Start(t.Context(), componenttest.NewNopHost()))
+	waitForScrapes(t, sink, 1)
+	k.add(t, "eth0", ipv4TCP, 3, 100)
+	clk.at(10)
+	tick <- time.Now()
+	waitForScrapes(t, sink, 2)
+
+	k.add(t, "eth0", ipv4TCP, 2, 50) // after the last collection
+	clk.at(15)
+	require.NoError(t, r.Shutdown(t.Context()))
+	all := sink.AllMetrics()
+	require.Len(t, all, 3, "Shutdown hands on one last collection")
+	l := newLedger()
+	for _, md := range all {
+		l.add(t, md, func(string) pcommon.Timestamp { return attached })
+	}
+	assert.Equal(t, int64(5), l.sum[seriesKey{"xdp.packets", "eth0", "ipv4", "tcp"}])
+	assert.Equal(t, int64(3*100+2*50), l.sum[seriesKey{"xdp.bytes", "eth0", "ipv4", "tcp"}])
 	assert.Equal(t, 1, k.closes("eth0"))
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver"
@@ -31,6 +32,10 @@ type xdpScraper struct {
 	now      func() time.Time
 	claimant *claimant
 	match    matcher
+	// next receives the points of a last collection at shutdown, which the
+	// controller does not make: without them, what was counted since the
+	// previous collection would be lost.
+	next consumer.Metrics
 
 	mu        sync.Mutex
 	started   bool
@@ -139,7 +144,7 @@ func (s *xdpScraper) start(_ context.Context, host component.Host) error {
 // shutdown ends the link subscription and detaches everything. It is safe
 // without start and safe twice. Final points of series that ended since
 // the last scrape are dropped: there is no scrape left to emit them.
-func (s *xdpScraper) shutdown(context.Context) error {
+func (s *xdpScraper) shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	w := s.watch
 	s.watch = nil
@@ -147,14 +152,36 @@ func (s *xdpScraper) shutdown(context.Context) error {
 	if w != nil {
 		w.stop() // without the mutex: the watch goroutine may be waiting for it
 	}
+	flushErr := s.flush(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	err := s.closeAll()
+	err := errors.Join(flushErr, s.closeAll())
 	s.claimant.release(s.order)
 	s.claimant.release(exactNames(s.cfg.Interfaces))
 	s.states, s.order, s.host, s.started = nil, nil, nil, false
 	s.pending = pmetric.NewMetrics()
 	return err
+}
+
+// flush collects once more, before anything is detached, and hands the
+// points to next: the controller has stopped collecting by the time it
+// shuts the scraper down, and the counts since its last collection would
+// otherwise never be reported.
+func (s *xdpScraper) flush(ctx context.Context) error {
+	if s.next == nil {
+		return nil
+	}
+	md, err := s.scrape(ctx)
+	if err != nil {
+		s.logger.Warn("the last collection before shutdown was partial", zap.Error(err))
+	}
+	if md.DataPointCount() == 0 {
+		return nil
+	}
+	if err := s.next.ConsumeMetrics(ctx, md); err != nil {
+		return fmt.Errorf("handing on the last collection before shutdown: %w", err)
+	}
+	return nil
 }
 
 // add creates the state of an interface to count.
