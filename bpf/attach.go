@@ -29,20 +29,11 @@ type Attachment struct {
 // Attach never replaces or disturbs an XDP program that is already attached:
 // it fails with a *ForeignProgramError instead.
 func Attach(iface string, mode Mode) (*Attachment, error) {
-	a := &Attachment{}
-	b, err := bind(iface, mode, func() (*ebpf.Program, io.Closer, error) {
-		c, err := Load()
-		if err != nil {
-			return nil, nil, err
-		}
-		a.counter = c
-		return c.Program(), c, nil
-	})
+	b, c, err := bind(iface, mode, Load)
 	if err != nil {
 		return nil, err
 	}
-	a.binding = b
-	return a, nil
+	return &Attachment{binding: b, counter: c}, nil
 }
 
 // Read fills t with the interface's counters, summed over CPUs. The counters
@@ -65,27 +56,34 @@ type binding struct {
 	loaded  io.Closer
 }
 
+// loaded is what bind attaches: a loaded program with the maps it owns.
+type loaded interface {
+	Program() *ebpf.Program
+	io.Closer
+}
+
 // bind resolves iface and refuses beside a foreign program before anything
-// is loaded; then it calls load and attaches the program load returns. What
+// is loaded; then it calls load and attaches the program it loaded. What
 // load returns is closed if attaching fails, and otherwise by Close.
-func bind(iface string, mode Mode, load func() (*ebpf.Program, io.Closer, error)) (binding, error) {
+func bind[L loaded](iface string, mode Mode, load func() (L, error)) (binding, L, error) {
+	var none L
 	ifc, err := net.InterfaceByName(iface)
 	if err != nil {
-		return binding{}, interfaceNotFound(iface, err)
+		return binding{}, none, interfaceNotFound(iface, err)
 	}
 	if err := checkSlotFree(ifc); err != nil {
-		return binding{}, err
+		return binding{}, none, err
 	}
-	prog, loaded, err := load()
+	l, err := load()
 	if err != nil {
-		return binding{}, err
+		return binding{}, none, err
 	}
-	l, got, err := attachLink(prog, ifc, mode)
+	lk, got, err := attachLink(l.Program(), ifc, mode)
 	if err != nil {
-		loaded.Close()
-		return binding{}, err
+		l.Close()
+		return binding{}, none, err
 	}
-	return binding{iface: iface, ifindex: ifc.Index, mode: got, link: l, loaded: loaded}, nil
+	return binding{iface: iface, ifindex: ifc.Index, mode: got, link: lk, loaded: l}, l, nil
 }
 
 func attachLink(prog *ebpf.Program, ifc *net.Interface, mode Mode) (link.Link, Mode, error) {

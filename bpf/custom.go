@@ -179,20 +179,11 @@ func (o *CustomObject) Load() (*CustomProgram, error) {
 // attaches it to the interface named iface, as Attach does the built-in
 // counter.
 func (o *CustomObject) Attach(iface string, mode Mode) (*CustomAttachment, error) {
-	a := &CustomAttachment{}
-	b, err := bind(iface, mode, func() (*ebpf.Program, io.Closer, error) {
-		p, err := o.Load()
-		if err != nil {
-			return nil, nil, err
-		}
-		a.program = p
-		return p.Program(), p, nil
-	})
+	b, p, err := bind(iface, mode, o.Load)
 	if err != nil {
 		return nil, err
 	}
-	a.binding = b
-	return a, nil
+	return &CustomAttachment{binding: b, program: p}, nil
 }
 
 // Program is the loaded XDP program.

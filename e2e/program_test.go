@@ -85,17 +85,7 @@ func (s *programSink) check(iface string) []string {
 		if len(pts) < 3 {
 			problems = append(problems, fmt.Sprintf("%+v: only %d points", k, len(pts)))
 		}
-		sorted := append([]point(nil), pts...)
-		sort.Slice(sorted, func(i, j int) bool { return sorted[i].time < sorted[j].time })
-		for i, p := range sorted {
-			if p.start >= p.time {
-				problems = append(problems, fmt.Sprintf("%+v: point %d starts at %v, not before its time %v", k, i, p.start, p.time))
-			}
-			if i > 0 && p.start != sorted[i-1].time {
-				problems = append(problems, fmt.Sprintf("%+v: point %d starts at %v, the previous one ended at %v (gap or overlap)",
-					k, i, p.start.AsTime().Format(time.RFC3339Nano), sorted[i-1].time.AsTime().Format(time.RFC3339Nano)))
-			}
-		}
+		problems = append(problems, contiguity(k, pts)...)
 	}
 	sort.Strings(problems)
 	return problems

@@ -198,17 +198,7 @@ func (s *otlpSink) check(iface string) []string {
 		if len(pts) < 3 {
 			problems = append(problems, fmt.Sprintf("%+v: only %d points", k, len(pts)))
 		}
-		sorted := append([]point(nil), pts...)
-		sort.Slice(sorted, func(i, j int) bool { return sorted[i].time < sorted[j].time })
-		for i, p := range sorted {
-			if p.start >= p.time {
-				problems = append(problems, fmt.Sprintf("%+v: point %d starts at %v, not before its time %v", k, i, p.start, p.time))
-			}
-			if i > 0 && p.start != sorted[i-1].time {
-				problems = append(problems, fmt.Sprintf("%+v: point %d starts at %v, the previous one ended at %v (gap or overlap)",
-					k, i, p.start.AsTime().Format(time.RFC3339Nano), sorted[i-1].time.AsTime().Format(time.RFC3339Nano)))
-			}
-		}
+		problems = append(problems, contiguity(k, pts)...)
 	}
 	sort.Strings(problems)
 	return problems
@@ -306,4 +296,23 @@ func parsePromLine(line string) (promSample, error) {
 	}
 	s.value = v
 	return s, nil
+}
+
+// contiguity returns what is wrong with the points of the series k: in time
+// order, each must cover a non-empty interval that starts where the
+// previous one ended.
+func contiguity(k any, pts []point) []string {
+	var problems []string
+	sorted := append([]point(nil), pts...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].time < sorted[j].time })
+	for i, p := range sorted {
+		if p.start >= p.time {
+			problems = append(problems, fmt.Sprintf("%+v: point %d starts at %v, not before its time %v", k, i, p.start, p.time))
+		}
+		if i > 0 && p.start != sorted[i-1].time {
+			problems = append(problems, fmt.Sprintf("%+v: point %d starts at %v, the previous one ended at %v (gap or overlap)",
+				k, i, p.start.AsTime().Format(time.RFC3339Nano), sorted[i-1].time.AsTime().Format(time.RFC3339Nano)))
+		}
+	}
+	return problems
 }

@@ -8,7 +8,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/otelcol-xdp/otelcol-xdp/bpf"
 	"github.com/otelcol-xdp/otelcol-xdp/internal/xdptest"
@@ -26,16 +25,9 @@ func TestKernelPatternForeignProgram(t *testing.T) {
 	t.Cleanup(func() { _ = foreign.Close() })
 	foreignID := xdptest.XDPProgramID(t, ps.Pairs[1].Host)
 
-	clk, host := &recClock{}, newStatusHost()
-	s := newScraper(testConfig(ps.Prefix+"*"), nopSettings(), bpfKernel{}, netlinkSource{}, clk.now)
-	require.NoError(t, s.start(t.Context(), host), "a foreign program on a pattern's interface does not fail start")
-	t.Cleanup(func() { _ = s.shutdown(t.Context()) })
+	s, clk, host := startKernelScraper(t, testConfig(ps.Prefix+"*"), "a foreign program on a pattern's interface does not fail start")
 	attached := clk.reading(0)
-	scrape := func() pmetric.Metrics {
-		md, err := s.scrape(t.Context())
-		require.NoError(t, err)
-		return md
-	}
+	scrape := mustScrape(t, s)
 	var want bpf.Totals
 	injectFrames(t, ps.Pairs[0], 1, &want, all)
 	scrapeUntil(t, scrape, newLedger(), func(string) pcommon.Timestamp { return attached },

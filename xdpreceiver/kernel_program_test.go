@@ -67,10 +67,7 @@ func scrapeProgramUntil(t *testing.T, scrape func() pmetric.Metrics, l *ledger[p
 func TestKernelProgramCountsByPort(t *testing.T) {
 	xdptest.Privileged(t)
 	p := xdptest.NewPair(t)
-	clk := &recClock{}
-	s := newScraper(portCountConfig(p.Host), nopSettings(), bpfKernel{}, netlinkSource{}, clk.now)
-	require.NoError(t, s.start(t.Context(), newStatusHost()))
-	t.Cleanup(func() { _ = s.shutdown(t.Context()) })
+	s, clk, _ := startKernelScraper(t, portCountConfig(p.Host))
 	attached := clk.reading(0)
 	first := func(string) pcommon.Timestamp { return attached }
 	require.NotZero(t, xdptest.XDPProgramID(t, p.Host))
@@ -157,16 +154,9 @@ func TestKernelProgramDetachedAndForeign(t *testing.T) {
 	require.ErrorAs(t, err, &fe)
 	assert.Equal(t, foreignID, xdptest.XDPProgramID(t, p2.Host), "the other program is untouched")
 
-	clk, host := &recClock{}, newStatusHost()
-	s := newScraper(portCountConfig(p.Host), nopSettings(), bpfKernel{}, netlinkSource{}, clk.now)
-	require.NoError(t, s.start(t.Context(), host))
-	t.Cleanup(func() { _ = s.shutdown(t.Context()) })
+	s, clk, host := startKernelScraper(t, portCountConfig(p.Host))
 	attached := clk.reading(0)
-	scrape := func() pmetric.Metrics {
-		md, err := s.scrape(t.Context())
-		require.NoError(t, err)
-		return md
-	}
+	scrape := mustScrape(t, s)
 	want := map[programKey]int64{}
 	injectUDP(t, p, want, 53, 443)
 	scrapeProgramUntil(t, scrape, newProgramLedger(), func(string) pcommon.Timestamp { return attached }, want)

@@ -30,6 +30,28 @@ import (
 // recClock is the real clock, remembering what it told the scraper. Start
 // asks it once per interface, just before attaching, so its first readings
 // are the attachment times that first points must start at.
+// startKernelScraper starts a scraper with cfg on the real kernel and
+// netlink, and shuts it down when the test ends. Its clock records every
+// reading, and its host every status.
+func startKernelScraper(t *testing.T, cfg *Config, msgAndArgs ...any) (*xdpScraper, *recClock, *statusHost) {
+	t.Helper()
+	clk, host := &recClock{}, newStatusHost()
+	s := newScraper(cfg, nopSettings(), bpfKernel{}, netlinkSource{}, clk.now)
+	require.NoError(t, s.start(t.Context(), host), msgAndArgs...)
+	t.Cleanup(func() { _ = s.shutdown(t.Context()) })
+	return s, clk, host
+}
+
+// mustScrape returns a scrape of s that fails t on any error.
+func mustScrape(t *testing.T, s *xdpScraper) func() pmetric.Metrics {
+	return func() pmetric.Metrics {
+		t.Helper()
+		md, err := s.scrape(t.Context())
+		require.NoError(t, err)
+		return md
+	}
+}
+
 type recClock struct {
 	mu    sync.Mutex
 	times []time.Time
@@ -263,10 +285,7 @@ func TestKernelStartFailureLeavesNothingAttached(t *testing.T) {
 func TestKernelInterfaceGone(t *testing.T) {
 	xdptest.Privileged(t)
 	p1, p2 := xdptest.NewPair(t), xdptest.NewPair(t)
-	clk, host := &recClock{}, newStatusHost()
-	s := newScraper(testConfig(p1.Host, p2.Host), nopSettings(), bpfKernel{}, netlinkSource{}, clk.now)
-	require.NoError(t, s.start(t.Context(), host))
-	t.Cleanup(func() { _ = s.shutdown(t.Context()) })
+	s, clk, host := startKernelScraper(t, testConfig(p1.Host, p2.Host))
 	attached := map[string]pcommon.Timestamp{p1.Host: clk.reading(0), p2.Host: clk.reading(1)}
 	first := func(iface string) pcommon.Timestamp { return attached[iface] }
 
@@ -339,16 +358,9 @@ func nopSettingsID(name string) receiverSettings {
 func TestKernelDetachedFromOutside(t *testing.T) {
 	xdptest.Privileged(t)
 	p := xdptest.NewPair(t)
-	clk, host := &recClock{}, newStatusHost()
-	s := newScraper(testConfig(p.Host), nopSettings(), bpfKernel{}, netlinkSource{}, clk.now)
-	require.NoError(t, s.start(t.Context(), host))
-	t.Cleanup(func() { _ = s.shutdown(t.Context()) })
+	s, clk, host := startKernelScraper(t, testConfig(p.Host))
 	attached := clk.reading(0)
-	scrape := func() pmetric.Metrics {
-		md, err := s.scrape(t.Context())
-		require.NoError(t, err)
-		return md
-	}
+	scrape := mustScrape(t, s)
 	var want bpf.Totals
 	injectFrames(t, p, 1, &want, all)
 	scrapeUntil(t, scrape, newLedger(), func(string) pcommon.Timestamp { return attached },
