@@ -86,8 +86,27 @@ run: ## Build if needed and run the collector with testdata/default.yaml (CONFIG
 	$(check_privileges)
 	./$(DIST) --config=$(CONFIG)
 
+# What the tests run besides Go, as command:Debian package. A fresh Debian
+# has them all but possibly systemd; as root, `make test` installs what is
+# missing, and otherwise names it.
+TEST_COMMANDS := setpriv:util-linux systemd-analyze:systemd
+
+.PHONY: test-deps
+test-deps: ## Install what the tests need besides Go (as root, with apt-get), or say what is missing
+	@missing=""; \
+	for pair in $(TEST_COMMANDS); do \
+		command -v "$${pair%%:*}" >/dev/null || missing="$$missing $${pair#*:}"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+		echo "make test needs these packages:$$missing; install them as root: apt-get install$$missing" >&2; \
+		exit 1; \
+	fi; \
+	echo "make test: installing what the tests need:$$missing (apt-get)"; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null
+
 .PHONY: test
-test: build ## Run every test: go test ./... (privileged ones and e2e, needs root), deploy/'s checks and the fuzz target
+test: test-deps build ## Run every test: go test ./... (privileged ones and e2e, needs root), deploy/'s checks and the fuzz target
 	@mkdir -p $(CACHE)
 	set -o pipefail; $(GO) test $(TEST_FLAGS) -v ./... 2>&1 | tee $(TEST_LOG)
 	@# deploy/ is a module of its own (it needs the Kubernetes API types).
@@ -126,13 +145,30 @@ bench: $(BENCHSTAT) ## Benchmark the counter per packet (floor, seed design, cou
 	set -o pipefail; $(GO) test -run='^$$' -bench='Read|Scrape' -benchmem -count=6 ./bpf ./xdpreceiver | tee $(CACHE)/bench-read.txt
 	$(BENCHSTAT) $(CACHE)/bench-read.txt
 
+GOLANGCI_LINT_VERSION := v2.15.0
+GOLANGCI_LINT := $(CACHE)/bin/golangci-lint-$(GOLANGCI_LINT_VERSION)/golangci-lint
+
+$(GOLANGCI_LINT):
+	@mkdir -p $(dir $@)
+	GOBIN=$(dir $@) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+
 .PHONY: lint
-lint: ## gofmt (must list nothing) and go vet
-	@out=$$(find . -name '*.go' -not -path './dist/*' -not -path './.cache/*' -print0 | xargs -0 gofmt -l); \
-	if [ -n "$$out" ]; then echo "gofmt -l lists files that need formatting:"; echo "$$out"; exit 1; fi
-	$(GO) vet ./...
-	cd deploy && $(GO) vet ./...
+lint: $(GOLANGCI_LINT) ## golangci-lint (.golangci.yml: formatting, vet, errorlint, misspell, gocritic, revive, ...) on both modules
+	$(GOLANGCI_LINT) run ./...
+	cd deploy && $(GOLANGCI_LINT) run --config ../.golangci.yml ./...
+
+# The platforms the receiver package builds for: a collector that bundles it
+# may be built for any of them (on all but Linux, Start says it needs Linux).
+PLATFORMS := linux/amd64 linux/arm64 darwin/arm64 windows/amd64
+
+.PHONY: cross
+cross: ## go build and go vet ./... for every platform in PLATFORMS
+	@set -e; for p in $(PLATFORMS); do \
+		echo "GOOS=$${p%/*} GOARCH=$${p#*/}: go build ./... && go vet ./..."; \
+		GOOS=$${p%/*} GOARCH=$${p#*/} $(GO) build ./...; \
+		GOOS=$${p%/*} GOARCH=$${p#*/} $(GO) vet ./...; \
+	done
 
 .PHONY: clean
-clean: ## Remove dist/ and .cache/ (the installed ocb and test logs)
+clean: ## Remove dist/ and .cache/ (the installed tools and test logs)
 	rm -rf dist $(CACHE)

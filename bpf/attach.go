@@ -1,3 +1,5 @@
+//go:build linux
+
 package bpf
 
 import (
@@ -80,8 +82,7 @@ func bind[L loaded](iface string, mode Mode, load func() (L, error)) (binding, L
 	}
 	lk, got, err := attachLink(l.Program(), ifc, mode)
 	if err != nil {
-		l.Close()
-		return binding{}, none, err
+		return binding{}, none, errors.Join(err, l.Close())
 	}
 	return binding{iface: iface, ifindex: ifc.Index, mode: got, link: lk, loaded: l}, l, nil
 }
@@ -105,6 +106,13 @@ func attachLink(prog *ebpf.Program, ifc *net.Interface, mode Mode) (link.Link, M
 		return nil, mode, attachError(ifc, mode, err)
 	}
 	return l, mode, nil
+}
+
+func (m Mode) flags() link.XDPAttachFlags {
+	if m == ModeNative {
+		return link.XDPDriverMode
+	}
+	return link.XDPGenericMode
 }
 
 // Interface is the name of the interface the program is attached to.

@@ -1,3 +1,5 @@
+//go:build linux
+
 package bpf_test
 
 import (
@@ -148,23 +150,23 @@ func TestAttachedTellsWhenTheInterfaceIsGone(t *testing.T) {
 
 func TestAutoModeFallsBackToGeneric(t *testing.T) {
 	xdptest.Privileged(t)
-	ifb := xdptest.NewGenericOnly(t)
+	br := xdptest.NewGenericOnly(t)
 
-	a, err := bpf.Attach(ifb, bpf.ModeAuto)
+	a, err := bpf.Attach(br, bpf.ModeAuto)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if a.Mode() != bpf.ModeGeneric {
-		t.Errorf("auto mode on a ifb interface got %v, want generic", a.Mode())
+		t.Errorf("auto mode on a bridge got %v, want generic", a.Mode())
 	}
 	a.Close()
-	xdptest.RequireNoXDP(t, ifb)
+	xdptest.RequireNoXDP(t, br)
 
-	_, err = bpf.Attach(ifb, bpf.ModeNative)
+	_, err = bpf.Attach(br, bpf.ModeNative)
 	if err == nil || !strings.Contains(err.Error(), "set attach_mode to generic or auto") {
-		t.Errorf("native mode on a ifb interface: got %v, want advice to use generic or auto", err)
+		t.Errorf("native mode on a bridge: got %v, want advice to use generic or auto", err)
 	}
-	xdptest.RequireNoXDP(t, ifb)
+	xdptest.RequireNoXDP(t, br)
 }
 
 func TestAttachUnknownInterface(t *testing.T) {

@@ -8,6 +8,7 @@ type NetworkType = counterNetType
 // IP header names, or TransportNone when none could be identified.
 type Transport = counterTransport
 
+// The network types and transports, as counter.h numbers them.
 const (
 	IPv4         NetworkType = counterNetTypeNET_TYPE_IPV4
 	IPv6         NetworkType = counterNetTypeNET_TYPE_IPV6

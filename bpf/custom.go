@@ -1,24 +1,17 @@
+//go:build linux
+
 package bpf
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"sort"
 	"strings"
 
 	"github.com/cilium/ebpf"
 )
-
-// CustomSpec names a user's XDP program and the counter map to export, in a
-// compiled BPF ELF object.
-type CustomSpec struct {
-	Object   string // path of the object file
-	Function string // the XDP program in it to attach
-	Map      string // the map of counters to export
-}
 
 // Counter maps are read as 4-byte keys and 8-byte counters; per-CPU values
 // are summed. These are the kinds of map that hold them.
@@ -29,20 +22,16 @@ var counterMapTypes = []ebpf.MapType{ebpf.Array, ebpf.Hash, ebpf.PerCPUArray, eb
 // function is an XDP program, and the map exists with a supported shape. It
 // returns the object's spec trimmed to that one program.
 func CheckCustom(s CustomSpec) (*ebpf.CollectionSpec, error) {
-	f, err := os.Open(s.Object)
+	// Read whole, once: the checks and the spec see the same bytes.
+	obj, err := os.ReadFile(s.Object)
 	if err != nil {
 		return nil, fmt.Errorf("opening XDP program object %q: %w: check program.object", s.Object, err)
 	}
-	defer f.Close()
-	magic := make([]byte, 4)
-	if _, err := io.ReadFull(f, magic); err != nil || !bytes.Equal(magic, []byte("\x7fELF")) {
+	if !bytes.HasPrefix(obj, []byte("\x7fELF")) {
 		return nil, fmt.Errorf("XDP program object %q is not an ELF file: give the object that "+
 			"clang -target bpf -O2 -g -c prog.c -o prog.o writes", s.Object)
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("reading XDP program object %q: %w", s.Object, err)
-	}
-	spec, err := ebpf.LoadCollectionSpecFromReader(f)
+	spec, err := ebpf.LoadCollectionSpecFromReader(bytes.NewReader(obj))
 	if err != nil {
 		return nil, fmt.Errorf("reading XDP program object %q: %w: is it a BPF object (clang -target bpf)?", s.Object, err)
 	}
@@ -159,8 +148,9 @@ func (o *CustomObject) Load() (*CustomProgram, error) {
 	if err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) && len(ve.Log) > 0 {
-			return nil, fmt.Errorf("the kernel's verifier rejected program %q from %q: %w\nlast lines of the verifier log:\n%-12v",
-				s.Function, s.Object, err, ve)
+			tail := fmt.Sprintf("%-12v", ve) // the log's last 12 lines
+			return nil, fmt.Errorf("the kernel's verifier rejected program %q from %q: %w\nlast lines of the verifier log:\n%s",
+				s.Function, s.Object, err, tail)
 		}
 		return nil, permissionError(fmt.Sprintf("loading program %q from %q", s.Function, s.Object), err)
 	}

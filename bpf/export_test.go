@@ -1,3 +1,5 @@
+//go:build linux
+
 package bpf
 
 // LoadWithoutFrags loads the counter as on kernels before 5.18: without

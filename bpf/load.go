@@ -1,3 +1,5 @@
+//go:build linux
+
 package bpf
 
 import (
@@ -47,8 +49,7 @@ func Load() (*Instance, error) {
 func newInstance(objs *objects) (*Instance, error) {
 	r, err := newReader(objs.Counters)
 	if err != nil {
-		objs.Close()
-		return nil, fmt.Errorf("preparing to read XDP counters: %w", err)
+		return nil, errors.Join(fmt.Errorf("preparing to read XDP counters: %w", err), objs.Close())
 	}
 	return &Instance{objs: objs, reader: r}, nil
 }

@@ -1,10 +1,6 @@
 package bpf
 
-import (
-	"fmt"
-
-	"github.com/cilium/ebpf/link"
-)
+import "fmt"
 
 // Mode is how the program is attached to an interface.
 type Mode int
@@ -37,11 +33,4 @@ func ParseMode(s string) (Mode, error) {
 		}
 	}
 	return ModeAuto, fmt.Errorf("unknown attach mode %q: use auto, native or generic", s)
-}
-
-func (m Mode) flags() link.XDPAttachFlags {
-	if m == ModeNative {
-		return link.XDPDriverMode
-	}
-	return link.XDPGenericMode
 }

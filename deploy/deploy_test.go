@@ -51,13 +51,13 @@ func binaryPath(t *testing.T) string {
 // section.
 type unit map[string]map[string][]string
 
-func readUnit(t *testing.T) (unit, string) {
+func readUnit(t *testing.T) (u unit, text string) {
 	t.Helper()
 	b, err := os.ReadFile(unitFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := unit{}
+	u = unit{}
 	section := ""
 	for i, line := range strings.Split(string(b), "\n") {
 		line = strings.TrimSpace(line)
@@ -189,8 +189,8 @@ func TestSystemdUnitLeastPrivilege(t *testing.T) {
 			t.Errorf("%s: %s=%s, want %s", unitFile, k, got, v)
 		}
 	}
-	if exec := u.one(t, "Service", "ExecStart"); !strings.Contains(exec, "--config="+configPath) {
-		t.Errorf("%s: ExecStart=%s does not read %s", unitFile, exec, configPath)
+	if start := u.one(t, "Service", "ExecStart"); !strings.Contains(start, "--config="+configPath) {
+		t.Errorf("%s: ExecStart=%s does not read %s", unitFile, start, configPath)
 	}
 	// The program needs bpf(); an allow list without it would fail in a way
 	// that looks like a missing capability.
@@ -212,7 +212,7 @@ type manifests struct {
 }
 
 // readManifests decodes every document of the manifest strictly: an unknown
-// or misspelt field, a duplicate key or a value of the wrong type fails.
+// or misspelled field, a duplicate key or a value of the wrong type fails.
 func readManifests(t *testing.T) manifests {
 	t.Helper()
 	b, err := os.ReadFile(manifestFile)

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package e2e tests the built distribution, dist/otelcol-xdp, as a user runs
 // it: a separate process with a configuration file, attaching to a veth pair
 // of the test's own and exporting to an OTLP server and a Prometheus endpoint

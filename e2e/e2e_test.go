@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2e
 
 import (
@@ -35,12 +37,13 @@ const (
 // testdata/ with the built binary: a typo there fails here, not in `make run`.
 func TestConfigsValidate(t *testing.T) {
 	bin := binaryPath(t)
-	configs, err := filepath.Glob("../testdata/*.yaml")
+	testdata := filepath.Join("..", "testdata")
+	configs, err := filepath.Glob(filepath.Join(testdata, "*.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"default.yaml", "otlp.yaml", "prometheus.yaml"} {
-		if !contains(configs, filepath.Join("../testdata", want)) {
+		if !contains(configs, filepath.Join(testdata, want)) {
 			t.Errorf("testdata/%s is missing", want)
 		}
 	}
@@ -116,7 +119,7 @@ func TestCountsReachOTLPAndPrometheus(t *testing.T) {
 	c := startCollector(t, configFor([]string{p.Host}, "auto", sink.addr, promAddr))
 	waitAttached(t, c, p.Host)
 
-	// Frame i of the catalogue goes out 1+i%3 times: classes get different
+	// Frame i of the catalog goes out 1+i%3 times: classes get different
 	// counts, and sizes differ within a class.
 	want := injectExact(t, c, p, sink, 3)
 

@@ -191,3 +191,9 @@ func TestConfigProgram(t *testing.T) {
 	// Without program, the default: the built-in counter.
 	assert.Nil(t, loadConfig(t, component.MustNewID("xdp")).Program.Get())
 }
+
+func testConfig(ifaces ...string) *Config {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Interfaces = ifaces
+	return cfg
+}

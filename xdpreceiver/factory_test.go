@@ -1,3 +1,5 @@
+//go:build linux
+
 package xdpreceiver
 
 import (
@@ -31,7 +33,7 @@ func TestFactory(t *testing.T) {
 
 // newTickedReceiver builds the receiver the factory builds, on the fake
 // kernel, with scrapes driven by the returned channel.
-func newTickedReceiver(t *testing.T, k *fakeKernel, clk *fakeClock, sink *consumertest.MetricsSink, ifaces ...string) (receiver.Metrics, chan<- time.Time) {
+func newTickedReceiver(t *testing.T, k *fakeKernel, clk *fakeClock, sink *consumertest.MetricsSink, ifaces ...string) (r receiver.Metrics, ticks chan<- time.Time) {
 	t.Helper()
 	cfg := testConfig(ifaces...)
 	cfg.InitialDelay = 0

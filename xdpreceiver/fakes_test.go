@@ -1,3 +1,5 @@
+//go:build linux
+
 package xdpreceiver
 
 import (
@@ -362,12 +364,6 @@ func (h *statusHost) last() *componentstatus.Event {
 		return nil
 	}
 	return h.events[len(h.events)-1]
-}
-
-func testConfig(ifaces ...string) *Config {
-	cfg := createDefaultConfig().(*Config)
-	cfg.Interfaces = ifaces
-	return cfg
 }
 
 func newTestScraper(t *testing.T, k *fakeKernel, clk *fakeClock, id component.ID, ifaces ...string) *xdpScraper {

@@ -1,8 +1,9 @@
+//go:build linux
+
 package xdpreceiver
 
 import (
 	"maps"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -161,8 +162,7 @@ func TestKernelProgramDetachedAndForeign(t *testing.T) {
 	injectUDP(t, p, want, 53, 443)
 	scrapeProgramUntil(t, scrape, newProgramLedger(), func(string) pcommon.Timestamp { return attached }, want)
 
-	out, err := exec.Command("bpftool", "link", "detach", "id", strconv.Itoa(xdpLinkID(t, xdptest.XDPProgramID(t, p.Host)))).CombinedOutput()
-	require.NoError(t, err, "bpftool link detach: %s", out)
+	xdptest.DetachXDPLink(t, p.Host)
 	xdptest.RequireNoXDP(t, p.Host)
 	_, err = s.scrape(t.Context())
 	require.ErrorContains(t, err, `XDP counter is no longer attached`)

@@ -1,9 +1,8 @@
+//go:build linux
+
 package xdpreceiver
 
 import (
-	"encoding/json"
-	"os/exec"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -136,7 +135,7 @@ func classTransport(s string) bpf.Transport {
 // points add up to want for every interface, then waits for stragglers and
 // scrapes once more: that last scrape must add nothing. Frames cross a veth
 // asynchronously, so the first scrapes may see only some of them.
-func scrapeUntil(t *testing.T, scrape func() pmetric.Metrics, l *ledger[seriesKey], first func(string) pcommon.Timestamp, got map[string]*bpf.Totals, want map[string]*bpf.Totals) {
+func scrapeUntil(t *testing.T, scrape func() pmetric.Metrics, l *ledger[seriesKey], first func(string) pcommon.Timestamp, got, want map[string]*bpf.Totals) {
 	t.Helper()
 	equal := func() bool {
 		for iface, w := range want {
@@ -352,9 +351,9 @@ func nopSettingsID(name string) receiverSettings {
 	return set
 }
 
-// TestKernelDetachedFromOutside detaches the receiver's link with bpftool:
-// the receiver reports the fault, attaches again on the next scrape, and
-// its series resume from the new attachment.
+// TestKernelDetachedFromOutside detaches the receiver's link from outside,
+// as bpftool link detach does: the receiver reports the fault, attaches
+// again on the next scrape, and its series resume from the new attachment.
 func TestKernelDetachedFromOutside(t *testing.T) {
 	xdptest.Privileged(t)
 	p := xdptest.NewPair(t)
@@ -366,10 +365,9 @@ func TestKernelDetachedFromOutside(t *testing.T) {
 	scrapeUntil(t, scrape, newLedger(), func(string) pcommon.Timestamp { return attached },
 		map[string]*bpf.Totals{}, map[string]*bpf.Totals{p.Host: &want})
 
-	out, err := exec.Command("bpftool", "link", "detach", "id", strconv.Itoa(xdpLinkID(t, xdptest.XDPProgramID(t, p.Host)))).CombinedOutput()
-	require.NoError(t, err, "bpftool link detach: %s", out)
+	xdptest.DetachXDPLink(t, p.Host)
 	xdptest.RequireNoXDP(t, p.Host)
-	_, err = s.scrape(t.Context())
+	_, err := s.scrape(t.Context())
 	require.ErrorContains(t, err, `XDP counter is no longer attached`)
 	require.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, host.statuses())
 
@@ -383,25 +381,4 @@ func TestKernelDetachedFromOutside(t *testing.T) {
 	injectFrames(t, p, 2, &want, all)
 	scrapeUntil(t, scrape, newLedger(), func(string) pcommon.Timestamp { return reattached },
 		map[string]*bpf.Totals{}, map[string]*bpf.Totals{p.Host: &want})
-}
-
-// xdpLinkID finds the id of the XDP bpf_link of the program. The link, not
-// the interface, is the key: bpftool does not show every link's ifindex.
-func xdpLinkID(t *testing.T, progID uint32) int {
-	t.Helper()
-	out, err := exec.Command("bpftool", "-j", "link", "show").Output()
-	require.NoError(t, err)
-	var links []struct {
-		ID     int    `json:"id"`
-		Type   string `json:"type"`
-		ProgID uint32 `json:"prog_id"`
-	}
-	require.NoError(t, json.Unmarshal(out, &links))
-	for _, l := range links {
-		if l.Type == "xdp" && l.ProgID == progID {
-			return l.ID
-		}
-	}
-	t.Fatalf("no XDP link of program %d in %s", progID, out)
-	return 0
 }

@@ -1,9 +1,10 @@
+//go:build linux
+
 package xdpreceiver
 
 import (
 	"errors"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -39,7 +40,7 @@ func measure(t *testing.T) resources {
 	entries, err := os.ReadDir("/proc/self/fd")
 	require.NoError(t, err)
 	for _, e := range entries {
-		target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
+		target, err := os.Readlink("/proc/self/fd/" + e.Name())
 		if err != nil {
 			continue // the descriptor ReadDir itself used, closed by now
 		}

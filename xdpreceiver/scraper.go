@@ -1,3 +1,5 @@
+//go:build linux
+
 package xdpreceiver // import "github.com/otelcol-xdp/otelcol-xdp/xdpreceiver"
 
 import (
@@ -534,10 +536,11 @@ func (s *xdpScraper) updateStatus() {
 // network.type or network.transport, so that the builder sums classes.
 func aggregatesClasses(cfg *Config) bool {
 	p, b := cfg.Metrics.XdpPackets, cfg.Metrics.XdpBytes
-	return p.Enabled && !(slices.Contains(p.EnabledAttributes, metadata.XdpPacketsMetricAttributeKeyNetworkType) &&
-		slices.Contains(p.EnabledAttributes, metadata.XdpPacketsMetricAttributeKeyNetworkTransport)) ||
-		b.Enabled && !(slices.Contains(b.EnabledAttributes, metadata.XdpBytesMetricAttributeKeyNetworkType) &&
-			slices.Contains(b.EnabledAttributes, metadata.XdpBytesMetricAttributeKeyNetworkTransport))
+	packetsSum := !slices.Contains(p.EnabledAttributes, metadata.XdpPacketsMetricAttributeKeyNetworkType) ||
+		!slices.Contains(p.EnabledAttributes, metadata.XdpPacketsMetricAttributeKeyNetworkTransport)
+	bytesSum := !slices.Contains(b.EnabledAttributes, metadata.XdpBytesMetricAttributeKeyNetworkType) ||
+		!slices.Contains(b.EnabledAttributes, metadata.XdpBytesMetricAttributeKeyNetworkTransport)
+	return p.Enabled && packetsSum || b.Enabled && bytesSum
 }
 
 // closeAll detaches every attachment, without emitting anything.

@@ -1,3 +1,5 @@
+//go:build linux
+
 package xdpreceiver // import "github.com/otelcol-xdp/otelcol-xdp/xdpreceiver"
 
 import (

@@ -90,7 +90,7 @@ func IPv6(nextHdr byte, payloadLen int) []byte {
 
 // IPv6Ext returns an extension header (hop-by-hop, routing or destination
 // options) of 8*(1+hdrLen) bytes.
-func IPv6Ext(nextHdr byte, hdrLen byte) []byte {
+func IPv6Ext(nextHdr, hdrLen byte) []byte {
 	h := make([]byte, 8*(1+int(hdrLen)))
 	h[0], h[1] = nextHdr, hdrLen
 	if len(h) > 2 {
@@ -114,13 +114,13 @@ func IPv6Frag(nextHdr byte, offset uint16, more bool) []byte {
 }
 
 // IPv6AH returns an authentication header of 4*(2+payloadLen) bytes.
-func IPv6AH(nextHdr byte, payloadLen byte) []byte {
+func IPv6AH(nextHdr, payloadLen byte) []byte {
 	h := make([]byte, 4*(2+int(payloadLen)))
 	h[0], h[1] = nextHdr, payloadLen
 	return h
 }
 
-// Payload returns n bytes of a recognisable pattern.
+// Payload returns n bytes of a recognizable pattern.
 func Payload(n int) []byte {
 	b := make([]byte, n)
 	for i := range b {
@@ -129,9 +129,9 @@ func Payload(n int) []byte {
 	return b
 }
 
-// TCP, UDP and ICMP return a minimal header of that protocol followed by
-// payloadLen bytes of payload. Checksums are left zero: the counter never
-// reads them and the frames are never delivered.
+// TCP returns a minimal TCP header (a SYN) followed by payloadLen bytes of
+// payload. Checksums here and in UDP and ICMPEcho are left zero: the counter
+// never reads them and the frames are never delivered.
 func TCP(payloadLen int) []byte {
 	h := make([]byte, 20)
 	binary.BigEndian.PutUint16(h[0:], 40000)
@@ -141,6 +141,7 @@ func TCP(payloadLen int) []byte {
 	return append(h, Payload(payloadLen)...)
 }
 
+// UDP returns a UDP header to dstPort followed by payloadLen bytes.
 func UDP(dstPort uint16, payloadLen int) []byte {
 	h := make([]byte, 8)
 	binary.BigEndian.PutUint16(h[0:], 40000)
@@ -149,6 +150,7 @@ func UDP(dstPort uint16, payloadLen int) []byte {
 	return append(h, Payload(payloadLen)...)
 }
 
+// ICMPEcho returns an ICMP echo request followed by payloadLen bytes.
 func ICMPEcho(payloadLen int) []byte {
 	h := []byte{8, 0, 0, 0, 0, 1, 0, 1}
 	return append(h, Payload(payloadLen)...)

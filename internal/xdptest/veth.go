@@ -1,19 +1,16 @@
+//go:build linux
+
 package xdptest
 
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"runtime"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -26,8 +23,8 @@ type Pair struct {
 	Host      string
 	HostIndex int
 	Peer      string
-	NS        string
-	sock      int // AF_PACKET socket bound to Peer, opened inside NS
+	ns        *namespace
+	sock      int // AF_PACKET socket bound to Peer, opened inside ns
 	peerIndex int
 }
 
@@ -37,69 +34,72 @@ func NewPair(t testing.TB) *Pair {
 	t.Helper()
 	Privileged(t)
 	id := randomID()
-	p := &Pair{Host: "xdp" + id + "h", Peer: "xdp" + id + "p", NS: "xdpt-" + id, sock: -1}
-
-	run(t, "ip", "netns", "add", p.NS)
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "delete", p.NS).Run() })
-	// Interfaces created in the namespace from now on start with IPv6 off,
-	// so the peer never sends router solicitations or MLD reports.
-	run(t, "ip", "netns", "exec", p.NS, "sysctl", "-q", "-w",
-		"net.ipv6.conf.default.disable_ipv6=1", "net.ipv6.conf.all.disable_ipv6=1")
-	t.Cleanup(func() { _ = exec.Command("ip", "link", "delete", p.Host).Run() })
+	p := &Pair{Host: "xdp" + id + "h", Peer: "xdp" + id + "p", ns: newNamespace(t), sock: -1}
+	t.Cleanup(func() { deleteLink(p.Host) })
 	p.create(t)
 	if err := p.openSocket(); err != nil {
-		t.Fatalf("opening a packet socket on %q in %q: %v", p.Peer, p.NS, err)
+		t.Fatalf("opening a packet socket on %q: %v", p.Peer, err)
 	}
 	t.Cleanup(func() { unix.Close(p.sock) })
 	return p
 }
 
-// create makes the veth pair, IPv6 off on the host end, both ends up.
+// create makes the veth pair, IPv6 off on the host end, both ends up, and
+// looks up both ends' indexes.
 func (p *Pair) create(t testing.TB) {
 	t.Helper()
-	run(t, "ip", "link", "add", p.Host, "type", "veth", "peer", "name", p.Peer, "netns", p.NS)
-	if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+p.Host+"/disable_ipv6", []byte("1"), 0o644); err != nil {
+	veth := &netlink.Veth{
+		LinkAttrs:     netlink.LinkAttrs{Name: p.Host},
+		PeerName:      p.Peer,
+		PeerNamespace: netlink.NsFd(p.ns.fd),
+	}
+	if err := netlink.LinkAdd(veth); err != nil {
+		t.Fatalf("creating veth pair %q/%q: %v", p.Host, p.Peer, err)
+	}
+	if err := writeSysctls(map[string]string{"net/ipv6/conf/" + p.Host + "/disable_ipv6": "1"}); err != nil {
 		t.Fatalf("disabling IPv6 on %q: %v", p.Host, err)
 	}
-	run(t, "ip", "link", "set", p.Host, "up")
-	run(t, "ip", "-n", p.NS, "link", "set", p.Peer, "up")
-	host, err := net.InterfaceByName(p.Host)
-	if err != nil {
-		t.Fatalf("looking up %q: %v", p.Host, err)
+	host, err := netlink.LinkByName(p.Host)
+	if err == nil {
+		err = netlink.LinkSetUp(host)
 	}
-	p.HostIndex = host.Index
+	if err != nil {
+		t.Fatalf("setting %q up: %v", p.Host, err)
+	}
+	p.HostIndex = host.Attrs().Index
+	h, err := p.ns.handle()
+	if err != nil {
+		t.Fatalf("opening netlink in the peer's namespace: %v", err)
+	}
+	defer h.Close()
+	peer, err := h.LinkByName(p.Peer)
+	if err == nil {
+		err = h.LinkSetUp(peer)
+	}
+	if err != nil {
+		t.Fatalf("setting %q up in its namespace: %v", p.Peer, err)
+	}
+	p.peerIndex = peer.Attrs().Index
 }
 
-// openSocket opens the injecting socket on a thread that enters the peer's
-// namespace and is then thrown away: a socket keeps the namespace it was
-// made in, and no goroutine ever runs on a thread left in the wrong one.
+// openSocket opens the injecting socket inside the peer's namespace: a
+// socket keeps the namespace it was made in. Protocol 0: it only sends and
+// never queues received frames.
 func (p *Pair) openSocket() error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
-		errc <- func() error {
-			ns, err := netns.GetFromName(p.NS)
-			if err != nil {
-				return err
-			}
-			defer ns.Close()
-			if err := netns.Set(ns); err != nil {
-				return err
-			}
-			peer, err := net.InterfaceByName(p.Peer)
-			if err != nil {
-				return err
-			}
-			// Protocol 0: the socket only sends and never queues received frames.
-			fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
-			if err != nil {
-				return err
-			}
-			p.sock, p.peerIndex = fd, peer.Index
-			return nil
-		}()
-	}()
-	return <-errc
+	return p.ns.do(func() error {
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		p.sock = fd
+		return nil
+	})
+}
+
+// InPeerNamespace runs f on a thread inside the peer's network namespace,
+// for traffic that must come from the peer's side (a TCP client, say).
+func (p *Pair) InPeerNamespace(f func() error) error {
+	return p.ns.do(f)
 }
 
 // Inject sends each frame, as it is, from the peer; each arrives on Host once.
@@ -117,14 +117,19 @@ func (p *Pair) Inject(t testing.TB, frames ...[]byte) {
 // interface in any mode, or 0 when none is.
 func XDPProgramID(t testing.TB, iface string) uint32 {
 	t.Helper()
+	if x := linkByName(t, iface).Attrs().Xdp; x != nil && x.Attached {
+		return x.ProgId
+	}
+	return 0
+}
+
+func linkByName(t testing.TB, iface string) netlink.Link {
+	t.Helper()
 	l, err := netlink.LinkByName(iface)
 	if err != nil {
 		t.Fatalf("looking up %q: %v", iface, err)
 	}
-	if x := l.Attrs().Xdp; x != nil && x.Attached {
-		return x.ProgId
-	}
-	return 0
+	return l
 }
 
 // RequireNoXDP fails t if any of the named interfaces has an XDP program.
@@ -149,15 +154,24 @@ func RequireNoXDP(t testing.TB, ifaces ...string) {
 // runs: an interface that disappears under the counter.
 func (p *Pair) DeleteHost(t testing.TB) {
 	t.Helper()
-	run(t, "ip", "link", "delete", p.Host)
+	if err := deleteLink(p.Host); err != nil {
+		t.Fatalf("deleting %q: %v", p.Host, err)
+	}
 }
 
-func run(t testing.TB, name string, args ...string) {
-	t.Helper()
-	out, err := exec.Command(name, args...).CombinedOutput()
+// deleteLink deletes the named interface of the test's namespace; one that
+// is gone already is no error, so that cleanups may run after a test
+// deleted it.
+func deleteLink(name string) error {
+	l, err := netlink.LinkByName(name)
 	if err != nil {
-		t.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return nil
+		}
+		return err
 	}
+	return netlink.LinkDel(l)
 }
 
 func randomID() string {
@@ -169,14 +183,24 @@ func randomID() string {
 }
 
 // NewGenericOnly creates a uniquely named interface whose driver has no
-// native XDP (an ifb), up, in the test's namespace, and removes it when the
-// test ends. Nothing arrives on it.
+// native XDP (a bridge without ports), up, with IPv6 off, in the test's
+// namespace, and removes it when the test ends. Nothing arrives on it. A
+// bridge rather than an ifb: loading the ifb module makes ifb0 and ifb1,
+// which no test would remove.
 func NewGenericOnly(t testing.TB) string {
 	t.Helper()
 	Privileged(t)
 	name := "xdp" + randomID() + "i"
-	run(t, "ip", "link", "add", name, "type", "ifb")
-	t.Cleanup(func() { _ = exec.Command("ip", "link", "delete", name).Run() })
-	run(t, "ip", "link", "set", name, "up")
+	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}
+	if err := netlink.LinkAdd(br); err != nil {
+		t.Fatalf("creating bridge %q: %v", name, err)
+	}
+	t.Cleanup(func() { deleteLink(name) })
+	if err := writeSysctls(map[string]string{"net/ipv6/conf/" + name + "/disable_ipv6": "1"}); err != nil {
+		t.Fatalf("disabling IPv6 on %q: %v", name, err)
+	}
+	if err := netlink.LinkSetUp(br); err != nil {
+		t.Fatalf("setting %q up: %v", name, err)
+	}
 	return name
 }

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package baseline holds the XDP programs that benchmarks measure the counter
 // against: an empty program (the floor) and the seed design (a hash map keyed
 // by ethertype, incremented atomically).
