@@ -6,9 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"sort"
-	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -61,6 +58,9 @@ type binding struct {
 // loaded is what bind attaches: a loaded program with the maps it owns.
 type loaded interface {
 	Program() *ebpf.Program
+	// Frags tells whether the program was loaded frags-aware, able to take
+	// multi-buffer frames.
+	Frags() bool
 	io.Closer
 }
 
@@ -69,9 +69,9 @@ type loaded interface {
 // load returns is closed if attaching fails, and otherwise by Close.
 func bind[L loaded](iface string, mode Mode, load func() (L, error)) (binding, L, error) {
 	var none L
-	ifc, err := net.InterfaceByName(iface)
+	ifc, err := lookup(iface)
 	if err != nil {
-		return binding{}, none, interfaceNotFound(iface, err)
+		return binding{}, none, err
 	}
 	if err := checkSlotFree(ifc); err != nil {
 		return binding{}, none, err
@@ -80,32 +80,47 @@ func bind[L loaded](iface string, mode Mode, load func() (L, error)) (binding, L
 	if err != nil {
 		return binding{}, none, err
 	}
-	lk, got, err := attachLink(l.Program(), ifc, mode)
+	lk, got, err := attachLink(l, ifc, mode)
 	if err != nil {
 		return binding{}, none, errors.Join(err, l.Close())
 	}
-	return binding{iface: iface, ifindex: ifc.Index, mode: got, link: lk, loaded: l}, l, nil
+	return binding{iface: iface, ifindex: ifc.Attrs().Index, mode: got, link: lk, loaded: l}, l, nil
 }
 
-func attachLink(prog *ebpf.Program, ifc *net.Interface, mode Mode) (link.Link, Mode, error) {
+// lookup finds the interface by name or alternative name with one
+// RTM_GETLINK: unlike net.InterfaceByName, which lists every link, its
+// cost does not grow with the number of interfaces.
+func lookup(iface string) (netlink.Link, error) {
+	l, err := netlink.LinkByName(iface)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return nil, &InterfaceNotFoundError{Name: iface}
+		}
+		return nil, fmt.Errorf("look up interface %q: %w", iface, err)
+	}
+	return l, nil
+}
+
+func attachLink(l loaded, ifc netlink.Link, mode Mode) (link.Link, Mode, error) {
 	try := func(m Mode) (link.Link, error) {
-		return link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifc.Index, Flags: m.flags()})
+		return link.AttachXDP(link.XDPOptions{Program: l.Program(), Interface: ifc.Attrs().Index, Flags: m.flags()})
 	}
 	if mode == ModeAuto {
-		l, err := try(ModeNative)
+		lk, err := try(ModeNative)
 		if err == nil {
-			return l, ModeNative, nil
+			return lk, ModeNative, nil
 		}
-		if !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.EINVAL) {
-			return nil, ModeAuto, attachError(ifc, ModeNative, err)
+		if !errors.Is(err, unix.EOPNOTSUPP) && !driverRefused(err) {
+			return nil, ModeAuto, attachError(l, ifc, ModeNative, err)
 		}
 		mode = ModeGeneric
 	}
-	l, err := try(mode)
+	lk, err := try(mode)
 	if err != nil {
-		return nil, mode, attachError(ifc, mode, err)
+		return nil, mode, attachError(l, ifc, mode, err)
 	}
-	return l, mode, nil
+	return lk, mode, nil
 }
 
 func (m Mode) flags() link.XDPAttachFlags {
@@ -125,16 +140,19 @@ func (b *binding) Ifindex() int { return b.ifindex }
 func (b *binding) Mode() Mode { return b.mode }
 
 // Attached reports whether the program still runs on the interface. It stops
-// when the interface is deleted or moved to another network namespace, and
-// when someone detaches the link from outside (bpftool link detach); the
-// counters then keep their last values. One syscall, no netlink dump.
+// when the interface is deleted and when someone detaches the link from
+// outside (bpftool link detach); the counters then keep their last values.
+// An interface moved to another network namespace keeps its program: the
+// link follows it, and Attached stays true until the receiver, which sees
+// the move as the interface's deletion, closes it. One syscall, no netlink
+// dump.
 func (b *binding) Attached() (bool, error) {
 	if b.link == nil {
 		return false, nil
 	}
 	info, err := b.link.Info()
 	if err != nil {
-		return false, fmt.Errorf("querying the XDP link of %q: %w", b.iface, err)
+		return false, fmt.Errorf("query XDP link of %q: %w", b.iface, err)
 	}
 	return info.XDP().Ifindex != 0, nil
 }
@@ -148,75 +166,78 @@ func (b *binding) Close() error {
 	err := errors.Join(b.link.Close(), b.loaded.Close())
 	b.link = nil
 	if err != nil {
-		return fmt.Errorf("detaching XDP from %q: %w", b.iface, err)
+		return fmt.Errorf("detach XDP from %q: %w", b.iface, err)
 	}
 	return nil
-}
-
-// ForeignProgramError is returned when an interface already runs an XDP
-// program that is not this attachment's. That program is left untouched.
-type ForeignProgramError struct {
-	Interface string
-	ProgramID uint32
-}
-
-func (e *ForeignProgramError) Error() string {
-	return fmt.Sprintf("interface %q already has XDP program id %d attached: otelcol-xdp never replaces "+
-		"another program; detach it (bpftool net detach xdp dev %s) or remove %q from this receiver",
-		e.Interface, e.ProgramID, e.Interface, e.Interface)
 }
 
 // checkSlotFree refuses early, before anything is loaded, when the
 // interface already has an XDP program. The kernel refuses too (a link
 // cannot replace a program), so a race between this check and the attach
 // still never replaces the other program.
-func checkSlotFree(ifc *net.Interface) error {
-	id, err := attachedProgramID(ifc.Index)
-	if err != nil {
-		return permissionError(fmt.Sprintf("querying XDP state of %q", ifc.Name), err)
-	}
-	if id != 0 {
-		return &ForeignProgramError{Interface: ifc.Name, ProgramID: id}
+func checkSlotFree(ifc netlink.Link) error {
+	if x := ifc.Attrs().Xdp; x != nil && x.Attached {
+		return &ForeignProgramError{Interface: ifc.Attrs().Name, ProgramID: x.ProgId}
 	}
 	return nil
 }
 
-// attachedProgramID returns the id of the XDP program attached to the
-// interface, in any mode, or 0 when there is none.
-func attachedProgramID(ifindex int) (uint32, error) {
+// attachedProgram tells whether an XDP program is attached to the
+// interface now, in any mode, and which: with programs in several modes
+// (XDP_ATTACHED_MULTI) the kernel reports no single id, and the id is 0.
+func attachedProgram(ifindex int) (attached bool, id uint32, err error) {
 	l, err := netlink.LinkByIndex(ifindex)
 	if err != nil {
-		return 0, err
+		return false, 0, err
 	}
 	if x := l.Attrs().Xdp; x != nil && x.Attached {
-		return x.ProgId, nil
+		return true, x.ProgId, nil
 	}
-	return 0, nil
+	return false, 0, nil
 }
 
-func attachError(ifc *net.Interface, mode Mode, err error) error {
+// attachError tells apart the causes that share an errno: EBUSY or EEXIST
+// when another program took the slot meanwhile, EINVAL from a kernel before
+// 5.9 that has bpf_link but no XDP link, EINVAL (and others) from a driver
+// that refuses native XDP for a reason of its own, EOPNOTSUPP from a driver
+// without native XDP.
+func attachError(l loaded, ifc netlink.Link, mode Mode, err error) error {
+	name := ifc.Attrs().Name
 	switch {
 	case errors.Is(err, unix.EBUSY), errors.Is(err, unix.EEXIST):
-		if id, qerr := attachedProgramID(ifc.Index); qerr == nil && id != 0 {
-			return &ForeignProgramError{Interface: ifc.Name, ProgramID: id}
+		if attached, id, qerr := attachedProgram(ifc.Attrs().Index); qerr == nil && attached {
+			return &ForeignProgramError{Interface: name, ProgramID: id}
 		}
-	case errors.Is(err, ebpf.ErrNotSupported):
-		return fmt.Errorf("attaching XDP to %q: %w: this kernel cannot attach XDP through a bpf_link; "+
-			"Linux 5.9 or later is needed", ifc.Name, err)
-	case mode == ModeNative && (errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EINVAL)):
-		return fmt.Errorf("attaching XDP to %q in native mode: %w: the driver does not support native XDP; "+
-			"set attach_mode to generic or auto", ifc.Name, err)
+	case errors.Is(err, ebpf.ErrNotSupported), errors.Is(err, unix.EINVAL) && !haveXDPLink():
+		return fmt.Errorf("attach XDP to %q: %w", name, ErrNoXDPLink)
+	case mode == ModeNative && errors.Is(err, unix.EOPNOTSUPP):
+		return fmt.Errorf("attach XDP to %q in native mode: %w", name, ErrNoNativeXDP)
+	case mode == ModeNative && driverRefused(err):
+		return &DriverRefusedError{Interface: name, MTU: ifc.Attrs().MTU, Frags: l.Frags(), Err: err}
 	}
-	return permissionError(fmt.Sprintf("attaching XDP to %q in %s mode", ifc.Name, mode), err)
+	return fmt.Errorf("attach XDP to %q in %s mode: %w", name, mode, err)
 }
 
-func interfaceNotFound(iface string, err error) error {
-	names := []string{}
-	if ifcs, lerr := net.Interfaces(); lerr == nil {
-		for _, i := range ifcs {
-			names = append(names, i.Name)
-		}
+// driverRefused tells the errnos with which drivers refuse native XDP for
+// reasons of their own: EINVAL (virtio_net, mlx5, ...: MTU, LRO), and
+// veth's ERANGE (peer MTU too large), ENOSPC (too few queues) and
+// ENOTCONN (no peer).
+func driverRefused(err error) bool {
+	return errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ERANGE) || errors.Is(err, unix.ENOSPC) ||
+		errors.Is(err, unix.ENOTCONN)
+}
+
+// haveXDPLink tells whether the kernel attaches XDP through bpf_link, new
+// in Linux 5.9. Kernels 5.7 and 5.8 have bpf_link but answer EINVAL for XDP;
+// the kernel's release is the only way to tell without attaching.
+func haveXDPLink() bool {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return true // assume so: the errno then speaks for itself
 	}
-	sort.Strings(names)
-	return fmt.Errorf("interface %q not found (%w); interfaces on this host: %s", iface, err, strings.Join(names, ", "))
+	var major, minor int
+	if _, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &major, &minor); err != nil {
+		return true
+	}
+	return major > 5 || major == 5 && minor >= 9
 }

@@ -163,17 +163,51 @@ func TestAutoModeFallsBackToGeneric(t *testing.T) {
 	xdptest.RequireNoXDP(t, br)
 
 	_, err = bpf.Attach(br, bpf.ModeNative)
-	if err == nil || !strings.Contains(err.Error(), "set attach_mode to generic or auto") {
-		t.Errorf("native mode on a bridge: got %v, want advice to use generic or auto", err)
+	if !errors.Is(err, bpf.ErrNoNativeXDP) || !strings.Contains(err.Error(), br) {
+		t.Errorf("native mode on a bridge: got %v, want ErrNoNativeXDP naming %q", err, br)
 	}
 	xdptest.RequireNoXDP(t, br)
+}
+
+// TestDriverRefusesNative has veth refuse native XDP for a program without
+// frags support on a 9000-byte MTU (ERANGE, not EOPNOTSUPP): the error says
+// the driver refused, and why it likely did; auto mode goes generic, and the
+// frags-aware program attaches natively.
+func TestDriverRefusesNative(t *testing.T) {
+	p := xdptest.NewPair(t)
+	p.SetMTU(t, 9000)
+	_, err := bpf.AttachWithoutFrags(p.Host, bpf.ModeNative)
+	var dr *bpf.DriverRefusedError
+	if !errors.As(err, &dr) || dr.Interface != p.Host || dr.MTU != 9000 || !dr.MTUTooLarge() {
+		t.Fatalf("got %v, want a DriverRefusedError for %q with MTU 9000, too large", err, p.Host)
+	}
+	if errors.Is(err, bpf.ErrNoNativeXDP) {
+		t.Errorf("%v: the driver has native XDP, it refused this program", err)
+	}
+	xdptest.RequireNoXDP(t, p.Host)
+
+	a, err := bpf.AttachWithoutFrags(p.Host, bpf.ModeAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Mode() != bpf.ModeGeneric {
+		t.Errorf("auto mode where the driver refused: %v, want generic", a.Mode())
+	}
+	a.Close()
+
+	a, err = bpf.Attach(p.Host, bpf.ModeNative)
+	if err != nil {
+		t.Fatalf("the frags-aware program on a 9000-byte MTU: %v", err)
+	}
+	a.Close()
+	xdptest.RequireNoXDP(t, p.Host)
 }
 
 func TestAttachUnknownInterface(t *testing.T) {
 	xdptest.Privileged(t)
 	_, err := bpf.Attach("nosuch0", bpf.ModeAuto)
-	if err == nil || !strings.Contains(err.Error(), `interface "nosuch0" not found`) || !strings.Contains(err.Error(), "lo") {
-		t.Errorf("got %v, want an error naming the interface and listing the ones that exist", err)
+	if !errors.Is(err, bpf.ErrInterfaceNotFound) || err.Error() != `interface "nosuch0" not found` {
+		t.Errorf("got %v, want ErrInterfaceNotFound naming the interface", err)
 	}
 }
 

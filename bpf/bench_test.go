@@ -37,6 +37,12 @@ func BenchmarkPerPacket(b *testing.B) {
 		{"ipv6-tcp", x.Cat(x.Eth(x.EtherIPv6), x.IPv6(x.ProtoTCP, len(tcp)), tcp)},
 		{"qinq-ipv4-udp", x.Cat(x.Eth(x.EtherIPv4, x.Ether8021AD, x.Ether8021Q), x.IPv4(x.ProtoUDP, nil, len(udp)), udp)},
 		{"arp", x.Cat(x.Eth(x.EtherARP), x.ARPRequest(), x.Payload(18))},
+		// Extension headers of the lengths they have in practice: an
+		// 8-byte hop-by-hop (router alert, jumbo), a 16-byte destination
+		// options, and the 8-byte fragment header of a first fragment.
+		{"ipv6-hbh-udp", x.Cat(x.Eth(x.EtherIPv6), x.IPv6(x.ProtoHopOpts, 8+len(udp)), x.IPv6Ext(x.ProtoUDP, 0), udp)},
+		{"ipv6-hbh-dst-udp", x.Cat(x.Eth(x.EtherIPv6), x.IPv6(x.ProtoHopOpts, 24+len(udp)), x.IPv6Ext(x.ProtoDstOpts, 0), x.IPv6Ext(x.ProtoUDP, 1), udp)},
+		{"ipv6-frag-udp", x.Cat(x.Eth(x.EtherIPv6), x.IPv6(x.ProtoFragment, 8+len(udp)), x.IPv6Frag(x.ProtoUDP, 0, true), udp)},
 	}
 	programs := []struct {
 		name string

@@ -60,6 +60,12 @@ func testEdgeCases(t *testing.T, inst *bpf.Instance, frags bool) {
 		{"ipv6 carrying icmpv4 is other", x.Cat(x.Eth(x.EtherIPv6), x.IPv6(x.ProtoICMP, 8), x.Payload(8)), cls(bpf.IPv6, bpf.TransportOther)},
 		{"ipv4 non-first fragment counts as its protocol", x.Cat(x.Eth(x.EtherIPv4), nonFirstFragment, x.Payload(8)), cls(bpf.IPv4, bpf.UDP)},
 		{"ipv6 non-first fragment counts as its protocol", x.Cat(x.Eth(x.EtherIPv6), x.IPv6(x.ProtoFragment, 16), x.IPv6Frag(x.ProtoUDP, 100, false), x.Payload(8)), cls(bpf.IPv6, bpf.UDP)},
+		// The payload of a non-first fragment is never a header: here it
+		// would read as an AH of length 0 naming TCP.
+		{"ipv6 non-first fragment naming an extension header is unknown", x.Cat(x.Eth(x.EtherIPv6), x.IPv6(x.ProtoFragment, 16), x.IPv6Frag(x.ProtoAH, 1, true), []byte{x.ProtoTCP, 0}, x.Payload(6)), ipv6None},
+		{"ipv6 non-first fragment naming destination options is unknown", x.Cat(x.Eth(x.EtherIPv6), x.IPv6(x.ProtoFragment, 16), x.IPv6Frag(x.ProtoDstOpts, 2, false), x.IPv6Ext(x.ProtoUDP, 0)), ipv6None},
+		{"ipv6 non-first fragment cut inside its fragment header", x.Cat(x.Eth(x.EtherIPv6), x.IPv6(x.ProtoFragment, 16), x.IPv6Frag(x.ProtoUDP, 1, true)[:6]), ipv6None},
+		{"ipv6 first fragment walks on", x.Cat(x.Eth(x.EtherIPv6), x.IPv6(x.ProtoFragment, 8+24+20), x.IPv6Frag(x.ProtoAH, 0, true), x.IPv6AH(x.ProtoTCP, 4), x.TCP(0)), cls(bpf.IPv6, bpf.TCP)},
 		{"ipv4 ethertype with a version 6 header", x.Cat(x.Eth(x.EtherIPv4), v4InV6, udp), ipv4None},
 		{"ipv6 ethertype with a version 4 header", x.Cat(x.Eth(x.EtherIPv6), x.IPv4(x.ProtoUDP, nil, 0), x.Payload(20)), ipv6None},
 		{"ipv6 with routing header", x.Cat(x.Eth(x.EtherIPv6), x.IPv6(x.ProtoRouting, 24+len(udp)), x.IPv6Ext(x.ProtoUDP, 2), udp), cls(bpf.IPv6, bpf.UDP)},

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 )
 
 // Counter maps are read as 4-byte keys and 8-byte counters; per-CPU values
@@ -40,6 +41,12 @@ func CheckCustom(s CustomSpec) (*ebpf.CollectionSpec, error) {
 	if !ok {
 		return nil, fmt.Errorf("XDP program object %q has no program %q; its programs: %s",
 			s.Object, s.Function, describePrograms(spec))
+	}
+	if prog.AttachType == ebpf.AttachXDPDevMap || prog.AttachType == ebpf.AttachXDPCPUMap {
+		// The kernel runs these on frames redirected into a map's entry,
+		// and refuses them on an interface with a bare EINVAL.
+		return nil, fmt.Errorf("program %q in %q is for a devmap or cpumap entry (SEC(%q)), which the kernel does not "+
+			"attach to an interface: give a program of SEC(\"xdp\"); its programs: %s", s.Function, s.Object, prog.SectionName, describePrograms(spec))
 	}
 	if prog.Type != ebpf.XDP {
 		return nil, fmt.Errorf("program %q in %q is a %s program, not XDP: the receiver attaches XDP programs "+
@@ -103,6 +110,8 @@ type CustomProgram struct {
 	prog *ebpf.Program
 	m    *ebpf.Map
 	cpus int // values per key: the possible CPUs for a per-CPU map, else 1
+	// frags: loaded frags-aware, from SEC("xdp.frags").
+	frags bool
 	// Buffers of one batch, reused by every read.
 	keys   []uint32
 	values []uint64
@@ -142,7 +151,7 @@ func LoadCustom(s CustomSpec) (*CustomProgram, error) {
 func (o *CustomObject) Load() (*CustomProgram, error) {
 	s := o.s
 	if err := removeMemlock(); err != nil {
-		return nil, permissionError("raising RLIMIT_MEMLOCK for BPF maps", err)
+		return nil, fmt.Errorf("raise RLIMIT_MEMLOCK for BPF maps: %w", err)
 	}
 	coll, err := ebpf.NewCollection(o.spec.Copy())
 	if err != nil {
@@ -152,9 +161,10 @@ func (o *CustomObject) Load() (*CustomProgram, error) {
 			return nil, fmt.Errorf("the kernel's verifier rejected program %q from %q: %w\nlast lines of the verifier log:\n%s",
 				s.Function, s.Object, err, tail)
 		}
-		return nil, permissionError(fmt.Sprintf("loading program %q from %q", s.Function, s.Object), err)
+		return nil, fmt.Errorf("load program %q from %q: %w", s.Function, s.Object, err)
 	}
-	p := &CustomProgram{coll: coll, prog: coll.Programs[s.Function], m: coll.Maps[s.Map], cpus: 1}
+	p := &CustomProgram{coll: coll, prog: coll.Programs[s.Function], m: coll.Maps[s.Map], cpus: 1,
+		frags: o.spec.Programs[s.Function].Flags&unix.BPF_F_XDP_HAS_FRAGS != 0}
 	if p.m.Type() == ebpf.PerCPUArray || p.m.Type() == ebpf.PerCPUHash {
 		if p.cpus, err = ebpf.PossibleCPU(); err != nil {
 			coll.Close()
@@ -178,6 +188,9 @@ func (o *CustomObject) Attach(iface string, mode Mode) (*CustomAttachment, error
 
 // Program is the loaded XDP program.
 func (p *CustomProgram) Program() *ebpf.Program { return p.prog }
+
+// Frags tells whether the program was loaded frags-aware (SEC("xdp.frags")).
+func (p *CustomProgram) Frags() bool { return p.frags }
 
 // Read replaces dst's contents with the counter map's: every key and its
 // value, per-CPU values summed. An array's keys are all there, zeros

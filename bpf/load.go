@@ -8,6 +8,8 @@ import (
 	"sync"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 )
@@ -32,6 +34,7 @@ var removeMemlock = sync.OnceValue(rlimit.RemoveMemlock)
 type Instance struct {
 	objs   *objects
 	reader *reader
+	frags  bool
 }
 
 // Load loads the embedded counter with a fresh, zeroed counters map. It is
@@ -39,20 +42,30 @@ type Instance struct {
 // frames count their whole length, and loaded without frags on older kernels,
 // where no frame has more than one buffer.
 func Load() (*Instance, error) {
-	objs, err := load()
+	if err := removeMemlock(); err != nil {
+		return nil, fmt.Errorf("raise RLIMIT_MEMLOCK for BPF maps: %w", err)
+	}
+	frags, err := haveFrags()
 	if err != nil {
 		return nil, err
 	}
-	return newInstance(objs)
+	objs, err := loadWithFrags(frags)
+	if err != nil {
+		return nil, fmt.Errorf("load XDP counter: %w", err)
+	}
+	return newInstance(objs, frags)
 }
 
-func newInstance(objs *objects) (*Instance, error) {
+func newInstance(objs *objects, frags bool) (*Instance, error) {
 	r, err := newReader(objs.Counters)
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("preparing to read XDP counters: %w", err), objs.Close())
+		return nil, errors.Join(fmt.Errorf("prepare to read XDP counters: %w", err), objs.Close())
 	}
-	return &Instance{objs: objs, reader: r}, nil
+	return &Instance{objs: objs, reader: r, frags: frags}, nil
 }
+
+// Frags tells whether the program was loaded frags-aware (Linux 5.18+).
+func (c *Instance) Frags() bool { return c.frags }
 
 // Program is the loaded XDP program, for BPF_PROG_TEST_RUN and benchmarks.
 func (c *Instance) Program() *ebpf.Program { return c.objs.Program }
@@ -72,20 +85,21 @@ func (c *Instance) Close() error {
 	return err
 }
 
-func load() (*objects, error) {
-	if err := removeMemlock(); err != nil {
-		return nil, permissionError("raising RLIMIT_MEMLOCK for BPF maps", err)
+// haveFrags tells whether the kernel loads XDP programs frags-aware
+// (BPF_F_XDP_HAS_FRAGS, Linux 5.18, which also brought
+// bpf_xdp_get_buff_len). Probing the helper, rather than retrying a failed
+// load without frags, keeps the error of the one load that matters.
+var haveFrags = sync.OnceValues(func() (bool, error) {
+	err := features.HaveProgramHelper(ebpf.XDP, asm.FnXdpGetBuffLen)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, ebpf.ErrNotSupported):
+		return false, nil
+	default:
+		return false, fmt.Errorf("probe XDP multi-buffer support: %w", err)
 	}
-	objs, err := loadWithFrags(true)
-	if errors.Is(err, unix.EINVAL) {
-		// Kernels before 5.18 reject the unknown BPF_F_XDP_HAS_FRAGS flag.
-		objs, err = loadWithFrags(false)
-	}
-	if err != nil {
-		return nil, permissionError("loading the XDP counter program", err)
-	}
-	return objs, nil
-}
+})
 
 func loadWithFrags(frags bool) (*objects, error) {
 	spec, err := loadCounter()
@@ -103,19 +117,4 @@ func loadWithFrags(frags bool) (*objects, error) {
 		return nil, err
 	}
 	return &objs, nil
-}
-
-// permissionError explains EPERM, the error a user meets when the collector
-// lacks privileges, and wraps every other error with its context.
-//
-// On Linux 5.18 and later CAP_BPF and CAP_NET_ADMIN suffice. Before 5.18 the
-// program also needs CAP_PERFMON: without frags support it moves packet
-// pointers by lengths read from the packet, which the verifier allows only to
-// programs that may bypass its Spectre v1 masking.
-func permissionError(what string, err error) error {
-	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-		return fmt.Errorf("%s: %w: run the collector as root, or grant it CAP_BPF and CAP_NET_ADMIN "+
-			"(for example: setcap cap_bpf,cap_net_admin+ep otelcol-xdp; add cap_perfmon on kernels before 5.18)", what, err)
-	}
-	return fmt.Errorf("%s: %w", what, err)
 }

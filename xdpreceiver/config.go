@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode"
 
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/scraper/scraperhelper"
@@ -17,9 +16,14 @@ import (
 	"github.com/otelcol-xdp/otelcol-xdp/xdpreceiver/internal/metadata"
 )
 
-// maxInterfaceName is IFNAMSIZ-1: Linux interface names are at most 15
-// bytes, so a longer name can never match an interface.
-const maxInterfaceName = 15
+// Linux interface names have at most IFNAMSIZ-1 = 15 bytes; alternative
+// names (`ip link property add dev eth0 altname ...`), which an exact entry
+// may give instead, at most ALTIFNAMSIZ-1 = 127. Exclusions and patterns
+// match interface names only.
+const (
+	maxInterfaceName = 15
+	maxAltName       = 127
+)
 
 // Config is the configuration of one xdp receiver instance.
 type Config struct {
@@ -143,8 +147,8 @@ func (c *Config) Validate() error {
 	if len(c.Interfaces) == 0 {
 		errs = append(errs, errors.New(`"interfaces" is empty: list at least one network interface or pattern to count packets on, for example interfaces: [eth0] or [veth*]`))
 	}
-	errs = append(errs, validateNames("interfaces", c.Interfaces)...)
-	errs = append(errs, validateNames("exclude_interfaces", c.ExcludeInterfaces)...)
+	errs = append(errs, validateNames("interfaces", c.Interfaces, maxAltName)...)
+	errs = append(errs, validateNames("exclude_interfaces", c.ExcludeInterfaces, maxInterfaceName)...)
 	errs = append(errs, c.validateExclusions()...)
 	if _, err := bpf.ParseMode(c.AttachMode); err != nil {
 		errs = append(errs, fmt.Errorf(`"attach_mode": unknown value %q: use auto, native or generic`, c.AttachMode))
@@ -155,17 +159,39 @@ func (c *Config) Validate() error {
 	if p := c.Program.Get(); p != nil {
 		errs = append(errs, p.validate()...)
 	}
+	errs = append(errs, c.validateAggregation()...)
 	return errors.Join(errs...)
 }
 
+// validateAggregation refuses every aggregation strategy but sum. The
+// builder aggregates the points of series that differ only in attributes
+// the user disabled; the points are delta sums, whose aggregate is their
+// sum: an average, minimum or maximum of deltas is no count of anything,
+// and breaks the series' sums.
+func (c *Config) validateAggregation() []error {
+	var errs []error
+	for _, m := range []struct {
+		name, strategy string
+	}{
+		{"xdp.packets", c.Metrics.XdpPackets.AggregationStrategy},
+		{"xdp.bytes", c.Metrics.XdpBytes.AggregationStrategy},
+	} {
+		if m.strategy != metadata.AggregationStrategySum {
+			errs = append(errs, fmt.Errorf(`"metrics::%s::aggregation_strategy" is %q: the points are delta sums, which only sum aggregates `+
+				`into counts; leave it out or set it to sum`, m.name, m.strategy))
+		}
+	}
+	return errs
+}
+
 // validateNames checks each entry of the list called key: an exact name
-// must be a possible Linux interface name, a pattern must be well formed,
-// and no entry may be listed twice.
-func validateNames(key string, list []string) []error {
+// must be a possible Linux interface name of at most maxLen bytes, a
+// pattern must be well formed, and no entry may be listed twice.
+func validateNames(key string, list []string, maxLen int) []error {
 	var errs []error
 	seen := make(map[string]bool, len(list))
 	for i, name := range list {
-		if err := validateEntry(name); err != nil {
+		if err := validateEntry(name, maxLen); err != nil {
 			errs = append(errs, fmt.Errorf(`%q[%d]: %w`, key, i, err))
 			continue
 		}
@@ -192,11 +218,11 @@ func (c *Config) validateExclusions() []error {
 			`remove "exclude_interfaces" or list a pattern such as veth*`))
 	}
 	for i, ex := range c.ExcludeInterfaces {
-		if validateEntry(ex) != nil {
+		if validateEntry(ex, maxInterfaceName) != nil {
 			continue // already reported
 		}
 		for _, name := range exactNames(c.Interfaces) {
-			if validateEntry(name) != nil {
+			if validateEntry(name, maxAltName) != nil {
 				continue
 			}
 			if ok, _ := path.Match(ex, name); ok {
@@ -212,18 +238,40 @@ func (c *Config) validateExclusions() []error {
 	return errs
 }
 
-func validateEntry(name string) error {
+// validateEntry checks a name the way the kernel's dev_valid_name() does,
+// or a pattern for its syntax and for characters no name can have.
+func validateEntry(name string, maxLen int) error {
 	if name == "" {
 		return errors.New("interface name is empty: give the name of a network interface, as `ip link` shows it, or a pattern such as veth*")
 	}
-	if strings.ContainsFunc(name, func(r rune) bool { return r == '/' || unicode.IsSpace(r) }) {
-		return fmt.Errorf("interface name %q contains '/' or whitespace, which Linux interface names cannot: check the spelling", name)
+	if name == "." || name == ".." {
+		return fmt.Errorf("interface name %q is not a name Linux allows: check the spelling", name)
 	}
-	if isPattern(name) {
+	if strings.ContainsFunc(name, func(r rune) bool { return r == ':' }) {
+		return fmt.Errorf("interface name %q contains ':', which Linux interface names cannot: a name such as eth0:1 "+
+			"is an address label of eth0, whose packets eth0 counts", name)
+	}
+	for i := 0; i < len(name); i++ {
+		if name[i] == '/' || isSpace(name[i]) {
+			return fmt.Errorf("interface name %q contains '/' or whitespace, which Linux interface names cannot: check the spelling", name)
+		}
+	}
+	switch {
+	case isPattern(name) && len(name) > maxAltName:
+		return fmt.Errorf("pattern %q is %d bytes long: the names it matches have at most %d bytes", name, len(name), maxInterfaceName)
+	case isPattern(name):
 		return checkPattern(name)
-	}
-	if len(name) > maxInterfaceName {
+	case len(name) > maxLen && maxLen == maxInterfaceName:
 		return fmt.Errorf("interface name %q is %d bytes long: Linux interface names have at most %d bytes", name, len(name), maxInterfaceName)
+	case len(name) > maxLen:
+		return fmt.Errorf("interface name %q is %d bytes long: Linux interface names have at most %d bytes, alternative names at most %d",
+			name, len(name), maxInterfaceName, maxAltName)
 	}
 	return nil
+}
+
+// isSpace is the kernel's isspace(): ASCII whitespace and, in its
+// Latin-1 table, the no-break space byte 0xa0, which UTF-8 uses too.
+func isSpace(b byte) bool {
+	return b == ' ' || b >= '\t' && b <= '\r' || b == 0xa0
 }

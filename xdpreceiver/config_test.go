@@ -81,7 +81,12 @@ func TestConfigInvalid(t *testing.T) {
 		{"no_interfaces", `"interfaces" is empty: list at least one network interface or pattern to count packets on, for example interfaces: [eth0] or [veth*]`},
 		{"empty_list", `"interfaces" is empty: list at least one network interface or pattern to count packets on, for example interfaces: [eth0] or [veth*]`},
 		{"empty_name", `"interfaces"[1]: interface name is empty: give the name of a network interface, as ` + "`ip link`" + ` shows it, or a pattern such as veth*`},
-		{"long_name", `"interfaces"[0]: interface name "abcdefghijklmnop" is 16 bytes long: Linux interface names have at most 15 bytes`},
+		{"long_name", `"interfaces"[0]: interface name "` + strings.Repeat("a", 128) + `" is 128 bytes long: Linux interface names have at most 15 bytes, alternative names at most 127`},
+		{"colon", `"interfaces"[0]: interface name "eth0:1" contains ':', which Linux interface names cannot: a name such as eth0:1 is an address label of eth0, whose packets eth0 counts`},
+		{"dot", `"interfaces"[0]: interface name ".." is not a name Linux allows: check the spelling`},
+		{"nbsp", `"interfaces"[0]: interface name "eth\u00a00" contains '/' or whitespace, which Linux interface names cannot: check the spelling`},
+		{"aggregation_avg", `"metrics::xdp.packets::aggregation_strategy" is "avg": the points are delta sums, which only sum aggregates into counts; leave it out or set it to sum` + "\n" +
+			`"metrics::xdp.bytes::aggregation_strategy" is "max": the points are delta sums, which only sum aggregates into counts; leave it out or set it to sum`},
 		{"slash", `"interfaces"[0]: interface name "eth0/1" contains '/' or whitespace, which Linux interface names cannot: check the spelling`},
 		{"whitespace", `"interfaces"[0]: interface name "eth 0" contains '/' or whitespace, which Linux interface names cannot: check the spelling`},
 		{"duplicate", `"interfaces": "eth0" is listed more than once: list each interface or pattern once`},
@@ -196,4 +201,15 @@ func testConfig(ifaces ...string) *Config {
 	cfg := createDefaultConfig().(*Config)
 	cfg.Interfaces = ifaces
 	return cfg
+}
+
+// TestConfigAltNames accepts exact names up to 127 bytes, which only
+// alternative names can have, and nothing longer; exclusions and patterns
+// match interface names, of at most 15 bytes.
+func TestConfigAltNames(t *testing.T) {
+	cfg := testConfig("enx0123456789abcdef", strings.Repeat("a", 127))
+	require.NoError(t, cfg.Validate())
+	cfg = testConfig("veth*")
+	cfg.ExcludeInterfaces = []string{"enx0123456789abcdef"}
+	require.EqualError(t, cfg.Validate(), `"exclude_interfaces"[0]: interface name "enx0123456789abcdef" is 19 bytes long: Linux interface names have at most 15 bytes`)
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -112,7 +113,7 @@ func (s *xdpScraper) start(_ context.Context, host component.Host) error {
 	// fails Start with what is wrong with it, rather than with an attach
 	// error per interface.
 	if err := s.src.prepare(); err != nil {
-		return fmt.Errorf("xdp receiver attached none of %s: %w", quoteAll(s.cfg.Interfaces), err)
+		return fmt.Errorf("xdp receiver attached none of %s: %w", quoteAll(s.cfg.Interfaces), s.advise(err))
 	}
 	exact := exactNames(s.cfg.Interfaces)
 	if err := s.claimant.claim(exact); err != nil {
@@ -131,7 +132,7 @@ func (s *xdpScraper) start(_ context.Context, host component.Host) error {
 	for _, name := range exact {
 		ifc := s.add(name, true)
 		if err := s.attachState(ifc); err != nil {
-			return fail(fmt.Errorf("xdp receiver attached none of %s: %w", quoteAll(exact), err))
+			return fail(fmt.Errorf("xdp receiver attached none of %s: %w", quoteAll(exact), s.advise(err)))
 		}
 	}
 	w, ch, err := s.follow()
@@ -262,7 +263,7 @@ func (s *xdpScraper) retry(ifc *ifaceState) {
 	if errors.As(err, &fe) {
 		kind = faultForeign
 	}
-	s.setFault(ifc, kind, fmt.Errorf("attaching XDP to %q again: %w", ifc.name, err))
+	s.setFault(ifc, kind, fmt.Errorf("attaching XDP to %q again: %w", ifc.name, s.advise(err)))
 }
 
 // setFault records why ifc is not counting; it logs only changes, as
@@ -557,6 +558,18 @@ func (s *xdpScraper) closeAll() error {
 		ifc.reader = nil
 	}
 	return errors.Join(errs...)
+}
+
+// advise adds advice to an error of package bpf (advice.go), with the
+// interfaces that exist for one that does not.
+func (s *xdpScraper) advise(err error) error {
+	return advise(err, func() []string {
+		links, lerr := s.links.list()
+		if lerr != nil {
+			return nil
+		}
+		return slices.Collect(maps.Keys(links))
+	})
 }
 
 func quoteAll(names []string) string {

@@ -150,6 +150,26 @@ func RequireNoXDP(t testing.TB, ifaces ...string) {
 	}
 }
 
+// SetMTU sets the MTU of both ends.
+func (p *Pair) SetMTU(t testing.TB, mtu int) {
+	t.Helper()
+	if err := netlink.LinkSetMTU(linkByName(t, p.Host), mtu); err != nil {
+		t.Fatalf("setting the MTU of %q to %d: %v", p.Host, mtu, err)
+	}
+	h, err := p.ns.handle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	peer, err := h.LinkByName(p.Peer)
+	if err == nil {
+		err = h.LinkSetMTU(peer, mtu)
+	}
+	if err != nil {
+		t.Fatalf("setting the MTU of %q to %d: %v", p.Peer, mtu, err)
+	}
+}
+
 // DeleteHost deletes the host end, and with it the pair, while the test
 // runs: an interface that disappears under the counter.
 func (p *Pair) DeleteHost(t testing.TB) {

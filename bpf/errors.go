@@ -1,0 +1,82 @@
+package bpf
+
+import (
+	"errors"
+	"fmt"
+)
+
+// The errors of this package are short and typed, in the style of
+// cilium/ebpf: they say what failed, and callers test them with errors.Is
+// and errors.As. The advice a user can act on is added by the receiver, in
+// one place.
+var (
+	// ErrInterfaceNotFound: no interface has the name (or alternative
+	// name), in the caller's network namespace. Errors that wrap it are an
+	// *InterfaceNotFoundError.
+	ErrInterfaceNotFound = errors.New("interface not found")
+
+	// ErrNoNativeXDP: the interface's driver cannot run XDP programs
+	// itself (EOPNOTSUPP in native mode).
+	ErrNoNativeXDP = errors.New("driver has no native XDP support")
+
+	// ErrNoXDPLink: the kernel cannot attach XDP through a bpf_link, which
+	// Linux 5.9 introduced.
+	ErrNoXDPLink = errors.New("kernel cannot attach XDP through a bpf_link (Linux 5.9+)")
+)
+
+// InterfaceNotFoundError names the interface that does not exist.
+type InterfaceNotFoundError struct {
+	Name string
+}
+
+func (e *InterfaceNotFoundError) Error() string { return fmt.Sprintf("interface %q not found", e.Name) }
+
+// Is makes errors.Is(err, ErrInterfaceNotFound) true.
+func (e *InterfaceNotFoundError) Is(target error) bool { return target == ErrInterfaceNotFound }
+
+// ForeignProgramError means the interface's XDP slot holds a program that is not
+// ours, which is never replaced.
+type ForeignProgramError struct {
+	Interface string
+	// ProgramID is the program's id, or 0 when programs are attached in
+	// more than one mode at once (XDP_ATTACHED_MULTI, such as driver and
+	// offload), where the kernel reports no single id.
+	ProgramID uint32
+}
+
+func (e *ForeignProgramError) Error() string {
+	if e.ProgramID == 0 {
+		return fmt.Sprintf("interface %q already has XDP programs attached in several modes", e.Interface)
+	}
+	return fmt.Sprintf("interface %q already has XDP program id %d attached", e.Interface, e.ProgramID)
+}
+
+// DriverRefusedError means the driver refused native XDP on the interface for a
+// reason of its own: an MTU it cannot take with XDP, LRO, too few queues.
+// The kernel tells the reason only to netlink callers; a bpf_link attach
+// gets the errno alone (EINVAL, or veth's ERANGE, ENOSPC, ENOTCONN).
+type DriverRefusedError struct {
+	Interface string
+	MTU       int
+	// Frags tells whether the program handles multi-buffer frames; one
+	// that does not cannot take frames larger than a page.
+	Frags bool
+	Err   error
+}
+
+func (e *DriverRefusedError) Error() string {
+	return fmt.Sprintf("driver of %q refused native XDP: %v", e.Interface, e.Err)
+}
+
+func (e *DriverRefusedError) Unwrap() error { return e.Err }
+
+// maxLinearMTU is roughly the largest MTU whose frames fit one 4 KiB page
+// with XDP's headroom and the skb's shared info: drivers refuse a program
+// without frags support on a larger MTU.
+const maxLinearMTU = 3498
+
+// MTUTooLarge tells whether the MTU is likely why the driver refused: the
+// program cannot take multi-buffer frames and the MTU needs them.
+func (e *DriverRefusedError) MTUTooLarge() bool {
+	return !e.Frags && e.MTU > maxLinearMTU
+}

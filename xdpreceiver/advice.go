@@ -1,0 +1,56 @@
+package xdpreceiver // import "github.com/otelcol-xdp/otelcol-xdp/xdpreceiver"
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/otelcol-xdp/otelcol-xdp/bpf"
+)
+
+// privilegeAdvice is what to do about a permission error: the capabilities
+// the collector needs (README, Least privilege).
+const privilegeAdvice = "run the collector as root, or grant it CAP_BPF and CAP_NET_ADMIN " +
+	"(for example: setcap cap_bpf,cap_net_admin+ep otelcol-xdp; add cap_perfmon on kernels before 5.18)"
+
+// advise adds to an error of package bpf what the user can do about it.
+// Package bpf says what failed, briefly; this is the one place where the
+// receiver's errors get advice. hostInterfaces lists the interfaces that
+// do exist, for an interface that does not.
+func advise(err error, hostInterfaces func() []string) error {
+	var foreign *bpf.ForeignProgramError
+	var refused *bpf.DriverRefusedError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, bpf.ErrInterfaceNotFound):
+		names := "unknown"
+		if hostInterfaces != nil {
+			names = strings.Join(slices.Sorted(slices.Values(hostInterfaces())), ", ")
+		}
+		return fmt.Errorf("%w; check the name with `ip link`; interfaces on this host: %s", err, names)
+	case errors.As(err, &foreign):
+		return fmt.Errorf("%w: otelcol-xdp never replaces another program; detach it (bpftool net detach xdp dev %s) "+
+			"or remove %q from this receiver", err, foreign.Interface, foreign.Interface)
+	case errors.Is(err, bpf.ErrNoNativeXDP):
+		return fmt.Errorf("%w: set attach_mode to auto or generic", err)
+	case errors.As(err, &refused) && refused.MTUTooLarge():
+		return fmt.Errorf("%w: its MTU %d is too large for XDP without multi-buffer support, which needs Linux 5.18: "+
+			"lower the MTU, or set attach_mode to auto or generic", err, refused.MTU)
+	case errors.As(err, &refused):
+		return fmt.Errorf("%w: drivers refuse native XDP when LRO is on (ethtool -K %s lro off), when they have too "+
+			"few queues, or for an MTU they cannot take; the kernel log says which; or set attach_mode to auto or generic",
+			err, refused.Interface)
+	case errors.Is(err, bpf.ErrNoXDPLink):
+		return fmt.Errorf("%w: otelcol-xdp attaches only through bpf_link, so that no program outlives it; "+
+			"upgrade to Linux 5.9 or later", err)
+	case errors.Is(err, os.ErrPermission):
+		// EPERM and EACCES: no capability, or a verifier that refuses
+		// without CAP_PERFMON ("pointer arithmetic ... prohibited for
+		// !root") before 5.18.
+		return fmt.Errorf("%w: %s", err, privilegeAdvice)
+	}
+	return err
+}

@@ -1,0 +1,53 @@
+package xdpreceiver
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/otelcol-xdp/otelcol-xdp/bpf"
+)
+
+// TestAdvice gives each error of package bpf its own advice, and keeps
+// the error itself testable with errors.Is and errors.As.
+func TestAdvice(t *testing.T) {
+	hostInterfaces := func() []string { return []string{"lo", "eth0"} }
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"not found", &bpf.InterfaceNotFoundError{Name: "eth9"},
+			"interface \"eth9\" not found; check the name with `ip link`; interfaces on this host: eth0, lo"},
+		{"foreign", &bpf.ForeignProgramError{Interface: "eth0", ProgramID: 42},
+			`interface "eth0" already has XDP program id 42 attached: otelcol-xdp never replaces another program; ` +
+				`detach it (bpftool net detach xdp dev eth0) or remove "eth0" from this receiver`},
+		{"no native", fmt.Errorf("attach XDP to %q in native mode: %w", "br0", bpf.ErrNoNativeXDP),
+			`attach XDP to "br0" in native mode: driver has no native XDP support: set attach_mode to auto or generic`},
+		{"mtu", &bpf.DriverRefusedError{Interface: "eth0", MTU: 9000, Err: syscall.EINVAL},
+			`driver of "eth0" refused native XDP: invalid argument: its MTU 9000 is too large for XDP without multi-buffer ` +
+				`support, which needs Linux 5.18: lower the MTU, or set attach_mode to auto or generic`},
+		{"driver", &bpf.DriverRefusedError{Interface: "eth0", MTU: 9000, Frags: true, Err: syscall.EINVAL},
+			`driver of "eth0" refused native XDP: invalid argument: drivers refuse native XDP when LRO is on ` +
+				`(ethtool -K eth0 lro off), when they have too few queues, or for an MTU they cannot take; the kernel log ` +
+				`says which; or set attach_mode to auto or generic`},
+		{"no xdp link", fmt.Errorf("attach XDP to %q: %w", "eth0", bpf.ErrNoXDPLink),
+			`attach XDP to "eth0": kernel cannot attach XDP through a bpf_link (Linux 5.9+): otelcol-xdp attaches only ` +
+				`through bpf_link, so that no program outlives it; upgrade to Linux 5.9 or later`},
+		{"eperm", fmt.Errorf("load XDP counter: %w", syscall.EPERM),
+			"load XDP counter: operation not permitted: " + privilegeAdvice},
+		{"eacces", fmt.Errorf("load XDP counter: %w", syscall.EACCES),
+			"load XDP counter: permission denied: " + privilegeAdvice},
+		{"other", errors.New("something else"), "something else"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := advise(tc.err, hostInterfaces)
+			assert.EqualError(t, got, tc.want)
+			assert.ErrorIs(t, got, tc.err, "the advice wraps the error")
+		})
+	}
+	assert.NoError(t, advise(nil, hostInterfaces))
+}
