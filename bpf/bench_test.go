@@ -3,7 +3,6 @@
 package bpf_test
 
 import (
-	"fmt"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -13,12 +12,20 @@ import (
 	x "github.com/otelcol-xdp/otelcol-xdp/internal/xdptest"
 )
 
-// BenchmarkPerPacket runs each frame through three programs side by side:
-// the empty floor, the seed design (hash map keyed by ethertype, atomic add)
-// and the counter. One op is one packet: the whole b.N runs in one
-// BPF_PROG_TEST_RUN call, timed from user space, so the figure has
-// sub-nanosecond resolution. Run it with at least a million repeats
-// (make bench uses -benchtime=10000000x).
+// BenchmarkPerPacket runs each frame through the programs side by side:
+//
+//	xdp-floor, tc-floor  empty XDP and TC programs: the cost of any program
+//	seed                 the design this project started from: a hash map
+//	                     keyed by ethertype, incremented atomically
+//	xdp, tc              the counter as the receiver attaches it: its slot
+//	                     found in the slot index by the interface's index
+//	xdp-hash             design alternative: the slot found in a hash map
+//	xdp-const            design alternative: a copy of the program per
+//	                     interface, its slot a load-time constant
+//
+// One op is one packet: the whole b.N runs in one BPF_PROG_TEST_RUN call,
+// timed from user space, so the figure has sub-nanosecond resolution. Run
+// it with at least a million repeats (make bench uses -benchtime=10000000x).
 func BenchmarkPerPacket(b *testing.B) {
 	x.Privileged(b)
 	base, err := baseline.Load()
@@ -26,7 +33,17 @@ func BenchmarkPerPacket(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { base.Close() })
-	inst := loadInstance(b)
+	xdp, tc := newRunner(b, "xdp", loadDatapath(b, bpf.Options{Capacity: 4}), true, bpf.Receive), (*runner)(nil)
+	tc = newRunner(b, "tc", xdp.d, false, bpf.Receive)
+	hashed := newRunner(b, "xdp-hash", loadDatapath(b, bpf.Options{Capacity: 4}), true, bpf.Receive)
+	if err := hashed.d.MoveToHash(loIndex); err != nil {
+		b.Fatal(err)
+	}
+	konst, closer, err := baseline.SlotConst()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { closer.Close() })
 
 	udp, tcp := x.UDP(53, 18), x.TCP(6)
 	frames := []struct {
@@ -47,59 +64,30 @@ func BenchmarkPerPacket(b *testing.B) {
 	programs := []struct {
 		name string
 		prog *ebpf.Program
+		opts func(frame []byte, repeat uint32) *ebpf.RunOptions
 	}{
-		{"floor", base.XdpFloor},
-		{"seed", base.XdpSeed},
-		{"counter", inst.Program()},
+		{"xdp-floor", base.XdpFloor, plain},
+		{"seed", base.XdpSeed, plain},
+		{"xdp", xdp.prog, xdp.options},
+		{"xdp-hash", hashed.prog, hashed.options},
+		{"xdp-const", konst, plain},
+		{"tc-floor", base.TcFloor, plain},
+		{"tc", tc.prog, tc.options},
 	}
 	for _, f := range frames {
 		for _, p := range programs {
 			b.Run("frame="+f.name+"/prog="+p.name, func(b *testing.B) {
+				o := p.opts(f.data, uint32(b.N))
+				o.Reset = b.ResetTimer //nolint:staticcheck // timed from user space for sub-ns resolution: a run restarted by a signal restarts the timer
 				b.ResetTimer()
-				ret, err := p.prog.Run(&ebpf.RunOptions{Data: f.data, Repeat: uint32(b.N), Reset: b.ResetTimer}) //nolint:staticcheck // timed from user space for sub-ns resolution: a run restarted by a signal restarts the timer
-				if err != nil || ret != xdpPass {
-					b.Fatalf("ret %d, err %v", ret, err)
+				if _, err := p.prog.Run(o); err != nil {
+					b.Fatal(err)
 				}
 			})
 		}
 	}
 }
 
-// BenchmarkRead measures reading one interface's totals: one batch lookup of
-// every class's per-CPU values, summed. Its cost follows the bytes copied,
-// classes x possible CPUs x 16; the slots sub-benchmarks read per-CPU arrays
-// of other sizes to show how it grows.
-func BenchmarkRead(b *testing.B) {
-	inst := loadInstance(b)
-	cpus, err := ebpf.PossibleCPU()
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Run(fmt.Sprintf("counter/classes=%d/cpus=%d", bpf.NumClasses, cpus), func(b *testing.B) {
-		var t bpf.Totals
-		b.ReportAllocs()
-		for b.Loop() {
-			if err := inst.Read(&t); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	for _, slots := range []int{bpf.NumClasses, 4 * bpf.NumClasses, 16 * bpf.NumClasses} {
-		b.Run(fmt.Sprintf("percpu-array/slots=%d/cpus=%d", slots, cpus), func(b *testing.B) {
-			m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 16, MaxEntries: uint32(slots)})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer m.Close()
-			keys := make([]uint32, slots)
-			values := make([]bpf.Counter, slots*cpus)
-			b.ReportAllocs()
-			for b.Loop() {
-				var cursor ebpf.MapBatchCursor
-				if _, err := m.BatchLookup(&cursor, keys, values, nil); err != nil && !isEnd(err) {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
+func plain(frame []byte, repeat uint32) *ebpf.RunOptions {
+	return &ebpf.RunOptions{Data: frame, Repeat: repeat}
 }

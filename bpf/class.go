@@ -1,5 +1,7 @@
 package bpf
 
+import "fmt"
+
 // NetworkType is the network.type of a frame: what its ethertype says, after
 // up to two VLAN tags. The values come from counter.h through bpf2go.
 type NetworkType = counterNetType
@@ -75,8 +77,44 @@ func (c Class) String() string {
 // Counter holds a packet and a byte count. Kernel counters only grow.
 type Counter = counterCounter
 
-// Totals holds one interface's counters, summed over CPUs, by class index.
+// Direction is the network.io.direction a counter counts: what arrives on
+// an interface (XDP, TC ingress) or what leaves it (TC egress).
+type Direction = counterDirection
+
+// The directions, as counter.h numbers them.
+const (
+	Receive  Direction = counterDirectionDIRECTION_RECEIVE
+	Transmit Direction = counterDirectionDIRECTION_TRANSMIT
+
+	// NumDirections is the number of directions.
+	NumDirections = int(counterDirectionDIRECTION_COUNT)
+)
+
+var directionNames = [NumDirections]string{"receive", "transmit"}
+
+// String returns the network.io.direction attribute value.
+func (d counterDirection) String() string {
+	if int(d) < NumDirections {
+		return directionNames[d]
+	}
+	return "invalid"
+}
+
+// ParseDirection parses "receive" or "transmit".
+func ParseDirection(s string) (Direction, error) {
+	for d, name := range directionNames {
+		if s == name {
+			return Direction(d), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown direction %q: use receive or transmit", s)
+}
+
+// Totals holds one direction's counters of an interface, by class index.
 type Totals [NumClasses]Counter
+
+// Counts holds every counter of one interface: Dir[direction][class].
+type Counts = counterSlotCounters
 
 // Of returns the counter of class c.
 func (t *Totals) Of(c Class) Counter {

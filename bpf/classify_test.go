@@ -18,21 +18,31 @@ var (
 	other    = cls(bpf.NetworkOther, bpf.TransportNone)
 )
 
+// forEachRunner runs test against every program and variant: XDP with and
+// without frags, TC ingress and egress. All classify alike.
+func forEachRunner(t *testing.T, test func(t *testing.T, r *runner)) {
+	for _, r := range runners(t) {
+		t.Run(r.name, func(t *testing.T) { test(t, r) })
+	}
+}
+
 func TestClassifiesEveryClass(t *testing.T) {
-	forEachVariant(t, func(t *testing.T, inst *bpf.Instance, _ bool) {
+	forEachRunner(t, func(t *testing.T, r *runner) {
 		for _, f := range x.Frames() {
 			t.Run(f.Name, func(t *testing.T) {
-				requireOnly(t, runFrame(t, inst, f.Data), f.Class, len(f.Data))
+				if d, ok := r.runFrame(t, f.Data); ok {
+					requireOnly(t, d, f.Class, len(f.Data))
+				}
 			})
 		}
 	})
 }
 
 func TestClassifiesEdgeCases(t *testing.T) {
-	forEachVariant(t, testEdgeCases)
+	forEachRunner(t, testEdgeCases)
 }
 
-func testEdgeCases(t *testing.T, inst *bpf.Instance, frags bool) {
+func testEdgeCases(t *testing.T, r *runner) {
 	udp := x.UDP(53, 8)
 	exts := func(n int) []byte { // n destination-options headers, then UDP
 		var b []byte
@@ -78,11 +88,13 @@ func testEdgeCases(t *testing.T, inst *bpf.Instance, frags bool) {
 		{"bare ethernet header", x.Eth(x.EtherIPv4), ipv4None},
 		{"jumbo ipv4/udp spanning several buffers", x.Cat(x.Eth(x.EtherIPv4), x.IPv4(x.ProtoUDP, nil, 8958), x.UDP(9, 8950)), cls(bpf.IPv4, bpf.UDP)},
 	} {
-		if len(tc.frame) > 4096 && !frags {
+		if len(tc.frame) > 4096 && !r.frags {
 			continue // a program without frags only ever sees one buffer
 		}
 		t.Run(tc.name, func(t *testing.T) {
-			requireOnly(t, runFrame(t, inst, tc.frame), tc.want, len(tc.frame))
+			if d, ok := r.runFrame(t, tc.frame); ok {
+				requireOnly(t, d, tc.want, len(tc.frame))
+			}
 		})
 	}
 }
@@ -91,10 +103,10 @@ func testEdgeCases(t *testing.T, inst *bpf.Instance, frags bool) {
 // of it: a frame counts in the deepest class whose headers it holds whole,
 // always with its full length.
 func TestCutShort(t *testing.T) {
-	forEachVariant(t, testCutShort)
+	forEachRunner(t, testCutShort)
 }
 
-func testCutShort(t *testing.T, inst *bpf.Instance, _ bool) {
+func testCutShort(t *testing.T, r *runner) {
 	udp, tcp := x.UDP(53, 8), x.TCP(4)
 	type cut struct {
 		at   int
@@ -143,7 +155,59 @@ func testCutShort(t *testing.T, inst *bpf.Instance, _ bool) {
 	} {
 		for _, c := range tc.cuts {
 			t.Run(fmt.Sprintf("%s/%d", tc.name, c.at), func(t *testing.T) {
-				requireOnly(t, runFrame(t, inst, tc.frame[:c.at]), c.want, c.at)
+				if d, ok := r.runFrame(t, tc.frame[:c.at]); ok {
+					requireOnly(t, d, c.want, c.at)
+				}
+			})
+		}
+	}
+}
+
+// skBuff is struct __sk_buff as BPF_PROG_TEST_RUN takes it for TC programs:
+// of its fields, only a few may be set, among them gso_segs and gso_size.
+type skBuff struct {
+	_       [164 / 4]uint32 // len ... wire_len
+	GSOSegs uint32          // 164
+	_       [2]uint32       // sk
+	GSOSize uint32          // 176
+	_       [3]uint32       // tstamp_type, padding, hwtstamp
+}
+
+// TestTCCountsSegments: at TC a GSO packet counts as the segments the wire
+// carries, and its bytes as they carry them, the headers once per segment.
+// A packet whose segment count the kernel does not trust (gso_segs 0,
+// SKB_GSO_DODGY) counts as many segments as gso_size makes of its payload.
+func TestTCCountsSegments(t *testing.T) {
+	rs := runners(t)
+	tcp := func(optWords, payload int) []byte {
+		h := x.TCP(0)
+		h[12] = byte(5+optWords) << 4
+		return x.Cat(h, make([]byte, optWords*4), x.Payload(payload))
+	}
+	v4 := func(l4 []byte) []byte { return x.Cat(x.Eth(x.EtherIPv4), x.IPv4(x.ProtoTCP, nil, len(l4)), l4) }
+	for _, tc := range []struct {
+		name       string
+		frame      []byte
+		segs, size uint32
+		wantSegs   uint64
+		headers    int // repeated by every segment
+		class      bpf.Class
+	}{
+		{"ipv4 tcp", v4(tcp(0, 1200)), 3, 500, 3, 14 + 20 + 20, cls(bpf.IPv4, bpf.TCP)},
+		{"ipv4 tcp with options", v4(tcp(3, 2896)), 2, 1448, 2, 14 + 20 + 32, cls(bpf.IPv4, bpf.TCP)},
+		{"ipv4 tcp untrusted", v4(tcp(0, 1201)), 0, 400, 4, 14 + 20 + 20, cls(bpf.IPv4, bpf.TCP)},
+		{"ipv6 tcp", x.Cat(x.Eth(x.EtherIPv6), x.IPv6(x.ProtoTCP, 20+3000), tcp(0, 3000)), 3, 1000, 3, 14 + 40 + 20, cls(bpf.IPv6, bpf.TCP)},
+		{"ipv4 udp", x.Cat(x.Eth(x.EtherIPv4), x.IPv4(x.ProtoUDP, nil, 8+3000), x.UDP(443, 3000)), 3, 1000, 3, 14 + 20 + 8, cls(bpf.IPv4, bpf.UDP)},
+		{"not gso", v4(tcp(0, 100)), 1, 0, 1, 0, cls(bpf.IPv4, bpf.TCP)},
+	} {
+		for _, r := range rs[2:] { // the TC programs
+			t.Run(r.name+"/"+tc.name, func(t *testing.T) {
+				before := r.totals(t)
+				o := r.options(tc.frame, 1)
+				o.Context = skBuff{GSOSegs: tc.segs, GSOSize: tc.size}
+				r.run(t, o)
+				bytes := uint64(len(tc.frame)) + (tc.wantSegs-1)*uint64(tc.headers)
+				requireCounted(t, diff(r.totals(t), before), tc.class, tc.wantSegs, bytes)
 			})
 		}
 	}

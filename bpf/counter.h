@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (MIT OR GPL-2.0-only) */
 /*
- * The one definition of everything the XDP counter shares with user space.
+ * The one definition of everything the counter shares with user space.
  * bpf2go turns these types into Go (-type), so the Go side never mirrors them
  * by hand: change a type here, run `make generate`, and both sides follow.
  */
@@ -34,22 +34,59 @@ enum transport {
 };
 
 /*
- * A class is the index into the counters map:
+ * A class indexes an interface's counters of one direction:
  *   class = net_type * TRANSPORT_COUNT + transport
- * so every (net_type, transport) pair has exactly one slot and the map needs
- * no hashing on the hot path.
+ * so every (net_type, transport) pair has exactly one counter and counting
+ * needs no hashing.
  */
 enum class_layout {
 	CLASS_COUNT = NET_TYPE_COUNT * TRANSPORT_COUNT,
 };
 
+/* network.io.direction: receive at XDP or TC ingress, transmit at TC egress. */
+enum direction {
+	DIRECTION_RECEIVE = 0,
+	DIRECTION_TRANSMIT = 1,
+	DIRECTION_COUNT = 2,
+};
+
 /*
- * One slot of the per-CPU counters map. Both fields only ever grow: user
- * space never writes or clears them, it turns successive reads into deltas.
+ * One class's counts. Both fields only ever grow: user space never writes or
+ * clears them, it turns successive reads into deltas.
  */
 struct counter {
-	__u64 packets;
-	__u64 bytes; /* whole frame as XDP sees it, every fragment included */
+	__u64 packets; /* what the wire carries: a GSO packet counts its segments */
+	__u64 bytes;   /* whole frames, Ethernet header included */
+};
+
+/*
+ * One slot of the counters map: every counter of one interface. A receiver
+ * gives each interface it counts a slot of its own, and the slots map leads
+ * from the interface's index to it.
+ */
+struct slot_counters {
+	struct counter dir[DIRECTION_COUNT][CLASS_COUNT];
+};
+
+/*
+ * An entry of the slot index: the interface at this position, by index, and
+ * its slot. ifindex 0 (no interface has it) marks a free position.
+ */
+struct slot_entry {
+	__u32 ifindex;
+	__u32 slot;
+};
+
+/*
+ * Slot 0 serves no interface: it counts the packets of an interface that the
+ * program runs on but the slots map does not know, which the receiver's
+ * ordering of attach and detach never lets happen. User space reports it, so
+ * that such packets are never lost silently.
+ */
+enum slot_layout {
+	SLOT_UNATTRIBUTED = 0,
+	/* Positions in the slot index: a power of two, 32 KiB. */
+	SLOT_INDEX_SIZE = 4096,
 };
 
 #endif /* OTELCOL_XDP_COUNTER_H */

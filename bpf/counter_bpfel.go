@@ -19,6 +19,14 @@ type counterCounter struct {
 	Bytes   uint64
 }
 
+type counterDirection uint32
+
+const (
+	counterDirectionDIRECTION_RECEIVE  counterDirection = 0
+	counterDirectionDIRECTION_TRANSMIT counterDirection = 1
+	counterDirectionDIRECTION_COUNT    counterDirection = 2
+)
+
 type counterNetType uint32
 
 const (
@@ -27,6 +35,24 @@ const (
 	counterNetTypeNET_TYPE_ARP   counterNetType = 2
 	counterNetTypeNET_TYPE_OTHER counterNetType = 3
 	counterNetTypeNET_TYPE_COUNT counterNetType = 4
+)
+
+type counterSlotCounters struct {
+	_   structs.HostLayout
+	Dir [2][20]counterCounter
+}
+
+type counterSlotEntry struct {
+	_       structs.HostLayout
+	Ifindex uint32
+	Slot    uint32
+}
+
+type counterSlotLayout uint32
+
+const (
+	counterSlotLayoutSLOT_UNATTRIBUTED counterSlotLayout = 0
+	counterSlotLayoutSLOT_INDEX_SIZE   counterSlotLayout = 4096
 )
 
 type counterTransport uint32
@@ -40,15 +66,28 @@ const (
 	counterTransportTRANSPORT_COUNT counterTransport = 5
 )
 
+type counterWindow struct {
+	_ structs.HostLayout
+	B [64]uint8
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	counterMapCounters        = "counters"
-	counterProgXdpCount       = "xdp_count"
-	counterVarFragsAware      = "frags_aware"
-	counterVarUnusedNetType   = "unused_net_type"
-	counterVarUnusedTransport = "unused_transport"
+	counterMapCounters         = "counters"
+	counterMapSlotIndex        = "slot_index"
+	counterMapSlots            = "slots"
+	counterMapWindows          = "windows"
+	counterProgTcCountRx       = "tc_count_rx"
+	counterProgTcCountTx       = "tc_count_tx"
+	counterProgXdpCount        = "xdp_count"
+	counterProgXdpCountLinear  = "xdp_count_linear"
+	counterVarUnknownZero      = "unknown_zero"
+	counterVarUnusedDirection  = "unused_direction"
+	counterVarUnusedNetType    = "unused_net_type"
+	counterVarUnusedSlotLayout = "unused_slot_layout"
+	counterVarUnusedTransport  = "unused_transport"
 )
 
 // loadCounter returns the embedded CollectionSpec for counter.
@@ -93,23 +132,31 @@ type counterSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type counterProgramSpecs struct {
-	XdpCount *ebpf.ProgramSpec `ebpf:"xdp_count"`
+	TcCountRx      *ebpf.ProgramSpec `ebpf:"tc_count_rx"`
+	TcCountTx      *ebpf.ProgramSpec `ebpf:"tc_count_tx"`
+	XdpCount       *ebpf.ProgramSpec `ebpf:"xdp_count"`
+	XdpCountLinear *ebpf.ProgramSpec `ebpf:"xdp_count_linear"`
 }
 
 // counterMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type counterMapSpecs struct {
-	Counters *ebpf.MapSpec `ebpf:"counters"`
+	Counters  *ebpf.MapSpec `ebpf:"counters"`
+	SlotIndex *ebpf.MapSpec `ebpf:"slot_index"`
+	Slots     *ebpf.MapSpec `ebpf:"slots"`
+	Windows   *ebpf.MapSpec `ebpf:"windows"`
 }
 
 // counterVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type counterVariableSpecs struct {
-	FragsAware      *ebpf.VariableSpec `ebpf:"frags_aware"`
-	UnusedNetType   *ebpf.VariableSpec `ebpf:"unused_net_type"`
-	UnusedTransport *ebpf.VariableSpec `ebpf:"unused_transport"`
+	UnknownZero      *ebpf.VariableSpec `ebpf:"unknown_zero"`
+	UnusedDirection  *ebpf.VariableSpec `ebpf:"unused_direction"`
+	UnusedNetType    *ebpf.VariableSpec `ebpf:"unused_net_type"`
+	UnusedSlotLayout *ebpf.VariableSpec `ebpf:"unused_slot_layout"`
+	UnusedTransport  *ebpf.VariableSpec `ebpf:"unused_transport"`
 }
 
 // counterObjects contains all objects after they have been loaded into the kernel.
@@ -132,12 +179,18 @@ func (o *counterObjects) Close() error {
 //
 // It can be passed to loadCounterObjects or ebpf.CollectionSpec.LoadAndAssign.
 type counterMaps struct {
-	Counters *ebpf.Map `ebpf:"counters"`
+	Counters  *ebpf.Map `ebpf:"counters"`
+	SlotIndex *ebpf.Map `ebpf:"slot_index"`
+	Slots     *ebpf.Map `ebpf:"slots"`
+	Windows   *ebpf.Map `ebpf:"windows"`
 }
 
 func (m *counterMaps) Close() error {
 	return _CounterClose(
 		m.Counters,
+		m.SlotIndex,
+		m.Slots,
+		m.Windows,
 	)
 }
 
@@ -145,21 +198,29 @@ func (m *counterMaps) Close() error {
 //
 // It can be passed to loadCounterObjects or ebpf.CollectionSpec.LoadAndAssign.
 type counterVariables struct {
-	FragsAware      *ebpf.Variable `ebpf:"frags_aware"`
-	UnusedNetType   *ebpf.Variable `ebpf:"unused_net_type"`
-	UnusedTransport *ebpf.Variable `ebpf:"unused_transport"`
+	UnknownZero      *ebpf.Variable `ebpf:"unknown_zero"`
+	UnusedDirection  *ebpf.Variable `ebpf:"unused_direction"`
+	UnusedNetType    *ebpf.Variable `ebpf:"unused_net_type"`
+	UnusedSlotLayout *ebpf.Variable `ebpf:"unused_slot_layout"`
+	UnusedTransport  *ebpf.Variable `ebpf:"unused_transport"`
 }
 
 // counterPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadCounterObjects or ebpf.CollectionSpec.LoadAndAssign.
 type counterPrograms struct {
-	XdpCount *ebpf.Program `ebpf:"xdp_count"`
+	TcCountRx      *ebpf.Program `ebpf:"tc_count_rx"`
+	TcCountTx      *ebpf.Program `ebpf:"tc_count_tx"`
+	XdpCount       *ebpf.Program `ebpf:"xdp_count"`
+	XdpCountLinear *ebpf.Program `ebpf:"xdp_count_linear"`
 }
 
 func (p *counterPrograms) Close() error {
 	return _CounterClose(
+		p.TcCountRx,
+		p.TcCountTx,
 		p.XdpCount,
+		p.XdpCountLinear,
 	)
 }
 

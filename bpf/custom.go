@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 )
 
@@ -117,8 +118,8 @@ type CustomProgram struct {
 	values []uint64
 }
 
-// readBatch is how many keys one batch lookup reads.
-const readBatch = 256
+// customReadBatch is how many keys one batch lookup reads.
+const customReadBatch = 256
 
 // CustomObject is a user's object, read and checked (CheckCustom) once and
 // kept in memory: every load and attachment starts from this copy, so a
@@ -171,19 +172,37 @@ func (o *CustomObject) Load() (*CustomProgram, error) {
 			return nil, fmt.Errorf("counting possible CPUs: %w", err)
 		}
 	}
-	p.keys, p.values = make([]uint32, readBatch), make([]uint64, readBatch*p.cpus)
+	p.keys, p.values = make([]uint32, customReadBatch), make([]uint64, customReadBatch*p.cpus)
 	return p, nil
 }
 
 // Attach loads a fresh copy of the program, with maps of its own, and
 // attaches it to the interface named iface, as Attach does the built-in
 // counter.
+//
+// It refuses, before loading anything, an interface whose XDP slot another
+// program holds: a link never replaces a program. ModeTC is not for XDP
+// programs; ModeAuto tries native XDP, then generic.
 func (o *CustomObject) Attach(iface string, mode Mode) (*CustomAttachment, error) {
-	b, p, err := bind(iface, mode, o.Load)
+	if mode == ModeTC {
+		return nil, fmt.Errorf("attach program %q to %q: attach mode tc is for the built-in counter only", o.s.Function, iface)
+	}
+	ifc, err := lookup(iface)
 	if err != nil {
 		return nil, err
 	}
-	return &CustomAttachment{binding: b, program: p}, nil
+	if err := checkSlotFree(ifc); err != nil {
+		return nil, err
+	}
+	p, err := o.Load()
+	if err != nil {
+		return nil, err
+	}
+	l, got, err := attachXDPLink(p.prog, ifc, mode, p.frags)
+	if err != nil {
+		return nil, errors.Join(err, p.Close())
+	}
+	return &CustomAttachment{name: iface, ifindex: ifc.Attrs().Index, mode: got, link: l, program: p}, nil
 }
 
 // Program is the loaded XDP program.
@@ -195,7 +214,7 @@ func (p *CustomProgram) Frags() bool { return p.frags }
 // Read replaces dst's contents with the counter map's: every key and its
 // value, per-CPU values summed. An array's keys are all there, zeros
 // included; a hash's only once the program stored them. It reads in batches
-// of readBatch keys, one syscall each, and key by key where the kernel has
+// of customReadBatch keys, one syscall each, and key by key where the kernel has
 // no batch lookup for the map.
 func (p *CustomProgram) Read(dst map[uint32]uint64) error {
 	clear(dst)
@@ -257,9 +276,14 @@ func (p *CustomProgram) Close() error {
 
 // CustomAttachment is a user's program attached to one interface through a
 // bpf_link, with a counter map of its own: every attachment loads the
-// object afresh, so interfaces never mix their counts.
+// object afresh, so interfaces never mix their counts. The link belongs to
+// this process: if the process dies, even by SIGKILL, the kernel detaches
+// the program and frees everything with it.
 type CustomAttachment struct {
-	binding
+	name    string
+	ifindex int
+	mode    Mode
+	link    link.Link
 	program *CustomProgram
 }
 
@@ -276,7 +300,52 @@ func AttachCustom(iface string, mode Mode, s CustomSpec) (*CustomAttachment, err
 // CustomProgram.Read does.
 func (a *CustomAttachment) Read(dst map[uint32]uint64) error {
 	if err := a.program.Read(dst); err != nil {
-		return fmt.Errorf("reading map of the XDP program on %q: %w", a.iface, err)
+		return fmt.Errorf("read map of the XDP program on %q: %w", a.name, err)
 	}
 	return nil
+}
+
+// Interface is the name of the interface the program is attached to.
+func (a *CustomAttachment) Interface() string { return a.name }
+
+// Ifindex is the index the interface had when the program was attached.
+func (a *CustomAttachment) Ifindex() int { return a.ifindex }
+
+// Mode is the mode the program runs in: ModeNative or ModeGeneric.
+func (a *CustomAttachment) Mode() Mode { return a.mode }
+
+// Attached reports whether the program still runs on the interface: it
+// stops when the interface is deleted and when someone detaches the link
+// from outside (bpftool link detach). An interface moved to another
+// network namespace keeps the program, until Detach. One syscall.
+func (a *CustomAttachment) Attached() (bool, error) {
+	if a.link == nil {
+		return false, nil
+	}
+	info, err := a.link.Info()
+	if err != nil {
+		return false, fmt.Errorf("query XDP link of %q: %w", a.name, err)
+	}
+	return info.XDP().Ifindex != 0, nil
+}
+
+// Detach detaches the program and keeps its map readable, so that the last
+// counts can be read after the program stopped counting. It is safe to
+// call more than once.
+func (a *CustomAttachment) Detach() error {
+	if a.link == nil {
+		return nil
+	}
+	err := a.link.Close()
+	a.link = nil
+	if err != nil {
+		return fmt.Errorf("detach XDP from %q: %w", a.name, err)
+	}
+	return nil
+}
+
+// Close detaches the program and frees it and its maps. It is safe to call
+// more than once.
+func (a *CustomAttachment) Close() error {
+	return errors.Join(a.Detach(), a.program.Close())
 }

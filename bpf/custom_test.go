@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 
@@ -162,4 +163,44 @@ func TestAttachCustomFailureLeavesNothing(t *testing.T) {
 		t.Fatal("attached a program the verifier rejects")
 	}
 	xdptest.RequireNoXDP(t, p.Host)
+}
+
+// TestCustomDetachKeepsTheMap: after Detach the program counts no more and
+// its map still reads, so the last counts can be read after it stopped.
+func TestCustomDetachKeepsTheMap(t *testing.T) {
+	p := xdptest.NewPair(t)
+	a, err := bpf.AttachCustom(p.Host, bpf.ModeAuto, bpf.CustomSpec{Object: portCountObject, Function: "xdp_count", Map: "packet_count"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	udp := xdptest.UDP(53, 8)
+	frame := xdptest.Cat(xdptest.Eth(xdptest.EtherIPv4), xdptest.IPv4(xdptest.ProtoUDP, nil, len(udp)), udp)
+	p.Inject(t, frame)
+	got := map[uint32]uint64{}
+	waitUntil(t, func() bool { return a.Read(got) == nil && got[53] == 1 })
+	if err := a.Detach(); err != nil {
+		t.Fatal(err)
+	}
+	xdptest.RequireNoXDP(t, p.Host)
+	p.Inject(t, frame)
+	time.Sleep(50 * time.Millisecond)
+	if err := a.Read(got); err != nil || got[53] != 1 {
+		t.Errorf("after Detach: %v, %v; want the last count, 1", got, err)
+	}
+	if ok, err := a.Attached(); ok || err != nil {
+		t.Errorf("Attached() = %v, %v after Detach", ok, err)
+	}
+	_, err = bpf.AttachCustom(p.Host, bpf.ModeTC, bpf.CustomSpec{Object: portCountObject, Function: "xdp_count", Map: "packet_count"})
+	if err == nil || !strings.Contains(err.Error(), "tc is for the built-in counter only") {
+		t.Errorf("a user's XDP program in tc mode: %v", err)
+	}
+}
+
+// waitUntil polls done for up to 5 s: frames cross a veth asynchronously.
+func waitUntil(t *testing.T, done func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !done() && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -10,17 +10,17 @@ import (
 // and errors.As. The advice a user can act on is added by the receiver, in
 // one place.
 var (
-	// ErrInterfaceNotFound: no interface has the name (or alternative
-	// name), in the caller's network namespace. Errors that wrap it are an
-	// *InterfaceNotFoundError.
+	// ErrInterfaceNotFound means no interface has the name (or
+	// alternative name), in the caller's network namespace. Errors that
+	// wrap it are an *InterfaceNotFoundError.
 	ErrInterfaceNotFound = errors.New("interface not found")
 
-	// ErrNoNativeXDP: the interface's driver cannot run XDP programs
+	// ErrNoNativeXDP means the interface's driver cannot run XDP programs
 	// itself (EOPNOTSUPP in native mode).
 	ErrNoNativeXDP = errors.New("driver has no native XDP support")
 
-	// ErrNoXDPLink: the kernel cannot attach XDP through a bpf_link, which
-	// Linux 5.9 introduced.
+	// ErrNoXDPLink means the kernel cannot attach XDP through a bpf_link,
+	// which Linux 5.9 introduced.
 	ErrNoXDPLink = errors.New("kernel cannot attach XDP through a bpf_link (Linux 5.9+)")
 )
 

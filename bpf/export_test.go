@@ -2,20 +2,12 @@
 
 package bpf
 
-import "fmt"
-
-// LoadWithoutFrags loads the counter as on kernels before 5.18: without
+// WithoutFrags loads the datapath as on kernels before 5.18: XDP without
 // BPF_F_XDP_HAS_FRAGS, reading headers at variable offsets in place. Tests
-// run both variants on this kernel, so the older kernels' path is tested too.
-func LoadWithoutFrags() (*Instance, error) {
-	if err := removeMemlock(); err != nil {
-		return nil, err
-	}
-	objs, err := loadWithFrags(false)
-	if err != nil {
-		return nil, fmt.Errorf("load XDP counter without frags: %w", err)
-	}
-	return newInstance(objs, false)
+// run both, so the older kernels' path is tested on this kernel too.
+func WithoutFrags(o Options) Options {
+	o.withoutFrags = true
+	return o
 }
 
 // ReadEach reads key by key, as Read does where the kernel has no batch
@@ -25,11 +17,28 @@ func (p *CustomProgram) ReadEach(dst map[uint32]uint64) error {
 	return p.readEach(dst)
 }
 
-// AttachWithoutFrags attaches the counter loaded as on kernels before 5.18.
-func AttachWithoutFrags(iface string, mode Mode) (*Attachment, error) {
-	b, c, err := bind(iface, mode, LoadWithoutFrags)
-	if err != nil {
-		return nil, err
+// ReadSlotBySlot reads as Read does where the kernel has no batch lookup.
+func (d *Datapath) ReadSlotBySlot(s *Snapshot) error {
+	d.reader.batch = false
+	defer func() { d.reader.batch = true }()
+	return d.Read(s)
+}
+
+// SetSlotsInUse makes reads cover n slots, as if n interfaces had been
+// opened, for benchmarks.
+func (d *Datapath) SetSlotsInUse(n int) { d.slots.high = uint32(n) + 1 }
+
+// MoveToHash moves the interface's slot from the slot index to the slots
+// hash, as for an interface whose position another holds: the lookup that
+// a design without the index would make for every packet.
+func (d *Datapath) MoveToHash(ifindex uint32) error {
+	pos := ifindex % slotIndexSize
+	var e counterSlotEntry
+	if err := d.objs.SlotIndex.Lookup(pos, &e); err != nil {
+		return err
 	}
-	return &Attachment{binding: b, counter: c}, nil
+	if err := d.objs.Slots.Put(ifindex, e.Slot); err != nil {
+		return err
+	}
+	return d.objs.SlotIndex.Put(pos, counterSlotEntry{})
 }

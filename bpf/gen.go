@@ -2,7 +2,7 @@ package bpf
 
 // The object and its Go bindings are committed: building the module needs no
 // clang. Regenerate with `make generate` after changing counter.c or counter.h.
-//go:generate go tool bpf2go -type counter -type net_type -type transport counter counter.c -- -I/usr/include/x86_64-linux-gnu -I/usr/include/aarch64-linux-gnu -Wall -Werror
+//go:generate go tool bpf2go -type counter -type slot_counters -type net_type -type transport -type direction -type slot_entry -type slot_layout counter counter.c -- -I/usr/include/x86_64-linux-gnu -I/usr/include/aarch64-linux-gnu -Wall -Werror
 
 // The custom-program test objects, which tests load from disk as a user
 // would (see README, "Bring your own XDP program"). Relative paths and

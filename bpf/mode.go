@@ -2,21 +2,26 @@ package bpf
 
 import "fmt"
 
-// Mode is how the program is attached to an interface.
+// Mode is how the receive direction of an interface is counted: the
+// attach_mode setting. Transmit is always counted at TC egress.
 type Mode int
 
 const (
-	// ModeAuto tries native XDP and falls back to generic XDP when the
-	// driver does not support native XDP.
+	// ModeAuto counts with native XDP on a physical NIC whose driver runs
+	// it and whose XDP slot is free, and at TC ingress everywhere else.
 	ModeAuto Mode = iota
-	// ModeNative runs the program in the driver, before an skb exists.
+	// ModeNative forces XDP in the driver: it fails where the driver has
+	// no XDP support or the slot is taken.
 	ModeNative
-	// ModeGeneric runs the program in the kernel's network stack; it works
-	// on every interface, at a higher cost per packet.
+	// ModeGeneric forces XDP in the network stack: it works on every
+	// interface, but costs a TCP stream much of its throughput, and sees a
+	// GSO packet once, as one large frame.
 	ModeGeneric
+	// ModeTC forces TC ingress (TCX on Linux 6.6+, clsact before).
+	ModeTC
 )
 
-var modeNames = [...]string{ModeAuto: "auto", ModeNative: "native", ModeGeneric: "generic"}
+var modeNames = [...]string{ModeAuto: "auto", ModeNative: "native", ModeGeneric: "generic", ModeTC: "tc"}
 
 func (m Mode) String() string {
 	if m >= 0 && int(m) < len(modeNames) {
@@ -25,12 +30,41 @@ func (m Mode) String() string {
 	return fmt.Sprintf("Mode(%d)", int(m))
 }
 
-// ParseMode parses "auto", "native" or "generic".
+// ParseMode parses "auto", "native", "generic" or "tc".
 func ParseMode(s string) (Mode, error) {
 	for m, name := range modeNames {
 		if s == name {
 			return Mode(m), nil
 		}
 	}
-	return ModeAuto, fmt.Errorf("unknown attach mode %q: use auto, native or generic", s)
+	return ModeAuto, fmt.Errorf("unknown attach mode %q: use auto, native, generic or tc", s)
 }
+
+// Hook is where a program runs on an interface.
+type Hook int
+
+const (
+	// HookXDPNative is XDP in the driver, before the kernel allocates
+	// anything for a frame.
+	HookXDPNative Hook = iota + 1
+	// HookXDPGeneric is XDP in the network stack.
+	HookXDPGeneric
+	// HookTCX is TC through a bpf_link (Linux 6.6+), which dies with the
+	// process.
+	HookTCX
+	// HookTCLegacy is TC as a filter of the clsact qdisc (before 6.6),
+	// which outlives the process: the next start removes it.
+	HookTCLegacy
+)
+
+var hookNames = [...]string{HookXDPNative: "xdp-native", HookXDPGeneric: "xdp-generic", HookTCX: "tcx", HookTCLegacy: "tc-clsact"}
+
+func (h Hook) String() string {
+	if h > 0 && int(h) < len(hookNames) {
+		return hookNames[h]
+	}
+	return fmt.Sprintf("Hook(%d)", int(h))
+}
+
+// IsXDP tells whether the hook is XDP, native or generic.
+func (h Hook) IsXDP() bool { return h == HookXDPNative || h == HookXDPGeneric }

@@ -9,13 +9,17 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-// reader reads a counters map with one batch lookup into buffers that it
-// allocates once, so that a read costs one syscall and no garbage.
+// readBatch is how many slots one batch lookup reads: a few syscalls read
+// hundreds of interfaces.
+const readBatch = 128
+
+// reader reads the counters map in batches into buffers that it keeps, so
+// that a read costs a few syscalls and no garbage.
 type reader struct {
 	m      *ebpf.Map
 	cpus   int
 	keys   []uint32
-	values []Counter // NumClasses * cpus: every class's per-CPU values in turn
+	values []Counts // readBatch * cpus: each slot's per-CPU values in turn
 	batch  bool
 }
 
@@ -24,57 +28,107 @@ func newReader(m *ebpf.Map) (*reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &reader{m: m, cpus: cpus, keys: make([]uint32, NumClasses), values: make([]Counter, NumClasses*cpus), batch: true}
-	return r, nil
+	return &reader{m: m, cpus: cpus, keys: make([]uint32, readBatch), values: make([]Counts, readBatch*cpus), batch: true}, nil
 }
 
-func (r *reader) read(t *Totals) error {
+// Snapshot holds the counters of the slots of a datapath, summed over CPUs,
+// as one Read found them.
+type Snapshot struct {
+	counts []Counts
+}
+
+// Slot returns the counters of slot, or zeros for a slot the read did not
+// reach (never handed out).
+func (s *Snapshot) Slot(slot uint32) *Counts {
+	if int(slot) >= len(s.counts) {
+		return &Counts{}
+	}
+	return &s.counts[slot]
+}
+
+// Unattributed returns the counters of packets that met no slot: packets
+// of an interface that a program ran on without the slot index knowing it.
+func (s *Snapshot) Unattributed() *Counts { return s.Slot(uint32(counterSlotLayoutSLOT_UNATTRIBUTED)) }
+
+// Read fills s with the counters of every slot handed out so far, summed
+// over CPUs. The counters only grow while a slot serves an interface: Read
+// never clears them, so no packet counted between two reads is lost.
+// Callers take deltas.
+func (d *Datapath) Read(s *Snapshot) error {
+	n := int(d.slots.high)
+	if cap(s.counts) < n {
+		s.counts = make([]Counts, n)
+	}
+	s.counts = s.counts[:n]
+	return d.reader.read(s.counts)
+}
+
+func (r *reader) read(dst []Counts) error {
 	if r.batch {
-		err := r.readBatch()
+		err := r.readBatches(dst)
 		if !errors.Is(err, ebpf.ErrNotSupported) {
-			if err != nil {
-				return err
-			}
-			r.sum(t)
-			return nil
+			return err
 		}
 		// Batch lookups need Linux 5.6; read slot by slot from now on.
 		r.batch = false
 	}
-	for i := range NumClasses {
-		if err := r.m.Lookup(uint32(i), r.values[i*r.cpus:(i+1)*r.cpus]); err != nil {
+	for slot := range dst {
+		if err := r.m.Lookup(uint32(slot), r.values[:r.cpus]); err != nil {
+			return fmt.Errorf("read slot %d: %w", slot, err)
+		}
+		r.sum(dst[slot:slot+1], 1)
+	}
+	return nil
+}
+
+// readBatches reads dst's slots from the start, readBatch at a time. An
+// array's batch returns its slots in key order.
+func (r *reader) readBatches(dst []Counts) error {
+	var cursor ebpf.MapBatchCursor
+	for done := 0; done < len(dst); {
+		want := min(readBatch, len(dst)-done)
+		n, err := r.m.BatchLookup(&cursor, r.keys[:want], r.values[:want*r.cpus], nil)
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			// An array's batch ends with ENOENT at its last slot.
+			err = nil
+		}
+		if err != nil {
 			return err
 		}
-	}
-	r.sum(t)
-	return nil
-}
-
-func (r *reader) readBatch() error {
-	var cursor ebpf.MapBatchCursor
-	n, err := r.m.BatchLookup(&cursor, r.keys, r.values, nil)
-	if errors.Is(err, ebpf.ErrKeyNotExist) {
-		// An array's batch ends with ENOENT once the last slot is read.
-		err = nil
-	}
-	if err != nil {
-		return err
-	}
-	if n != NumClasses {
-		return fmt.Errorf("batch lookup returned %d of %d slots", n, NumClasses)
-	}
-	return nil
-}
-
-// sum adds up each class's per-CPU values. The batch returns slots in key
-// order, which for an array is class order.
-func (r *reader) sum(t *Totals) {
-	for i := range NumClasses {
-		var c Counter
-		for _, v := range r.values[i*r.cpus : (i+1)*r.cpus] {
-			c.Packets += v.Packets
-			c.Bytes += v.Bytes
+		if n != want {
+			return fmt.Errorf("batch lookup returned %d of %d slots from slot %d", n, want, done)
 		}
-		t[i] = c
+		r.sum(dst[done:done+n], n)
+		done += n
 	}
+	return nil
+}
+
+// sum adds up the per-CPU values of n slots into dst.
+func (r *reader) sum(dst []Counts, n int) {
+	for i := range n {
+		c := &dst[i]
+		*c = Counts{}
+		for cpu := i * r.cpus; cpu < (i+1)*r.cpus; cpu++ {
+			v := &r.values[cpu]
+			for d := range c.Dir {
+				for k := range c.Dir[d] {
+					c.Dir[d][k].Packets += v.Dir[d][k].Packets
+					c.Dir[d][k].Bytes += v.Dir[d][k].Bytes
+				}
+			}
+		}
+	}
+}
+
+// ReadSlot reads one slot's counters now, summed over CPUs: an interface's
+// last counts after Detach, without reading every other slot.
+func (d *Datapath) ReadSlot(slot uint32) (Counts, error) {
+	r := d.reader
+	if err := r.m.Lookup(slot, r.values[:r.cpus]); err != nil {
+		return Counts{}, fmt.Errorf("read slot %d: %w", slot, err)
+	}
+	var c [1]Counts
+	r.sum(c[:], 1)
+	return c[0], nil
 }

@@ -89,7 +89,7 @@ func contains(list []string, s string) bool {
 func waitAttached(t *testing.T, c *collector, iface string) {
 	t.Helper()
 	eventually(t, c, attachTimeout, "XDP program attached to "+iface, func() error {
-		if xdptest.XDPProgramID(t, iface) == 0 {
+		if !xdptest.Attached(t, iface) {
 			return fmt.Errorf("no XDP program on %s yet", iface)
 		}
 		return nil
@@ -160,7 +160,7 @@ func TestCountsReachOTLPAndPrometheus(t *testing.T) {
 	if code := c.wait(t, exitTimeout); code != 0 {
 		t.Errorf("after SIGTERM the collector exited with %d, want 0", code)
 	}
-	xdptest.RequireNoXDP(t, p.Host)
+	xdptest.RequireDetached(t, p.Host)
 }
 
 // TestSIGKILLDetaches checks that XDP goes away with the process even when

@@ -218,7 +218,7 @@ func TestUnprivilegedCounts(t *testing.T) {
 	if code := c.wait(t, exitTimeout); code != 0 {
 		t.Errorf("after SIGTERM the collector exited with %d, want 0", code)
 	}
-	xdptest.RequireNoXDP(t, p.Host)
+	xdptest.RequireDetached(t, p.Host)
 }
 
 // TestCapabilitiesMinimal checks that capabilities holds nothing
@@ -260,7 +260,7 @@ func TestCapabilitiesMinimal(t *testing.T) {
 					t.Errorf("without %s the collector's output does not name %s among the capabilities to grant", dropped, name)
 				}
 			}
-			xdptest.RequireNoXDP(t, p.Host)
+			xdptest.RequireDetached(t, p.Host)
 			if t.Failed() {
 				t.Logf("collector output:\n%s", out)
 			}

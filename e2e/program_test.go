@@ -178,7 +178,7 @@ func TestProgramCountsReachOTLP(t *testing.T) {
 	if code := c.wait(t, exitTimeout); code != 0 {
 		t.Errorf("after SIGTERM the collector exited with %d, want 0", code)
 	}
-	xdptest.RequireNoXDP(t, p.Host)
+	xdptest.RequireDetached(t, p.Host)
 }
 
 // portName is how a key without a configured name is reported.
@@ -206,5 +206,5 @@ func TestProgramNoSuchFunction(t *testing.T) {
 			t.Errorf("the collector's output does not say %q:\n%s", w, out)
 		}
 	}
-	xdptest.RequireNoXDP(t, p.Host)
+	xdptest.RequireDetached(t, p.Host)
 }

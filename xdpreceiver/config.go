@@ -31,10 +31,10 @@ type Config struct {
 	metadata.MetricsBuilderConfig  `mapstructure:",squash"`
 
 	// Interfaces are the network interfaces to count packets on: exact
-	// names, which must exist at start, or path.Match patterns (veth*,
-	// eth?), which may match nothing yet and follow interfaces as they come
-	// and go. Each interface gets its own XDP program; an interface can
-	// belong to one receiver instance only.
+	// names (or alternative names), which must exist at start, or
+	// path.Match patterns (veth*, eth?), which may match nothing yet and
+	// follow interfaces as they come and go. An interface can belong to one
+	// receiver instance only.
 	Interfaces []string `mapstructure:"interfaces"`
 
 	// ExcludeInterfaces are names or patterns that interfaces matched by a
@@ -42,8 +42,19 @@ type Config struct {
 	// named interface: Validate refuses that contradiction.
 	ExcludeInterfaces []string `mapstructure:"exclude_interfaces"`
 
-	// AttachMode is auto (native XDP, else generic), native or generic.
+	// AttachMode is where receive is counted: auto (native XDP on a
+	// physical NIC whose driver runs it, TC everywhere else), native or
+	// generic (XDP, forced), or tc (TC, forced).
 	AttachMode string `mapstructure:"attach_mode"`
+
+	// Directions are what is counted: receive, transmit, or both. Transmit
+	// is counted at TC egress.
+	Directions []string `mapstructure:"directions"`
+
+	// MaxInterfaces is how many interfaces the receiver counts at once. The
+	// kernel memory of its counters, allocated at start, is
+	// (max_interfaces + 1) x 640 bytes x possible CPUs.
+	MaxInterfaces int `mapstructure:"max_interfaces"`
 
 	// Program, when set, is the user's XDP program to attach instead of the
 	// built-in counter, and the map of counters of it to export as
@@ -150,17 +161,66 @@ func (c *Config) Validate() error {
 	errs = append(errs, validateNames("interfaces", c.Interfaces, maxAltName)...)
 	errs = append(errs, validateNames("exclude_interfaces", c.ExcludeInterfaces, maxInterfaceName)...)
 	errs = append(errs, c.validateExclusions()...)
-	if _, err := bpf.ParseMode(c.AttachMode); err != nil {
-		errs = append(errs, fmt.Errorf(`"attach_mode": unknown value %q: use auto, native or generic`, c.AttachMode))
+	mode, err := bpf.ParseMode(c.AttachMode)
+	if err != nil {
+		errs = append(errs, fmt.Errorf(`"attach_mode": unknown value %q: use auto, native, generic or tc`, c.AttachMode))
+	}
+	errs = append(errs, c.validateDirections()...)
+	if c.MaxInterfaces < 1 || c.MaxInterfaces > maxMaxInterfaces {
+		errs = append(errs, fmt.Errorf(`"max_interfaces" is %d: set it from 1 to %d; the counters take (max_interfaces + 1) x 640 bytes `+
+			`of kernel memory per possible CPU`, c.MaxInterfaces, maxMaxInterfaces))
+	} else if n := len(exactNames(c.Interfaces)); n > c.MaxInterfaces {
+		errs = append(errs, fmt.Errorf(`"max_interfaces" is %d, but "interfaces" names %d interfaces exactly: raise max_interfaces`, c.MaxInterfaces, n))
 	}
 	if c.CollectionInterval <= 0 {
 		errs = append(errs, fmt.Errorf(`"collection_interval" is %s: set a positive duration, for example 10s`, c.CollectionInterval))
 	}
 	if p := c.Program.Get(); p != nil {
 		errs = append(errs, p.validate()...)
+		if err == nil && mode == bpf.ModeTC {
+			errs = append(errs, errors.New(`"attach_mode" is tc, but "program" is an XDP program: use auto, native or generic`))
+		}
+		if slices.Contains(c.Directions, bpf.Transmit.String()) {
+			errs = append(errs, errors.New(`"directions" has transmit, but "program" is an XDP program, which sees received packets only: `+
+				`count transmit with the built-in counter, in a receiver of its own`))
+		}
 	}
 	errs = append(errs, c.validateAggregation()...)
 	return errors.Join(errs...)
+}
+
+// maxMaxInterfaces bounds max_interfaces: 64Ki interfaces take 40 MiB of
+// counters per possible CPU.
+const maxMaxInterfaces = 1 << 16
+
+func (c *Config) validateDirections() []error {
+	if len(c.Directions) == 0 {
+		return []error{errors.New(`"directions" is empty: list receive, transmit or both, or leave it out for receive`)}
+	}
+	var errs []error
+	seen := map[string]bool{}
+	for i, d := range c.Directions {
+		if _, err := bpf.ParseDirection(d); err != nil {
+			errs = append(errs, fmt.Errorf(`"directions"[%d]: unknown direction %q: use receive or transmit`, i, d))
+			continue
+		}
+		if seen[d] {
+			errs = append(errs, fmt.Errorf(`"directions": %q is listed more than once`, d))
+		}
+		seen[d] = true
+	}
+	return errs
+}
+
+// directions parses Directions, which Validate checked.
+func (c *Config) directions() []bpf.Direction {
+	var out []bpf.Direction
+	for _, s := range c.Directions {
+		if d, err := bpf.ParseDirection(s); err == nil {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // validateAggregation refuses every aggregation strategy but sum. The

@@ -38,6 +38,8 @@ func TestConfigDefault(t *testing.T) {
 		ControllerConfig:     cc,
 		MetricsBuilderConfig: metadata.NewDefaultMetricsBuilderConfig(),
 		AttachMode:           "auto",
+		Directions:           []string{"receive"},
+		MaxInterfaces:        512,
 		Program:              configoptional.Default(ProgramConfig{Map: "packet_count"}),
 	}, cfg)
 	assert.Nil(t, cfg.Program.Get(), "no program unless configured: the built-in counter")
@@ -106,8 +108,8 @@ func TestConfigInvalid(t *testing.T) {
 		{"exclude_everything", `"exclude_interfaces"[0]: "*" excludes "eth0", which "interfaces" names exactly: remove one of them` + "\n" +
 			`"exclude_interfaces"[0]: "*" excludes every interface that pattern "veth*" matches: remove one of them`},
 		{"exclude_without_pattern", `"exclude_interfaces" is set but "interfaces" has no pattern: exclusions narrow patterns only; remove "exclude_interfaces" or list a pattern such as veth*`},
-		{"empty_mode", `"attach_mode": unknown value "": use auto, native or generic`},
-		{"bad_mode", `"attach_mode": unknown value "offload": use auto, native or generic`},
+		{"empty_mode", `"attach_mode": unknown value "": use auto, native, generic or tc`},
+		{"bad_mode", `"attach_mode": unknown value "offload": use auto, native, generic or tc`},
 		{"zero_interval", `"collection_interval" is 0s: set a positive duration, for example 10s`},
 		{"negative_interval", `"collection_interval" is -5s: set a positive duration, for example 10s`},
 		{"program_empty", `"program.object" is empty: give the path of the compiled BPF ELF object, for example /etc/otelcol/my_xdp.o` + "\n" +

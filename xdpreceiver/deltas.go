@@ -1,7 +1,6 @@
 package xdpreceiver // import "github.com/otelcol-xdp/otelcol-xdp/xdpreceiver"
 
 import (
-	"cmp"
 	"maps"
 	"math"
 	"slices"
@@ -11,7 +10,7 @@ import (
 	"github.com/otelcol-xdp/otelcol-xdp/bpf"
 )
 
-// deltaTracker turns one attachment's monotonic totals into delta points.
+// Delta points, whatever they count, follow three rules.
 //
 // Every point covers (start, time] and the points of a series follow each
 // other without gap or overlap: a series' first point starts when its
@@ -21,70 +20,83 @@ import (
 // no count is lost: the points of a series add up to exactly what the
 // kernel counted.
 //
-// When the user disables network.type or network.transport, the builder
-// sums the classes that differ only in those into one series, and a class
-// appearing late must not bring a point that overlaps that series' earlier
-// points: then every first point starts at the previous read instead. Both
-// are exact, as the class counted nothing before.
-type deltaTracker struct {
+// A series appears with the first interval in which it counted something
+// and is reported every interval from then on, zeros included: a series
+// left out would read as "unknown" rather than "none".
+//
+// Counters never go backwards under one attachment; if they do, the
+// counter was reset at some unknown moment of (previous read, now]. What it
+// holds now was counted in that interval, so the series continues with it
+// rather than with a negative delta; what was counted between the previous
+// read and the reset is lost.
+
+// counterTracker turns one interface's counters of the built-in counter
+// into delta points, one series per direction and group of classes. A
+// group is a class, or, when the user disabled network.type or
+// network.transport, the classes that differ only in those, which add up
+// into one series.
+type counterTracker struct {
 	attached pcommon.Timestamp
 	prevTime pcommon.Timestamp
-	prev     bpf.Totals
-	active   [bpf.NumClasses]bool
-	// firstFromAttach makes a series' first point start at attachment.
-	firstFromAttach bool
+	prev     bpf.Counts
+	dirs     []bpf.Direction
+	groups   *classGroups
+	active   [bpf.NumDirections][bpf.NumClasses]bool // by group
+	sums     [bpf.NumClasses]counterDelta            // by group, one direction's
 }
 
-func newDeltaTracker(attached pcommon.Timestamp, firstFromAttach bool) deltaTracker {
-	return deltaTracker{attached: attached, prevTime: attached, firstFromAttach: firstFromAttach}
+// counterDelta is one interval's counts of a series.
+type counterDelta struct {
+	packets, bytes uint64
 }
 
-// reattached restarts the counts from zero for a new attachment. Series
-// that were active stay active: they go on being emitted, from the new
-// attachment on.
-func (d *deltaTracker) reattached(at pcommon.Timestamp) {
-	d.attached, d.prevTime, d.prev = at, at, bpf.Totals{}
-}
-
-// delta is one series' point for one interval.
-type delta struct {
-	class   int
+// counterPoint is one series' point for one interval.
+type counterPoint struct {
+	dir     bpf.Direction
+	group   int
 	start   pcommon.Timestamp
 	packets int64
 	bytes   int64
 }
 
-// advance takes the totals read at now and appends to out the point of
-// every series that has counted something since attachment, zeros included:
-// a series left out would read as "unknown" rather than "none". It also
-// returns how many series went backwards and were restarted.
-func (d *deltaTracker) advance(cur *bpf.Totals, now pcommon.Timestamp, out []delta) (_ []delta, restarted int) {
-	for i := range cur {
-		c, p := cur[i], d.prev[i]
-		var dp, db uint64
-		if c.Packets < p.Packets || c.Bytes < p.Bytes {
-			// Kernel counters never go backwards under one attachment; if
-			// they do, the counter was reset at some unknown moment of
-			// (prevTime, now]. What it holds now was counted in that
-			// interval, so the series continues with it rather than with a
-			// negative delta; what was counted between the previous read
-			// and the reset is lost.
-			dp, db = c.Packets, c.Bytes
-			restarted++
-		} else {
-			dp, db = c.Packets-p.Packets, c.Bytes-p.Bytes
-		}
-		start := d.prevTime
-		if !d.active[i] {
-			if dp == 0 && db == 0 {
-				continue
+func newCounterTracker(attached pcommon.Timestamp, dirs []bpf.Direction, groups *classGroups) *counterTracker {
+	return &counterTracker{attached: attached, prevTime: attached, dirs: dirs, groups: groups}
+}
+
+// reattached restarts the counts from zero for a new attachment. Series
+// that were active stay active: they go on being emitted, from the new
+// attachment on.
+func (d *counterTracker) reattached(at pcommon.Timestamp) {
+	d.attached, d.prevTime, d.prev = at, at, bpf.Counts{}
+}
+
+// advance takes the counters read at now and appends to out the point of
+// every active series, in direction and group order. It also returns how
+// many classes went backwards.
+func (d *counterTracker) advance(cur *bpf.Counts, now pcommon.Timestamp, out []counterPoint) (_ []counterPoint, restarted int) {
+	for _, dir := range d.dirs {
+		clear(d.sums[:d.groups.n])
+		for class := range bpf.NumClasses {
+			c, p := cur.Dir[dir][class], d.prev.Dir[dir][class]
+			if c.Packets < p.Packets || c.Bytes < p.Bytes {
+				p = bpf.Counter{}
+				restarted++
 			}
-			d.active[i] = true
-			if d.firstFromAttach {
+			s := &d.sums[d.groups.of[class]]
+			s.packets += c.Packets - p.Packets
+			s.bytes += c.Bytes - p.Bytes
+		}
+		for g, s := range d.sums[:d.groups.n] {
+			start := d.prevTime
+			if !d.active[dir][g] {
+				if s == (counterDelta{}) {
+					continue
+				}
+				d.active[dir][g] = true
 				start = d.attached
 			}
+			out = append(out, counterPoint{dir: dir, group: g, start: start, packets: clampInt64(s.packets), bytes: clampInt64(s.bytes)})
 		}
-		out = append(out, delta{class: i, start: start, packets: clampInt64(dp), bytes: clampInt64(db)})
 	}
 	d.prev = *cur
 	d.prevTime = now
@@ -92,11 +104,13 @@ func (d *deltaTracker) advance(cur *bpf.Totals, now pcommon.Timestamp, out []del
 }
 
 // activeSeries is the number of series advance emits every interval.
-func (d *deltaTracker) activeSeries() int {
+func (d *counterTracker) activeSeries() int {
 	n := 0
-	for _, a := range d.active {
-		if a {
-			n++
+	for _, dir := range d.dirs {
+		for _, a := range d.active[dir][:d.groups.n] {
+			if a {
+				n++
+			}
 		}
 	}
 	return n
@@ -109,19 +123,22 @@ func clampInt64(v uint64) int64 {
 	return int64(v)
 }
 
-// keyedTracker is deltaTracker for a map of counters whose keys are known
-// only once they count: a key is a series from the first interval in which
-// it counted something, and a key missing from a later read (a hash entry
-// the program deleted) counts as zero, which is a reset if it had counted.
+// keyedTracker turns the counter map of a user's program into delta
+// points: a key is a series from the first interval in which it counted
+// something, and a key missing from a later read (a hash entry the program
+// deleted) counts as zero, which is a reset if it had counted.
 type keyedTracker struct {
 	attached pcommon.Timestamp
 	prevTime pcommon.Timestamp
 	prev     map[uint32]uint64
-	active   []uint32 // keys of the active series, sorted
+	active   map[uint32]bool
+	keys     []uint32        // the active keys, sorted
+	joined   map[uint32]bool // keys that became active in this advance
 }
 
-func newKeyedTracker(attached pcommon.Timestamp) keyedTracker {
-	return keyedTracker{attached: attached, prevTime: attached, prev: map[uint32]uint64{}}
+func newKeyedTracker(attached pcommon.Timestamp) *keyedTracker {
+	return &keyedTracker{attached: attached, prevTime: attached, prev: map[uint32]uint64{},
+		active: map[uint32]bool{}, joined: map[uint32]bool{}}
 }
 
 // reattached restarts the counts from zero; active series stay active.
@@ -130,42 +147,41 @@ func (d *keyedTracker) reattached(at pcommon.Timestamp) {
 	clear(d.prev)
 }
 
-// keyedDelta is one key's point for one interval.
-type keyedDelta struct {
+// keyedPoint is one key's point for one interval.
+type keyedPoint struct {
 	key   uint32
 	start pcommon.Timestamp
 	value int64
 }
 
 // advance takes the counters read at now and appends to out the point of
-// every active key and of every key that counted for the first time, in key
-// order. A key's first point starts at attachment, the others at the
-// previous read; a value that went backwards starts again from the new
-// value, over (prevTime, now], as deltaTracker does.
-func (d *keyedTracker) advance(cur map[uint32]uint64, now pcommon.Timestamp, out []keyedDelta) (_ []keyedDelta, restarted int) {
-	for _, k := range d.active {
+// every active key, in key order: a key that joins starts at attachment,
+// having counted nothing before; the others at the previous read. Keys
+// that join are sorted in at once, so an advance costs in the number of
+// keys, not its square.
+func (d *keyedTracker) advance(cur map[uint32]uint64, now pcommon.Timestamp, out []keyedPoint) (_ []keyedPoint, restarted int) {
+	for k, c := range cur {
+		if c != 0 && !d.active[k] {
+			d.active[k] = true
+			d.joined[k] = true
+			d.keys = append(d.keys, k)
+		}
+	}
+	if len(d.joined) > 0 {
+		slices.Sort(d.keys)
+	}
+	for _, k := range d.keys {
+		if d.joined[k] {
+			out = append(out, keyedPoint{key: k, start: d.attached, value: clampInt64(cur[k])})
+			continue
+		}
 		v, back := keyedDiff(cur[k], d.prev[k])
 		if back {
 			restarted++
 		}
-		out = append(out, keyedDelta{key: k, start: d.prevTime, value: v})
+		out = append(out, keyedPoint{key: k, start: d.prevTime, value: v})
 	}
-	known := len(out)
-	for k, c := range cur {
-		if _, active := slices.BinarySearch(d.active, k); active || c == 0 {
-			continue
-		}
-		// Not active, so it counted nothing since attachment: all of c
-		// was counted in (attached, now].
-		out = append(out, keyedDelta{key: k, start: d.attached, value: clampInt64(c)})
-	}
-	if len(out) > known {
-		for _, p := range out[known:] {
-			i, _ := slices.BinarySearch(d.active, p.key)
-			d.active = slices.Insert(d.active, i, p.key)
-		}
-		slices.SortFunc(out, func(a, b keyedDelta) int { return cmp.Compare(a.key, b.key) })
-	}
+	clear(d.joined)
 	clear(d.prev)
 	maps.Copy(d.prev, cur)
 	d.prevTime = now

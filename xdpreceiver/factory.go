@@ -12,6 +12,10 @@ import (
 	"github.com/otelcol-xdp/otelcol-xdp/xdpreceiver/internal/metadata"
 )
 
+// defaultMaxInterfaces holds a node's NICs and hundreds of container veths;
+// its counters take 328 KiB of kernel memory per possible CPU.
+const defaultMaxInterfaces = 512
+
 // defaultCollectionInterval is shorter than the scraper default of 1m:
 // packet rates are watched at a finer grain than host metrics.
 const defaultCollectionInterval = 10 * time.Second
@@ -31,6 +35,8 @@ func createDefaultConfig() component.Config {
 		ControllerConfig:     cc,
 		MetricsBuilderConfig: metadata.NewDefaultMetricsBuilderConfig(),
 		AttachMode:           bpf.ModeAuto.String(),
+		Directions:           []string{bpf.Receive.String()},
+		MaxInterfaces:        defaultMaxInterfaces,
 		Program:              configoptional.Default(ProgramConfig{Map: defaultProgramMap}),
 	}
 }

@@ -4,48 +4,13 @@ package xdpreceiver // import "github.com/otelcol-xdp/otelcol-xdp/xdpreceiver"
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
-	"go.opentelemetry.io/collector/scraper"
-	"go.opentelemetry.io/collector/scraper/scraperhelper"
-
-	"github.com/otelcol-xdp/otelcol-xdp/xdpreceiver/internal/metadata"
 )
 
 func createMetrics(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Metrics) (receiver.Metrics, error) {
-	return newReceiver(cfg.(*Config), set, next, bpfKernel{}, netlinkSource{}, time.Now)
-}
-
-func newReceiver(cfg *Config, set receiver.Settings, next consumer.Metrics, k kernel, links linkSource, now func() time.Time,
-	opts ...scraperhelper.ControllerOption,
-) (receiver.Metrics, error) {
-	s := newScraper(cfg, set, k, links, now)
-	s.next = next
-	sc, err := scraper.NewMetrics(s.scrape, scraper.WithStart(s.start), scraper.WithShutdown(s.shutdown))
-	if err != nil {
-		return nil, err
-	}
-	opts = append([]scraperhelper.ControllerOption{scraperhelper.AddMetricsScraper(metadata.Type, sc)}, opts...)
-	rcv, err := scraperhelper.NewMetricsController(&cfg.ControllerConfig, set, next, opts...)
-	if err != nil {
-		return nil, err
-	}
-	return &onceShutdown{Metrics: rcv}, nil
-}
-
-// onceShutdown makes Shutdown safe to call twice: the scraper controller
-// panics on a second Shutdown (it closes a channel).
-type onceShutdown struct {
-	receiver.Metrics
-	once sync.Once
-	err  error
-}
-
-func (r *onceShutdown) Shutdown(ctx context.Context) error {
-	r.once.Do(func() { r.err = r.Metrics.Shutdown(ctx) })
-	return r.err
+	return newReceiver(cfg.(*Config), set, next, linuxKernel(), time.Now)
 }

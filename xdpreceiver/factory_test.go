@@ -1,5 +1,3 @@
-//go:build linux
-
 package xdpreceiver
 
 import (
@@ -38,7 +36,7 @@ func newTickedReceiver(t *testing.T, k *fakeKernel, clk *fakeClock, sink *consum
 	cfg := testConfig(ifaces...)
 	cfg.InitialDelay = 0
 	tick := make(chan time.Time)
-	r, err := newReceiver(cfg, receivertest.NewNopSettings(metadata.Type), sink, k, k, clk.now,
+	r, err := newReceiver(cfg, receivertest.NewNopSettings(metadata.Type), sink, k.kernel(), clk.now,
 		scraperhelper.WithTickerChannel(tick))
 	require.NoError(t, err)
 	return r, tick
@@ -94,8 +92,8 @@ func TestShutdownReportsTheLastCounts(t *testing.T) {
 	for _, md := range all {
 		l.add(t, md, func(string) pcommon.Timestamp { return attached })
 	}
-	assert.Equal(t, int64(5), l.sum[seriesKey{"xdp.packets", "eth0", "ipv4", "tcp"}])
-	assert.Equal(t, int64(3*100+2*50), l.sum[seriesKey{"xdp.bytes", "eth0", "ipv4", "tcp"}])
+	assert.Equal(t, int64(5), l.sum[seriesKey{"xdp.packets", "eth0", "receive", "ipv4", "tcp"}])
+	assert.Equal(t, int64(3*100+2*50), l.sum[seriesKey{"xdp.bytes", "eth0", "receive", "ipv4", "tcp"}])
 	assert.Equal(t, 1, k.closes("eth0"))
 }
 

@@ -1,5 +1,3 @@
-//go:build linux
-
 package xdpreceiver
 
 import (
@@ -12,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/component/componenttest"
@@ -21,40 +18,49 @@ import (
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/otelcol-xdp/otelcol-xdp/bpf"
+	"github.com/otelcol-xdp/otelcol-xdp/internal/links"
 )
 
-// fakeKernel stands in for bpf.Attach and for the kernel's links: every
+// fakeKernel stands in for package bpf and for the kernel's links: every
 // interface has counters the test sets, attach and read errors the test
 // injects, and links the test creates and deletes, which the receiver
 // hears of through a fake subscription.
 type fakeKernel struct {
 	mu         sync.Mutex
-	counters   map[string]*fakeCounter // attached, by interface
+	counters   map[string]*fakeCounter // the latest attachment of each interface
 	attachErrs map[string]error
 	attaches   []string // every successful attach, in order
 	links      map[string]int
+	altNames   map[string]string // alternative name -> interface name
 	nextIndex  int
-	subs       []chan<- netlink.LinkUpdate
+	nextSlot   uint32
+	subs       []chan<- links.Event
 	subErr     error
+	readErr    error            // what the datapath's batch read returns
 	checkErr   error            // what openProgram returns
 	checks     []bpf.CustomSpec // every openProgram, in order
+	datapaths  int              // loaded and not closed
+	dirs       []bpf.Direction  // the directions the last attach attached
 }
 
 type fakeCounter struct {
 	k        *fakeKernel
+	name     string
 	ifindex  int
-	totals   bpf.Totals
+	slotNo   uint32
+	totals   bpf.Counts
 	keys     map[uint32]uint64 // a program's counter map
-	err      error
-	detached bool
-	closes   int
+	err      error             // a program's read error
+	detached bool              // by the receiver, from outside, or by the interface's deletion
+	gone     bool              // the interface was deleted
+	releases int
+	mode     bpf.Mode
 }
 
 func newFakeKernel() *fakeKernel {
-	k := &fakeKernel{counters: map[string]*fakeCounter{}, attachErrs: map[string]error{}, links: map[string]int{"lo": 1}, nextIndex: 2}
+	k := &fakeKernel{counters: map[string]*fakeCounter{}, attachErrs: map[string]error{}, links: map[string]int{"lo": 1},
+		altNames: map[string]string{}, nextIndex: 2, nextSlot: 1}
 	for _, name := range []string{"eth0", "eth1", "eth2"} {
 		k.links[name] = k.nextIndex
 		k.nextIndex++
@@ -62,38 +68,131 @@ func newFakeKernel() *fakeKernel {
 	return k
 }
 
-func (k *fakeKernel) attach(iface string, _ bpf.Mode) (counterReader, error) {
+// kernel is the fake as the scraper takes it.
+func (k *fakeKernel) kernel() kernel {
+	return kernel{
+		loadDatapath: func(bpf.Options) (datapath, error) {
+			k.mu.Lock()
+			defer k.mu.Unlock()
+			k.datapaths++
+			return &fakeDatapath{k: k}, nil
+		},
+		openProgram: k.openProgram,
+		links:       k,
+	}
+}
+
+// attach counts iface: the datapath's open and attach, and a program's.
+func (k *fakeKernel) attach(iface string, mode bpf.Mode) (*fakeCounter, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if err := k.attachErrs[iface]; err != nil {
 		return nil, err
 	}
-	index, ok := k.links[iface]
-	if !ok {
-		return nil, fmt.Errorf("interface %q not found (fake)", iface)
+	name := iface
+	if n, ok := k.altNames[iface]; ok {
+		name = n
 	}
-	if c, ok := k.counters[iface]; ok && c.closes == 0 && !c.detached {
+	index, ok := k.links[name]
+	if !ok {
+		return nil, &bpf.InterfaceNotFoundError{Name: iface}
+	}
+	if c, ok := k.counters[iface]; ok && c.releases == 0 && !c.detached {
 		return nil, fmt.Errorf("fake: %q attached twice", iface)
 	}
-	c := &fakeCounter{k: k, ifindex: index}
+	c := &fakeCounter{k: k, name: iface, ifindex: index, slotNo: k.nextSlot, mode: mode}
+	k.nextSlot++
 	k.counters[iface] = c
 	k.attaches = append(k.attaches, iface)
 	return c, nil
 }
 
-func (c *fakeCounter) Read(t *bpf.Totals) error {
+// fakeDatapath is a datapath whose read copies every counter.
+type fakeDatapath struct {
+	k    *fakeKernel
+	snap map[uint32]bpf.Counts
+}
+
+func (d *fakeDatapath) open(name string) (datapathInterface, error) {
+	c, err := d.k.attach(name, bpf.ModeAuto)
+	if err != nil {
+		return nil, err
+	}
+	return &fakeSlot{c}, nil
+}
+
+func (d *fakeDatapath) read() error {
+	d.k.mu.Lock()
+	defer d.k.mu.Unlock()
+	if d.k.readErr != nil {
+		return d.k.readErr
+	}
+	d.snap = map[uint32]bpf.Counts{}
+	for _, c := range d.k.counters {
+		if c.releases == 0 {
+			d.snap[c.slotNo] = c.totals
+		}
+	}
+	return nil
+}
+
+func (d *fakeDatapath) counts(slot uint32) *bpf.Counts {
+	c := d.snap[slot]
+	return &c
+}
+
+func (d *fakeDatapath) readSlot(slot uint32) (bpf.Counts, error) {
+	d.k.mu.Lock()
+	defer d.k.mu.Unlock()
+	for _, c := range d.k.counters {
+		if c.slotNo == slot {
+			if c.releases > 0 {
+				return bpf.Counts{}, errors.New("fake: read of a released slot")
+			}
+			return c.totals, nil
+		}
+	}
+	return bpf.Counts{}, nil
+}
+
+func (d *fakeDatapath) close() error {
+	d.k.mu.Lock()
+	defer d.k.mu.Unlock()
+	d.k.datapaths--
+	return nil
+}
+
+// fakeSlot is an interface of the fake datapath.
+type fakeSlot struct{ *fakeCounter }
+
+func (s *fakeSlot) ifindex() int { return s.fakeCounter.ifindex }
+func (s *fakeSlot) slot() uint32 { return s.slotNo }
+
+func (s *fakeSlot) attach(dir bpf.Direction, mode bpf.Mode) (bpf.Attachment, error) {
+	s.k.mu.Lock()
+	defer s.k.mu.Unlock()
+	s.k.dirs = append(s.k.dirs, dir)
+	return bpf.Attachment{Hook: bpf.HookTCX, Reason: "fake"}, nil
+}
+
+func (s *fakeSlot) attached() (bool, error) {
+	s.k.mu.Lock()
+	defer s.k.mu.Unlock()
+	return !s.detached, nil
+}
+
+func (c *fakeCounter) detach() error {
 	c.k.mu.Lock()
 	defer c.k.mu.Unlock()
-	if c.closes > 0 {
-		return errors.New("fake: read after close")
-	}
-	if c.err != nil {
-		return c.err
-	}
-	*t = c.totals
-	if c.detached {
-		return fmt.Errorf("reading XDP counters (fake): %w", errDetached)
-	}
+	c.detached = true
+	return nil
+}
+
+func (c *fakeCounter) release() error {
+	c.k.mu.Lock()
+	defer c.k.mu.Unlock()
+	c.detached = true
+	c.releases++
 	return nil
 }
 
@@ -111,31 +210,37 @@ type fakeObject struct{ k *fakeKernel }
 
 // attach attaches a fake program, whose map the test sets with setKey;
 // everything else is as for the built-in counter.
-func (o fakeObject) attach(iface string, mode bpf.Mode) (programReader, error) {
-	r, err := o.k.attach(iface, mode)
+func (o fakeObject) attach(iface string, mode bpf.Mode) (programAttachment, error) {
+	c, err := o.k.attach(iface, mode)
 	if err != nil {
 		return nil, err
 	}
-	return fakeProgram{r.(*fakeCounter)}, nil
+	return &fakeProgram{c}, nil
 }
 
 type fakeProgram struct{ *fakeCounter }
 
-func (p fakeProgram) Read(dst map[uint32]uint64) error {
+func (p *fakeProgram) ifindex() int   { return p.fakeCounter.ifindex }
+func (p *fakeProgram) mode() bpf.Mode { return p.fakeCounter.mode }
+
+func (p *fakeProgram) read(dst map[uint32]uint64) error {
 	p.k.mu.Lock()
 	defer p.k.mu.Unlock()
-	if p.closes > 0 {
-		return errors.New("fake: read after close")
+	if p.releases > 0 {
+		return errors.New("fake: read after release")
 	}
 	if p.err != nil {
 		return p.err
 	}
 	clear(dst)
 	maps.Copy(dst, p.keys)
-	if p.detached {
-		return fmt.Errorf("reading XDP counters (fake): %w", errDetached)
-	}
 	return nil
+}
+
+func (p *fakeProgram) attached() (bool, error) {
+	p.k.mu.Lock()
+	defer p.k.mu.Unlock()
+	return !p.detached, nil
 }
 
 // setKey sets key of the program's map on an attached interface.
@@ -170,31 +275,49 @@ func (k *fakeKernel) deleteKey(iface string, key uint32) {
 	delete(k.counters[iface].keys, key)
 }
 
-func (c *fakeCounter) Close() error {
-	c.k.mu.Lock()
-	defer c.k.mu.Unlock()
-	c.closes++
-	return nil
-}
-
-func (c *fakeCounter) Ifindex() int { return c.ifindex }
-
-func (k *fakeKernel) list() (map[string]int, error) {
+// releases is how many times the latest attachment of iface was released.
+func (k *fakeKernel) closes(iface string) int {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return maps.Clone(k.links), nil
+	if c, ok := k.counters[iface]; ok {
+		return c.releases
+	}
+	return -1
+}
+
+func (k *fakeKernel) list() ([]links.Link, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var out []links.Link
+	for name, index := range k.links {
+		out = append(out, k.linkLocked(name, index))
+	}
+	return out, nil
+}
+
+func (k *fakeKernel) linkLocked(name string, index int) links.Link {
+	l := links.Link{Index: index, Name: name}
+	for alt, n := range k.altNames {
+		if n == name {
+			l.AltNames = append(l.AltNames, alt)
+		}
+	}
+	return l
 }
 
 func (k *fakeKernel) index(name string) (int, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if n, ok := k.altNames[name]; ok {
+		name = n
+	}
 	return k.links[name], nil
 }
 
-// subscribe hands ch to the test's link changes until done is closed. The
-// fake never fails once subscribed: end ends the subscription as an
+// subscribe hands events to the test's link changes until done is closed.
+// The fake never fails once subscribed: end ends the subscription as an
 // overflow would.
-func (k *fakeKernel) subscribe(ch chan<- netlink.LinkUpdate, done <-chan struct{}, _ func(error)) error {
+func (k *fakeKernel) subscribe(ch chan<- links.Event, done <-chan struct{}, _ func(error)) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.subErr != nil {
@@ -234,7 +357,7 @@ func (k *fakeKernel) addLink(name string) int {
 		k.nextIndex++
 		k.links[name] = index
 	}
-	k.notify(unix.RTM_NEWLINK, name, index)
+	k.notify(links.Added, k.linkLocked(name, index))
 	return index
 }
 
@@ -244,11 +367,14 @@ func (k *fakeKernel) delLink(name string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	index := k.links[name]
+	l := k.linkLocked(name, index)
 	delete(k.links, name)
-	if c, ok := k.counters[name]; ok && c.ifindex == index {
-		c.detached = true
+	for _, c := range k.counters {
+		if c.ifindex == index {
+			c.detached, c.gone = true, true
+		}
 	}
-	k.notify(unix.RTM_DELLINK, name, index)
+	k.notify(links.Deleted, l)
 }
 
 // detach detaches the counter from outside, as bpftool link detach does.
@@ -258,11 +384,9 @@ func (k *fakeKernel) detach(name string) {
 	k.counters[name].detached = true
 }
 
-func (k *fakeKernel) notify(typ uint16, name string, index int) {
-	u := netlink.LinkUpdate{Header: unix.NlMsghdr{Type: typ}, Link: &netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: name, Index: index}}}
-	u.Index = int32(index)
+func (k *fakeKernel) notify(typ links.EventType, l links.Link) {
 	for _, ch := range k.subs {
-		ch <- u
+		ch <- links.Event{Type: typ, Link: l}
 	}
 }
 
@@ -272,8 +396,15 @@ func (k *fakeKernel) attachCount() int {
 	return len(k.attaches)
 }
 
-// add counts packets of the given class and size on an attached interface.
+// add counts packets of the given class and size, received, on an attached
+// interface.
 func (k *fakeKernel) add(t *testing.T, iface string, class bpf.Class, packets, size uint64) {
+	t.Helper()
+	k.addDir(t, iface, bpf.Receive, class, packets, size)
+}
+
+// addDir counts packets of the given class and size in direction dir.
+func (k *fakeKernel) addDir(t *testing.T, iface string, dir bpf.Direction, class bpf.Class, packets, size uint64) {
 	t.Helper()
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -281,30 +412,30 @@ func (k *fakeKernel) add(t *testing.T, iface string, class bpf.Class, packets, s
 	if !ok {
 		t.Fatalf("fake: %q is not attached", iface)
 	}
-	c.totals[class.Index()].Packets += packets
-	c.totals[class.Index()].Bytes += packets * size
+	if c.detached {
+		return // nothing counts on a detached interface
+	}
+	c.totals.Dir[dir][class.Index()].Packets += packets
+	c.totals.Dir[dir][class.Index()].Bytes += packets * size
 }
 
 func (k *fakeKernel) set(t *testing.T, iface string, class bpf.Class, packets, bytes uint64) {
 	t.Helper()
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.counters[iface].totals[class.Index()] = bpf.Counter{Packets: packets, Bytes: bytes}
+	k.counters[iface].totals.Dir[bpf.Receive][class.Index()] = bpf.Counter{Packets: packets, Bytes: bytes}
 }
 
+// setReadErr makes a program's reads of iface fail, or the datapath's
+// batch reads when iface is "".
 func (k *fakeKernel) setReadErr(iface string, err error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.counters[iface].err = err
-}
-
-func (k *fakeKernel) closes(iface string) int {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if c, ok := k.counters[iface]; ok {
-		return c.closes
+	if iface == "" {
+		k.readErr = err
+		return
 	}
-	return -1
+	k.counters[iface].err = err
 }
 
 // fakeClock is the scraper's clock: tests set the time of each step, so
@@ -347,14 +478,28 @@ func (h *statusHost) Report(e *componentstatus.Event) {
 	h.events = append(h.events, e)
 }
 
+// statuses are the changes of status, from OK, where a component starts:
+// the receiver also reports OK, and the same status again, when only the
+// hooks it describes change.
 func (h *statusHost) statuses() []componentstatus.Status {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var s []componentstatus.Status
+	prev := componentstatus.StatusOK
 	for _, e := range h.events {
-		s = append(s, e.Status())
+		if e.Status() != prev {
+			s = append(s, e.Status())
+			prev = e.Status()
+		}
 	}
 	return s
+}
+
+// reports is how many status events the receiver reported.
+func (h *statusHost) reports() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.events)
 }
 
 func (h *statusHost) last() *componentstatus.Event {
@@ -366,18 +511,27 @@ func (h *statusHost) last() *componentstatus.Event {
 	return h.events[len(h.events)-1]
 }
 
+// newConfiguredScraper is a scraper with cfg on the fake kernel, shut down
+// when the test ends.
+func newConfiguredScraper(t *testing.T, k *fakeKernel, clk *fakeClock, cfg *Config) *xdpScraper {
+	t.Helper()
+	s := newScraper(cfg, nopSettings(), k.kernel(), clk.now)
+	t.Cleanup(func() { _ = s.shutdown(context.Background()) })
+	return s
+}
+
 func newTestScraper(t *testing.T, k *fakeKernel, clk *fakeClock, id component.ID, ifaces ...string) *xdpScraper {
 	t.Helper()
 	set := receivertest.NewNopSettings(component.MustNewType("xdp"))
 	set.ID = id
-	s := newScraper(testConfig(ifaces...), set, k, k, clk.now)
+	s := newScraper(testConfig(ifaces...), set, k.kernel(), clk.now)
 	t.Cleanup(func() { _ = s.shutdown(context.Background()) })
 	return s
 }
 
 // seriesKey identifies a series across scrapes.
 type seriesKey struct {
-	metric, iface, network, transport string
+	metric, iface, direction, network, transport string
 }
 
 // ledger checks the delta invariants over a sequence of scrapes: every
@@ -451,7 +605,7 @@ func keyOf(m pmetric.Metric, dp pmetric.NumberDataPoint) seriesKey {
 		v, _ := dp.Attributes().Get(k)
 		return v.Str()
 	}
-	return seriesKey{m.Name(), get("network.interface.name"), get("network.type"), get("network.transport")}
+	return seriesKey{m.Name(), get("network.interface.name"), get("network.io.direction"), get("network.type"), get("network.transport")}
 }
 
 type receiverSettings = receiver.Settings
@@ -468,5 +622,5 @@ func (k *fakeKernel) rename(from, to string) {
 	index := k.links[from]
 	delete(k.links, from)
 	k.links[to] = index
-	k.notify(unix.RTM_NEWLINK, to, index)
+	k.notify(links.Added, k.linkLocked(to, index))
 }

@@ -3,6 +3,7 @@
 package xdpreceiver
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -15,40 +16,60 @@ import (
 	"github.com/otelcol-xdp/otelcol-xdp/internal/xdptest"
 )
 
-// TestKernelPatternForeignProgram has another program on one of two
-// interfaces a pattern matches: it is left alone and reported, naming the
-// interface and the program, and the other interface is counted. Once the
-// program goes, the next scrape attaches.
+// TestKernelPatternForeignProgram puts someone else's XDP program on one
+// of two interfaces a pattern matches. In native mode the receiver reports
+// the interface and the program, leaves both alone and counts the other
+// interface; once the program goes, the next scrape attaches. In auto
+// mode it counts beside the program, at TC.
 func TestKernelPatternForeignProgram(t *testing.T) {
 	xdptest.Privileged(t)
 	ps := xdptest.NewPairs(t, 2)
-	foreign, err := bpf.Attach(ps.Pairs[1].Host, bpf.ModeGeneric)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = foreign.Close() })
-	foreignID := xdptest.XDPProgramID(t, ps.Pairs[1].Host)
+	foreign, detach := xdptest.AttachForeignXDP(t, ps.Pairs[1].Host)
 
-	s, clk, host := startKernelScraper(t, testConfig(ps.Prefix+"*"), "a foreign program on a pattern's interface does not fail start")
+	cfg := testConfig(ps.Prefix + "*")
+	cfg.AttachMode = "native"
+	s, clk, host := startKernelScraper(t, cfg, "a foreign program on a pattern's interface does not fail start")
 	attached := clk.reading(0)
 	scrape := mustScrape(t, s)
 	var want bpf.Totals
 	injectFrames(t, ps.Pairs[0], 1, &want, all)
 	scrapeUntil(t, scrape, newLedger(), func(string) pcommon.Timestamp { return attached },
 		map[string]*bpf.Totals{}, map[string]*bpf.Totals{ps.Pairs[0].Host: &want})
-	require.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, host.statuses())
+	require.Equal(t, componentstatus.StatusRecoverableError, host.last().Status())
 	assert.ErrorContains(t, host.last().Err(), `interface "`+ps.Pairs[1].Host+`" already has XDP program id `)
 	var fe *bpf.ForeignProgramError
 	require.ErrorAs(t, host.last().Err(), &fe)
-	assert.Equal(t, foreignID, fe.ProgramID)
-	assert.Equal(t, foreignID, xdptest.XDPProgramID(t, ps.Pairs[1].Host), "the other program is untouched")
+	assert.Equal(t, foreign, fe.ProgramID)
+	assert.Equal(t, foreign, xdptest.XDPProgramID(t, ps.Pairs[1].Host), "the other program is untouched")
 
-	require.NoError(t, foreign.Close())
-	xdptest.RequireNoXDP(t, ps.Pairs[1].Host)
+	detach()
 	scrape()
-	require.NotZero(t, xdptest.XDPProgramID(t, ps.Pairs[1].Host), "attached once the slot is free")
-	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}, host.statuses())
+	require.True(t, xdptest.Attached(t, ps.Pairs[1].Host), "attached once the slot is free")
+	assert.Equal(t, componentstatus.StatusOK, host.last().Status())
 
 	require.NoError(t, s.shutdown(t.Context()))
-	xdptest.RequireNoXDP(t, ps.Pairs[0].Host, ps.Pairs[1].Host)
+	xdptest.RequireDetached(t, ps.Pairs[0].Host, ps.Pairs[1].Host)
+}
+
+// TestKernelAutoBesideForeignProgram: in auto mode, an interface whose XDP
+// slot someone else's program holds is counted at TC, exactly, and the
+// status says where and why.
+func TestKernelAutoBesideForeignProgram(t *testing.T) {
+	xdptest.Privileged(t)
+	p := xdptest.NewPair(t)
+	foreign, _ := xdptest.AttachForeignXDP(t, p.Host)
+	s, clk, host := startKernelScraper(t, testConfig(p.Host))
+	attached := clk.reading(0)
+	var want bpf.Totals
+	injectFrames(t, p, 2, &want, all)
+	scrapeUntil(t, mustScrape(t, s), newLedger(), func(string) pcommon.Timestamp { return attached },
+		map[string]*bpf.Totals{}, map[string]*bpf.Totals{p.Host: &want})
+	assert.Equal(t, foreign, xdptest.XDPProgramID(t, p.Host), "the other program is untouched")
+	require.Equal(t, componentstatus.StatusOK, host.last().Status())
+	d, ok := host.last().Attributes().Get("interfaces")
+	require.True(t, ok)
+	where, _ := d.Map().Get(p.Host)
+	assert.Equal(t, fmt.Sprintf("receive: tcx (interface %q already has XDP program id %d attached)", p.Host, foreign), where.Str())
 }
 
 // TestKernelExactNameAbsentAtStart: an exact name must exist at start,
@@ -56,9 +77,9 @@ func TestKernelPatternForeignProgram(t *testing.T) {
 func TestKernelExactNameAbsentAtStart(t *testing.T) {
 	xdptest.Privileged(t)
 	ps := xdptest.NewPairs(t, 1)
-	s := newScraper(testConfig(ps.Prefix+"*", "xdpnosuch1"), nopSettings(), bpfKernel{}, netlinkSource{}, time.Now)
+	s := newScraper(testConfig(ps.Prefix+"*", "xdpnosuch1"), nopSettings(), linuxKernel(), time.Now)
 	err := s.start(t.Context(), newStatusHost())
 	require.ErrorContains(t, err, `xdp receiver attached none of "xdpnosuch1": interface "xdpnosuch1" not found`)
-	xdptest.RequireNoXDP(t, ps.Pairs[0].Host)
+	xdptest.RequireDetached(t, ps.Pairs[0].Host)
 	require.NoError(t, s.shutdown(t.Context()))
 }

@@ -71,7 +71,7 @@ func TestKernelProgramCountsByPort(t *testing.T) {
 	s, clk, _ := startKernelScraper(t, portCountConfig(p.Host))
 	attached := clk.reading(0)
 	first := func(string) pcommon.Timestamp { return attached }
-	require.NotZero(t, xdptest.XDPProgramID(t, p.Host))
+	require.True(t, xdptest.Attached(t, p.Host))
 	scrapes := 0
 	scrape := func() pmetric.Metrics {
 		md, err := s.scrape(t.Context())
@@ -97,7 +97,7 @@ func TestKernelProgramCountsByPort(t *testing.T) {
 	assert.GreaterOrEqual(t, scrapes, 5, "several scrapes")
 
 	require.NoError(t, s.shutdown(t.Context()))
-	xdptest.RequireNoXDP(t, p.Host)
+	xdptest.RequireDetached(t, p.Host)
 }
 
 // TestKernelProgramStartFailures gives Start each kind of program it
@@ -126,14 +126,14 @@ func TestKernelProgramStartFailures(t *testing.T) {
 			cfg := testConfig(p1.Host, p2.Host)
 			cfg.Program = configoptional.Some(ProgramConfig{Object: tc.object, FunctionName: tc.function, Map: tc.m})
 			require.NoError(t, cfg.Validate(), "a valid configuration: only Start can tell")
-			s := newScraper(cfg, nopSettings(), bpfKernel{}, netlinkSource{}, time.Now)
+			s := newScraper(cfg, nopSettings(), linuxKernel(), time.Now)
 			err := s.start(t.Context(), newStatusHost())
 			require.Error(t, err)
 			assert.ErrorContains(t, err, `xdp receiver attached none of "`+p1.Host+`", "`+p2.Host+`"`)
 			for _, w := range tc.want {
 				assert.ErrorContains(t, err, w)
 			}
-			xdptest.RequireNoXDP(t, p1.Host, p2.Host)
+			xdptest.RequireDetached(t, p1.Host, p2.Host)
 			require.NoError(t, s.shutdown(t.Context()))
 		})
 	}
@@ -145,12 +145,9 @@ func TestKernelProgramStartFailures(t *testing.T) {
 func TestKernelProgramDetachedAndForeign(t *testing.T) {
 	xdptest.Privileged(t)
 	p, p2 := xdptest.NewPair(t), xdptest.NewPair(t)
-	foreign, err := bpf.Attach(p2.Host, bpf.ModeGeneric)
-	require.NoError(t, err)
-	defer foreign.Close()
-	foreignID := xdptest.XDPProgramID(t, p2.Host)
-	refused := newScraper(portCountConfig(p2.Host), nopSettings(), bpfKernel{}, netlinkSource{}, time.Now)
-	err = refused.start(t.Context(), newStatusHost())
+	foreignID, _ := xdptest.AttachForeignXDP(t, p2.Host)
+	refused := newScraper(portCountConfig(p2.Host), nopSettings(), linuxKernel(), time.Now)
+	err := refused.start(t.Context(), newStatusHost())
 	var fe *bpf.ForeignProgramError
 	require.ErrorAs(t, err, &fe)
 	assert.Equal(t, foreignID, xdptest.XDPProgramID(t, p2.Host), "the other program is untouched")
@@ -162,15 +159,15 @@ func TestKernelProgramDetachedAndForeign(t *testing.T) {
 	injectUDP(t, p, want, 53, 443)
 	scrapeProgramUntil(t, scrape, newProgramLedger(), func(string) pcommon.Timestamp { return attached }, want)
 
-	xdptest.DetachXDPLink(t, p.Host)
-	xdptest.RequireNoXDP(t, p.Host)
+	xdptest.DetachLinks(t, p.Host)
+	xdptest.RequireDetached(t, p.Host)
 	_, err = s.scrape(t.Context())
-	require.ErrorContains(t, err, `XDP counter is no longer attached`)
+	require.ErrorContains(t, err, `were detached from outside the collector`)
 	require.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, host.statuses())
 
 	assert.Zero(t, scrape().DataPointCount(), "attached again; reports from the next scrape on")
 	reattached := clk.reading(clk.len() - 1)
-	require.NotZero(t, xdptest.XDPProgramID(t, p.Host), "attached again")
+	require.True(t, xdptest.Attached(t, p.Host), "attached again")
 	require.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}, host.statuses())
 	want = map[programKey]int64{}
 	injectUDP(t, p, want, 53, 53)
@@ -179,5 +176,5 @@ func TestKernelProgramDetachedAndForeign(t *testing.T) {
 	scrapeProgramUntil(t, scrape, newProgramLedger(), func(string) pcommon.Timestamp { return reattached }, want)
 
 	require.NoError(t, s.shutdown(t.Context()))
-	xdptest.RequireNoXDP(t, p.Host)
+	xdptest.RequireDetached(t, p.Host)
 }

@@ -35,7 +35,7 @@ import (
 func startKernelScraper(t *testing.T, cfg *Config, msgAndArgs ...any) (*xdpScraper, *recClock, *statusHost) {
 	t.Helper()
 	clk, host := &recClock{}, newStatusHost()
-	s := newScraper(cfg, nopSettings(), bpfKernel{}, netlinkSource{}, clk.now)
+	s := newScraper(cfg, nopSettings(), linuxKernel(), clk.now)
 	require.NoError(t, s.start(t.Context(), host), msgAndArgs...)
 	t.Cleanup(func() { _ = s.shutdown(t.Context()) })
 	return s, clk, host
@@ -176,13 +176,13 @@ func TestKernelCountsEveryClass(t *testing.T) {
 	cfg := testConfig(p.Host)
 	cfg.InitialDelay = 0
 	tick := make(chan time.Time)
-	r, err := newReceiver(cfg, receivertest.NewNopSettings(metadata.Type), sink, bpfKernel{}, netlinkSource{}, clk.now,
+	r, err := newReceiver(cfg, receivertest.NewNopSettings(metadata.Type), sink, linuxKernel(), clk.now,
 		scraperhelper.WithTickerChannel(tick))
 	require.NoError(t, err)
 	require.NoError(t, r.Start(t.Context(), newStatusHost()))
 	t.Cleanup(func() { _ = r.Shutdown(t.Context()) })
 	attached := clk.reading(0)
-	require.NotZero(t, xdptest.XDPProgramID(t, p.Host), "Start attached nothing")
+	require.True(t, xdptest.Attached(t, p.Host), "Start attached nothing")
 	waitForScrapes(t, sink, 1)
 
 	scrape := func() pmetric.Metrics {
@@ -203,7 +203,7 @@ func TestKernelCountsEveryClass(t *testing.T) {
 	assert.GreaterOrEqual(t, len(sink.AllMetrics()), 4, "several scrapes")
 
 	require.NoError(t, r.Shutdown(t.Context()))
-	xdptest.RequireNoXDP(t, p.Host)
+	xdptest.RequireDetached(t, p.Host)
 	require.NoError(t, r.Shutdown(t.Context()), "a second shutdown")
 }
 
@@ -213,10 +213,10 @@ func TestKernelTwoInstances(t *testing.T) {
 	xdptest.Privileged(t)
 	p1, p2 := xdptest.NewPair(t), xdptest.NewPair(t)
 	clk1, clk2 := &recClock{}, &recClock{}
-	edge := newScraper(testConfig(p1.Host), nopSettingsID("edge"), bpfKernel{}, netlinkSource{}, clk1.now)
+	edge := newScraper(testConfig(p1.Host), nopSettingsID("edge"), linuxKernel(), clk1.now)
 	backendCfg := testConfig(p2.Host)
 	backendCfg.AttachMode = "generic"
-	backend := newScraper(backendCfg, nopSettingsID("backend"), bpfKernel{}, netlinkSource{}, clk2.now)
+	backend := newScraper(backendCfg, nopSettingsID("backend"), linuxKernel(), clk2.now)
 	require.NoError(t, edge.start(t.Context(), newStatusHost()))
 	t.Cleanup(func() { _ = edge.shutdown(t.Context()) })
 	require.NoError(t, backend.start(t.Context(), newStatusHost()))
@@ -243,7 +243,7 @@ func TestKernelTwoInstances(t *testing.T) {
 
 	require.NoError(t, edge.shutdown(t.Context()))
 	require.NoError(t, backend.shutdown(t.Context()))
-	xdptest.RequireNoXDP(t, p1.Host, p2.Host)
+	xdptest.RequireDetached(t, p1.Host, p2.Host)
 }
 
 // TestKernelStartFailureLeavesNothingAttached fails Start on its second
@@ -254,26 +254,25 @@ func TestKernelStartFailureLeavesNothingAttached(t *testing.T) {
 	xdptest.Privileged(t)
 	t.Run("missing interface", func(t *testing.T) {
 		p := xdptest.NewPair(t)
-		s := newScraper(testConfig(p.Host, "xdpnosuch0"), nopSettings(), bpfKernel{}, netlinkSource{}, time.Now)
+		s := newScraper(testConfig(p.Host, "xdpnosuch0"), nopSettings(), linuxKernel(), time.Now)
 		err := s.start(t.Context(), newStatusHost())
 		require.ErrorContains(t, err, `interface "xdpnosuch0" not found`)
 		require.ErrorContains(t, err, `xdp receiver attached none of "`+p.Host+`", "xdpnosuch0"`)
-		xdptest.RequireNoXDP(t, p.Host)
+		xdptest.RequireDetached(t, p.Host)
 		require.NoError(t, s.shutdown(t.Context()))
 	})
-	t.Run("foreign program", func(t *testing.T) {
+	t.Run("foreign program in native mode", func(t *testing.T) {
 		p1, p2 := xdptest.NewPair(t), xdptest.NewPair(t)
-		foreign, err := bpf.Attach(p2.Host, bpf.ModeGeneric)
-		require.NoError(t, err)
-		defer foreign.Close()
-		foreignID := xdptest.XDPProgramID(t, p2.Host)
+		foreignID, _ := xdptest.AttachForeignXDP(t, p2.Host)
 
-		s := newScraper(testConfig(p1.Host, p2.Host), nopSettings(), bpfKernel{}, netlinkSource{}, time.Now)
-		err = s.start(t.Context(), newStatusHost())
+		cfg := testConfig(p1.Host, p2.Host)
+		cfg.AttachMode = "native"
+		s := newScraper(cfg, nopSettings(), linuxKernel(), time.Now)
+		err := s.start(t.Context(), newStatusHost())
 		var fe *bpf.ForeignProgramError
 		require.ErrorAs(t, err, &fe)
 		assert.Equal(t, p2.Host, fe.Interface)
-		xdptest.RequireNoXDP(t, p1.Host)
+		xdptest.RequireDetached(t, p1.Host)
 		assert.Equal(t, foreignID, xdptest.XDPProgramID(t, p2.Host), "the other program is untouched")
 	})
 }
@@ -323,7 +322,7 @@ func TestKernelInterfaceGone(t *testing.T) {
 	// series start afresh at the new attachment.
 	n := clk.len()
 	p1.Recreate(t)
-	require.Eventually(t, func() bool { return xdptest.XDPProgramID(t, p1.Host) != 0 }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return xdptest.Attached(t, p1.Host) }, 5*time.Second, time.Millisecond)
 	require.Eventually(t, func() bool { return len(host.statuses()) == 2 }, 5*time.Second, time.Millisecond)
 	assert.Equal(t, componentstatus.StatusOK, host.last().Status())
 	reattached := clk.reading(n) // the first reading since: taken just before attaching
@@ -365,16 +364,16 @@ func TestKernelDetachedFromOutside(t *testing.T) {
 	scrapeUntil(t, scrape, newLedger(), func(string) pcommon.Timestamp { return attached },
 		map[string]*bpf.Totals{}, map[string]*bpf.Totals{p.Host: &want})
 
-	xdptest.DetachXDPLink(t, p.Host)
-	xdptest.RequireNoXDP(t, p.Host)
+	xdptest.DetachLinks(t, p.Host)
+	xdptest.RequireDetached(t, p.Host)
 	_, err := s.scrape(t.Context())
-	require.ErrorContains(t, err, `XDP counter is no longer attached`)
+	require.ErrorContains(t, err, `were detached from outside the collector`)
 	require.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, host.statuses())
 
 	md := scrape() // attaches again, reports from the next scrape on
 	assert.Zero(t, md.DataPointCount())
 	reattached := clk.reading(clk.len() - 1)
-	require.NotZero(t, xdptest.XDPProgramID(t, p.Host), "attached again")
+	require.True(t, xdptest.Attached(t, p.Host), "attached again")
 	require.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}, host.statuses())
 
 	want = bpf.Totals{}

@@ -1,5 +1,3 @@
-//go:build linux
-
 package xdpreceiver
 
 import (
@@ -34,7 +32,7 @@ func newProgramScraper(t *testing.T, k *fakeKernel, clk *fakeClock, id component
 	t.Helper()
 	set := receivertest.NewNopSettings(component.MustNewType("xdp"))
 	set.ID = id
-	s := newScraper(programConfig(ifaces...), set, k, k, clk.now)
+	s := newScraper(programConfig(ifaces...), set, k.kernel(), clk.now)
 	t.Cleanup(func() { _ = s.shutdown(t.Context()) })
 	return s
 }
@@ -214,12 +212,12 @@ func TestKeyedTrackerOrderAndClamp(t *testing.T) {
 	d := newKeyedTracker(1)
 	out, restarted := d.advance(map[uint32]uint64{9: 1, 3: 1, 1<<32 - 1: 1 << 63, 0: 0}, 2, nil)
 	assert.Zero(t, restarted)
-	assert.Equal(t, []keyedDelta{{3, 1, 1}, {9, 1, 1}, {1<<32 - 1, 1, 1<<63 - 1}}, out, "key order, first points from attachment, clamped")
+	assert.Equal(t, []keyedPoint{{3, 1, 1}, {9, 1, 1}, {1<<32 - 1, 1, 1<<63 - 1}}, out, "key order, first points from attachment, clamped")
 	out, restarted = d.advance(map[uint32]uint64{5: 2, 3: 1}, 3, out[:0])
 	assert.Equal(t, 2, restarted, "9 and the last key, gone from the map")
-	assert.Equal(t, []keyedDelta{{3, 2, 0}, {5, 1, 2}, {9, 2, 0}, {1<<32 - 1, 2, 0}}, out)
+	assert.Equal(t, []keyedPoint{{3, 2, 0}, {5, 1, 2}, {9, 2, 0}, {1<<32 - 1, 2, 0}}, out)
 	d.reattached(4)
 	out, restarted = d.advance(map[uint32]uint64{5: 1}, 5, out[:0])
 	assert.Zero(t, restarted, "a new attachment counts from zero")
-	assert.Equal(t, []keyedDelta{{3, 4, 0}, {5, 4, 1}, {9, 4, 0}, {1<<32 - 1, 4, 0}}, out)
+	assert.Equal(t, []keyedPoint{{3, 4, 0}, {5, 4, 1}, {9, 4, 0}, {1<<32 - 1, 4, 0}}, out)
 }

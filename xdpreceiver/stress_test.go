@@ -20,41 +20,59 @@ import (
 )
 
 // finalCounts collects what the kernel counted on every attachment, read
-// from its map as it is closed: after the interface went, or at shutdown
-// once traffic stopped, so that nothing counts after the read.
+// from its slot as it is released: after the interface went, or at
+// shutdown once it was detached, so that nothing counts after the read.
 type finalCounts struct {
 	mu       sync.Mutex
 	attaches int
-	finals   []bpf.Totals // per attachment, in the order they were closed
+	finals   []bpf.Totals // received, per attachment, in the order they were released
 }
 
-// closingReader is the real counter, which reads its map one last time
-// when it is closed.
-type closingReader struct {
-	kernelCounter
+// kernel is the real kernel, its datapath's interfaces recording their last
+// counts as they are released.
+func (f *finalCounts) kernel() kernel {
+	k := linuxKernel()
+	load := k.loadDatapath
+	k.loadDatapath = func(opts bpf.Options) (datapath, error) {
+		d, err := load(opts)
+		if err != nil {
+			return nil, err
+		}
+		return &recordingDatapath{datapath: d, f: f}, nil
+	}
+	return k
+}
+
+type recordingDatapath struct {
+	datapath
 	f *finalCounts
 }
 
-func (c closingReader) Close() error {
-	var t bpf.Totals
-	if err := c.Attachment.Read(&t); err != nil {
-		return err
-	}
-	c.f.mu.Lock()
-	c.f.finals = append(c.f.finals, t)
-	c.f.mu.Unlock()
-	return c.kernelCounter.Close()
-}
-
-func (f *finalCounts) attach(iface string, mode bpf.Mode) (counterReader, error) {
-	a, err := bpf.Attach(iface, mode)
+func (d *recordingDatapath) open(name string) (datapathInterface, error) {
+	i, err := d.datapath.open(name)
 	if err != nil {
 		return nil, err
 	}
-	f.mu.Lock()
-	f.attaches++
-	f.mu.Unlock()
-	return closingReader{kernelCounter{a}, f}, nil
+	d.f.mu.Lock()
+	d.f.attaches++
+	d.f.mu.Unlock()
+	return recordingInterface{datapathInterface: i, d: d}, nil
+}
+
+type recordingInterface struct {
+	datapathInterface
+	d *recordingDatapath
+}
+
+func (i recordingInterface) release() error {
+	c, err := i.d.readSlot(i.slot())
+	if err != nil {
+		return err
+	}
+	i.d.f.mu.Lock()
+	i.d.f.finals = append(i.d.f.finals, bpf.Totals(c.Dir[bpf.Receive]))
+	i.d.f.mu.Unlock()
+	return i.datapathInterface.release()
 }
 
 // TestKernelStress floods a million frames into an interface that a
@@ -89,12 +107,12 @@ func TestKernelStress(t *testing.T) {
 	cfg.CollectionInterval, cfg.InitialDelay = interval, 0
 	sink := new(consumertest.MetricsSink)
 	host := newStatusHost()
-	r, err := newReceiver(cfg, nopSettings(), sink, attachFunc(fc.attach), netlinkSource{}, time.Now)
+	r, err := newReceiver(cfg, nopSettings(), sink, fc.kernel(), time.Now)
 	require.NoError(t, err)
 	require.NoError(t, r.Start(t.Context(), host))
 	t.Cleanup(func() { _ = r.Shutdown(t.Context()) })
 	attached := func() {
-		require.Eventually(t, func() bool { return xdptest.XDPProgramID(t, p.Host) != 0 }, 10*time.Second, time.Millisecond,
+		require.Eventually(t, func() bool { return xdptest.Attached(t, p.Host) }, 10*time.Second, time.Millisecond,
 			"%q attached", p.Host)
 	}
 	attached()

@@ -1,5 +1,3 @@
-//go:build linux
-
 package xdpreceiver
 
 import (
@@ -26,7 +24,7 @@ func newPatternScraper(t *testing.T, k *fakeKernel, clk *fakeClock, id component
 	require.NoError(t, cfg.Validate())
 	set := receivertest.NewNopSettings(component.MustNewType("xdp"))
 	set.ID = id
-	s := newScraper(cfg, set, k, k, clk.now)
+	s := newScraper(cfg, set, k.kernel(), clk.now)
 	t.Cleanup(func() { _ = s.shutdown(t.Context()) })
 	require.NoError(t, s.start(t.Context(), host))
 	return s
@@ -155,7 +153,7 @@ func TestDetachedFromOutsideFake(t *testing.T) {
 	k.detach("eth0")
 	clk.at(10)
 	md, err := s.scrape(t.Context())
-	require.ErrorContains(t, err, "XDP counter is no longer attached")
+	require.ErrorContains(t, err, `the programs counting "eth0" were detached from outside the collector`)
 	assert.Equal(t, int64(5), points(md, "xdp.packets", "eth0")["ipv4/tcp"].IntValue(), "the last counts are emitted")
 	assert.Equal(t, 1, k.closes("eth0"))
 	require.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, host.statuses())
@@ -195,7 +193,7 @@ func TestPatternClaimsAcrossInstances(t *testing.T) {
 
 	set := receivertest.NewNopSettings(component.MustNewType("xdp"))
 	set.ID = component.MustNewIDWithName("xdp", "late")
-	late := newScraper(testConfig("eth1"), set, k, k, clk.now)
+	late := newScraper(testConfig("eth1"), set, k.kernel(), clk.now)
 	require.EqualError(t, late.start(t.Context(), newStatusHost()),
 		`interface "eth1" is already counted by receiver "xdp/pattern": an interface can belong to one xdp receiver only; remove it from "xdp/pattern" or from "xdp/late"`)
 }
@@ -274,10 +272,11 @@ func TestScrapeSeesRecreatedFirst(t *testing.T) {
 	eventually(t, func() bool { return len(host.statuses()) == 1 }, "the ended subscription is reported")
 	k.delLink("veth0")
 	k.addLink("veth0")
-	md := pmetric.NewMetrics()
 	s.mu.Lock()
-	s.scrapeOne(md, s.states["veth0"]) // the scrape, before the subscription is renewed
-	ifc := s.states["veth0"]
+	require.NoError(t, s.src.collect())
+	s.reg.collectOne(s.reg.ifaces["veth0"], false) // the scrape, before the subscription is renewed
+	ifc := s.reg.ifaces["veth0"]
+	md := s.em.take()
 	s.mu.Unlock()
 	assert.Equal(t, int64(3), points(md, "xdp.packets", "veth0")["ipv4/tcp"].IntValue(), "the old interface's last counts")
 	require.NotNil(t, ifc)

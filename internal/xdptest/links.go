@@ -3,9 +3,13 @@
 package xdptest
 
 import (
+	"strings"
 	"testing"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
 )
 
 // DetachXDPLink detaches the bpf_link that holds the XDP program of the
@@ -14,29 +18,191 @@ import (
 // no XDP link is attached to the interface.
 func DetachXDPLink(t testing.TB, iface string) {
 	t.Helper()
-	index := ifindexOf(t, iface)
+	detachLinks(t, iface, link.XDPType, 1)
+}
+
+// DetachTCXLinks detaches every TCX link of the named interface from
+// outside, as DetachXDPLink does, and fails t unless there were want.
+func DetachTCXLinks(t testing.TB, iface string, want int) {
+	t.Helper()
+	detachLinks(t, iface, link.TCXType, want)
+}
+
+func detachLinks(t testing.TB, iface string, typ link.Type, want int) {
+	t.Helper()
+	n := 0
+	for _, l := range linksOf(t, iface, typ) {
+		if err := l.Detach(); err != nil {
+			t.Fatalf("detaching %v link of %q: %v", typ, iface, err)
+		}
+		l.Close()
+		n++
+	}
+	if n != want {
+		t.Fatalf("detached %d %v links of %q, want %d", n, typ, iface, want)
+	}
+}
+
+// TCXPrograms returns the ids of the programs that TCX links attach to the
+// named interface.
+func TCXPrograms(t testing.TB, iface string) []uint32 {
+	t.Helper()
+	var ids []uint32
+	for _, l := range linksOf(t, iface, link.TCXType) {
+		info, err := l.Info()
+		if err == nil {
+			ids = append(ids, uint32(info.Program))
+		}
+		l.Close()
+	}
+	return ids
+}
+
+// RequireNoTCX fails t if the named interface has TCX links, after a
+// moment for links being closed.
+func RequireNoTCX(t testing.TB, iface string) {
+	t.Helper()
+	waitGone(t, func() int { return len(TCXPrograms(t, iface)) }, "TCX links on "+iface)
+}
+
+// linksOf opens the bpf_links of type typ attached to the named interface.
+// Callers close them.
+func linksOf(t testing.TB, iface string, typ link.Type) []link.Link {
+	t.Helper()
+	index := uint32(ifindexOf(t, iface))
+	var out []link.Link
 	it := new(link.Iterator)
 	defer it.Close()
 	for it.Next() {
 		info, err := it.Link.Info()
-		if err != nil {
-			continue // a link of a type this kernel cannot describe
-		}
-		if info.Type != link.XDPType || info.XDP() == nil || int(info.XDP().Ifindex) != index {
+		if err != nil || info.Type != typ {
 			continue
 		}
-		if err := it.Link.Detach(); err != nil {
-			t.Fatalf("detaching XDP link id %d of %q: %v", it.ID, iface, err)
+		switch {
+		case typ == link.XDPType && info.XDP() != nil && info.XDP().Ifindex == index,
+			typ == link.TCXType && info.TCX() != nil && info.TCX().Ifindex == index:
+			out = append(out, it.Take())
 		}
-		return
 	}
 	if err := it.Err(); err != nil {
 		t.Fatalf("listing bpf_links: %v", err)
 	}
-	t.Fatalf("no XDP bpf_link is attached to %q", iface)
+	return out
 }
 
 func ifindexOf(t testing.TB, iface string) int {
 	t.Helper()
 	return linkByName(t, iface).Attrs().Index
+}
+
+// ClsactFilters returns the bpf filters of the named interface's clsact
+// qdisc, on ingress and egress, or none when it has no clsact qdisc.
+func ClsactFilters(t testing.TB, iface string) []*netlink.BpfFilter {
+	t.Helper()
+	l := linkByName(t, iface)
+	var out []*netlink.BpfFilter
+	for _, parent := range []uint32{netlink.HANDLE_MIN_INGRESS, netlink.HANDLE_MIN_EGRESS} {
+		filters, err := netlink.FilterList(l, parent)
+		if err != nil {
+			continue // no clsact qdisc
+		}
+		for _, f := range filters {
+			if b, ok := f.(*netlink.BpfFilter); ok {
+				out = append(out, b)
+			}
+		}
+	}
+	return out
+}
+
+// HasClsact tells whether the named interface has a clsact qdisc.
+func HasClsact(t testing.TB, iface string) bool {
+	t.Helper()
+	qdiscs, err := netlink.QdiscList(linkByName(t, iface))
+	if err != nil {
+		t.Fatalf("listing the qdiscs of %q: %v", iface, err)
+	}
+	for _, q := range qdiscs {
+		if q.Type() == "clsact" {
+			return true
+		}
+	}
+	return false
+}
+
+// AttachForeignXDP attaches someone else's XDP program (one that passes
+// every frame) to the named interface through a bpf_link in generic mode,
+// until the test ends or detach, and returns its id.
+func AttachForeignXDP(t testing.TB, iface string) (id uint32, detach func()) {
+	t.Helper()
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Name:         "foreign_xdp",
+		Type:         ebpf.XDP,
+		License:      "MIT",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 2 /* XDP_PASS */), asm.Return()},
+	})
+	if err != nil {
+		t.Fatalf("loading a foreign XDP program: %v", err)
+	}
+	t.Cleanup(func() { prog.Close() })
+	l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifindexOf(t, iface), Flags: link.XDPGenericMode})
+	if err != nil {
+		t.Fatalf("attaching a foreign XDP program to %q: %v", iface, err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return XDPProgramID(t, iface), func() {
+		if err := l.Close(); err != nil {
+			t.Fatalf("detaching the foreign XDP program from %q: %v", iface, err)
+		}
+		RequireNoXDP(t, iface)
+	}
+}
+
+// Attached tells whether anything counts on the named interface: an XDP
+// program, a TCX link, or a clsact filter of otelcol-xdp's.
+func Attached(t testing.TB, iface string) bool {
+	t.Helper()
+	return countAttached(t, iface) > 0
+}
+
+func countAttached(t testing.TB, iface string) int {
+	t.Helper()
+	n := len(TCXPrograms(t, iface))
+	if XDPProgramID(t, iface) != 0 {
+		n++
+	}
+	for _, f := range ClsactFilters(t, iface) {
+		if strings.HasPrefix(f.Name, "otelcol-xdp/") {
+			n++
+		}
+	}
+	return n
+}
+
+// RequireDetached fails t if anything still counts on any of the named
+// interfaces (Attached), after a moment for links being closed.
+func RequireDetached(t testing.TB, ifaces ...string) {
+	t.Helper()
+	for _, i := range ifaces {
+		waitGone(t, func() int { return countAttached(t, i) }, "programs attached to "+i)
+	}
+}
+
+// DetachLinks detaches every XDP and TCX link of the named interface from
+// outside, as `bpftool link detach` would, and fails t when there is none.
+func DetachLinks(t testing.TB, iface string) {
+	t.Helper()
+	n := 0
+	for _, typ := range []link.Type{link.XDPType, link.TCXType} {
+		for _, l := range linksOf(t, iface, typ) {
+			if err := l.Detach(); err != nil {
+				t.Fatalf("detaching %v link of %q: %v", typ, iface, err)
+			}
+			l.Close()
+			n++
+		}
+	}
+	if n == 0 {
+		t.Fatalf("no XDP or TCX link is attached to %q", iface)
+	}
 }

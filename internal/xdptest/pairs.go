@@ -51,7 +51,7 @@ func (ps *Pairs) Add(t testing.TB, n int) {
 	id := ps.Prefix[2 : len(ps.Prefix)-1]
 	for range n {
 		i := len(ps.Pairs)
-		p := &Pair{Host: fmt.Sprintf("%s%d", ps.Prefix, i), Peer: fmt.Sprintf("xg%sp%d", id, i), ns: ps.ns, sock: -1}
+		p := &Pair{Host: fmt.Sprintf("%s%d", ps.Prefix, i), Peer: fmt.Sprintf("xg%sp%d", id, i), ns: ps.ns, sock: -1, hostSock: -1}
 		ps.Pairs = append(ps.Pairs, p)
 		p.create(t)
 		if err := p.openSocket(); err != nil {

@@ -26,15 +26,26 @@ type Pair struct {
 	ns        *namespace
 	sock      int // AF_PACKET socket bound to Peer, opened inside ns
 	peerIndex int
+	hostSock  int // AF_PACKET socket that Send sends out of Host with
+	// wantIndex is the ifindex Host is created with; 0 lets the kernel
+	// choose.
+	wantIndex int
 }
 
 // NewPair creates a uniquely named pair and removes it, and its namespace,
 // when the test ends, whether it passed or not.
 func NewPair(t testing.TB) *Pair {
 	t.Helper()
+	return NewPairIndexed(t, 0)
+}
+
+// NewPairIndexed creates a pair whose host end has the interface index
+// index (0: any), as `ip link add ... index` does.
+func NewPairIndexed(t testing.TB, index int) *Pair {
+	t.Helper()
 	Privileged(t)
 	id := randomID()
-	p := &Pair{Host: "xdp" + id + "h", Peer: "xdp" + id + "p", ns: newNamespace(t), sock: -1}
+	p := &Pair{Host: "xdp" + id + "h", Peer: "xdp" + id + "p", ns: newNamespace(t), sock: -1, hostSock: -1, wantIndex: index}
 	t.Cleanup(func() { deleteLink(p.Host) })
 	p.create(t)
 	if err := p.openSocket(); err != nil {
@@ -49,7 +60,7 @@ func NewPair(t testing.TB) *Pair {
 func (p *Pair) create(t testing.TB) {
 	t.Helper()
 	veth := &netlink.Veth{
-		LinkAttrs:     netlink.LinkAttrs{Name: p.Host},
+		LinkAttrs:     netlink.LinkAttrs{Name: p.Host, Index: p.wantIndex},
 		PeerName:      p.Peer,
 		PeerNamespace: netlink.NsFd(p.ns.fd),
 	}
@@ -102,6 +113,26 @@ func (p *Pair) InPeerNamespace(f func() error) error {
 	return p.ns.do(f)
 }
 
+// Send sends each frame, as it is, out of the host end: each leaves Host
+// once, through its TC egress hook, and arrives on the peer.
+func (p *Pair) Send(t testing.TB, frames ...[]byte) {
+	t.Helper()
+	if p.hostSock < 0 {
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatalf("opening a packet socket for %q: %v", p.Host, err)
+		}
+		p.hostSock = fd
+		t.Cleanup(func() { unix.Close(fd) })
+	}
+	addr := &unix.SockaddrLinklayer{Ifindex: p.HostIndex}
+	for i, f := range frames {
+		if err := unix.Sendto(p.hostSock, f, 0, addr); err != nil {
+			t.Fatalf("sending frame %d (%d bytes) out of %q: %v", i, len(f), p.Host, err)
+		}
+	}
+}
+
 // Inject sends each frame, as it is, from the peer; each arrives on Host once.
 func (p *Pair) Inject(t testing.TB, frames ...[]byte) {
 	t.Helper()
@@ -140,13 +171,19 @@ func linkByName(t testing.TB, iface string) netlink.Link {
 func RequireNoXDP(t testing.TB, ifaces ...string) {
 	t.Helper()
 	for _, i := range ifaces {
-		id := XDPProgramID(t, i)
-		for deadline := time.Now().Add(2 * time.Second); id != 0 && time.Now().Before(deadline); id = XDPProgramID(t, i) {
-			time.Sleep(5 * time.Millisecond)
-		}
-		if id != 0 {
-			t.Errorf("interface %q still has XDP program id %d attached", i, id)
-		}
+		waitGone(t, func() int { return int(XDPProgramID(t, i)) }, "XDP program on "+i)
+	}
+}
+
+// waitGone waits up to 2 s for count to return 0, and fails t otherwise.
+func waitGone(t testing.TB, count func() int, what string) {
+	t.Helper()
+	n := count()
+	for deadline := time.Now().Add(2 * time.Second); n != 0 && time.Now().Before(deadline); n = count() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n != 0 {
+		t.Errorf("still there: %s (%d)", what, n)
 	}
 }
 

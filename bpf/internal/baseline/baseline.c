@@ -6,6 +6,7 @@
  * Programs the counter is measured against, never attached by the receiver.
  *
  * xdp_floor: the cost of running any XDP program at all.
+ * tc_floor:  the cost of running any TC program at all.
  * xdp_seed:  the design this project started from: one hash map keyed by the
  *            ethertype, its value incremented atomically.
  */
@@ -19,6 +20,12 @@ SEC("xdp")
 int xdp_floor(struct xdp_md *ctx)
 {
 	return XDP_PASS;
+}
+
+SEC("tc")
+int tc_floor(struct __sk_buff *skb)
+{
+	return -1; /* TC_ACT_UNSPEC */
 }
 
 struct {

@@ -17,6 +17,7 @@ import (
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	baselineMapPacketCount = "packet_count"
+	baselineProgTcFloor    = "tc_floor"
 	baselineProgXdpFloor   = "xdp_floor"
 	baselineProgXdpSeed    = "xdp_seed"
 )
@@ -63,6 +64,7 @@ type baselineSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type baselineProgramSpecs struct {
+	TcFloor  *ebpf.ProgramSpec `ebpf:"tc_floor"`
 	XdpFloor *ebpf.ProgramSpec `ebpf:"xdp_floor"`
 	XdpSeed  *ebpf.ProgramSpec `ebpf:"xdp_seed"`
 }
@@ -119,12 +121,14 @@ type baselineVariables struct {
 //
 // It can be passed to loadBaselineObjects or ebpf.CollectionSpec.LoadAndAssign.
 type baselinePrograms struct {
+	TcFloor  *ebpf.Program `ebpf:"tc_floor"`
 	XdpFloor *ebpf.Program `ebpf:"xdp_floor"`
 	XdpSeed  *ebpf.Program `ebpf:"xdp_seed"`
 }
 
 func (p *baselinePrograms) Close() error {
 	return _BaselineClose(
+		p.TcFloor,
 		p.XdpFloor,
 		p.XdpSeed,
 	)

@@ -1,0 +1,172 @@
+//go:build linux
+
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/features"
+	"github.com/cilium/ebpf/rlimit"
+)
+
+// Datapath is the counter of one receiver: its programs, loaded once, and
+// one per-CPU map with the counters of every interface it counts, in both
+// directions.
+//
+// Every interface gets a slot (Open), which holds its counters; the programs
+// find the slot from the packet's interface index. A slot is reused only
+// after Release, which the caller calls once it has read the slot's last
+// counts, so an interface's counts never mix with another's.
+//
+// A Datapath is not safe for concurrent use: the receiver serializes its
+// calls under its own lock.
+type Datapath struct {
+	objs     objects
+	frags    bool
+	capacity int
+	slots    slotTable
+	reader   *reader
+	tc       tcAttacher
+	closed   bool
+}
+
+// Options are the settings of a Datapath.
+type Options struct {
+	// Capacity is how many interfaces the datapath counts at once. Its
+	// counters take (Capacity + 1) x 640 bytes x possible CPUs of kernel
+	// memory, allocated at Load.
+	Capacity int
+
+	// TCLegacy attaches TC as clsact filters even where TCX exists: the
+	// path kernels before 6.6 take, for tests on newer kernels.
+	TCLegacy bool
+
+	// withoutFrags loads XDP as on kernels before 5.18 (export_test.go).
+	withoutFrags bool
+}
+
+// objects are what a datapath loads: the programs it attaches and the maps
+// it reads and writes. Of the two XDP programs the kernel gets one, as
+// xdp_count.
+type objects struct {
+	XdpCount  *ebpf.Program `ebpf:"xdp_count"`
+	TcCountRx *ebpf.Program `ebpf:"tc_count_rx"`
+	TcCountTx *ebpf.Program `ebpf:"tc_count_tx"`
+	Counters  *ebpf.Map     `ebpf:"counters"`
+	SlotIndex *ebpf.Map     `ebpf:"slot_index"`
+	Slots     *ebpf.Map     `ebpf:"slots"`
+}
+
+func (o *objects) Close() error {
+	return errors.Join(o.XdpCount.Close(), o.TcCountRx.Close(), o.TcCountTx.Close(),
+		o.Counters.Close(), o.SlotIndex.Close(), o.Slots.Close())
+}
+
+// ErrCapacity means every slot serves an interface already.
+var ErrCapacity = errors.New("every slot of the datapath serves an interface")
+
+// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; later ones ignore it.
+var removeMemlock = sync.OnceValue(rlimit.RemoveMemlock)
+
+// Load loads the counter programs with maps for opts.Capacity interfaces.
+// The XDP program is frags-aware where the kernel supports it (5.18+), so
+// that multi-buffer frames count their whole length.
+func Load(opts Options) (*Datapath, error) {
+	if opts.Capacity < 1 || opts.Capacity >= 1<<24 {
+		return nil, fmt.Errorf("datapath capacity %d: want 1 to %d interfaces", opts.Capacity, 1<<24-1)
+	}
+	if err := removeMemlock(); err != nil {
+		return nil, fmt.Errorf("raise RLIMIT_MEMLOCK for BPF maps: %w", err)
+	}
+	frags := false
+	if !opts.withoutFrags {
+		var err error
+		if frags, err = haveFrags(); err != nil {
+			return nil, err
+		}
+	}
+	spec, err := loadCounter()
+	if err != nil {
+		return nil, err
+	}
+	spec.Maps[counterMapCounters].MaxEntries = uint32(opts.Capacity) + 1
+	spec.Maps[counterMapSlots].MaxEntries = uint32(opts.Capacity)
+	if !frags {
+		// Before 5.18: the variant that reads in place, as xdp_count.
+		spec.Programs[counterProgXdpCount] = spec.Programs[counterProgXdpCountLinear]
+	}
+	delete(spec.Programs, counterProgXdpCountLinear)
+	d := &Datapath{frags: frags, capacity: opts.Capacity}
+	if err := spec.LoadAndAssign(&d.objs, nil); err != nil {
+		return nil, fmt.Errorf("load counter: %w", err)
+	}
+	if d.reader, err = newReader(d.objs.Counters); err != nil {
+		return nil, errors.Join(fmt.Errorf("prepare to read counters: %w", err), d.objs.Close())
+	}
+	d.slots = newSlotTable(d.objs.SlotIndex, d.objs.Slots, d.objs.Counters, opts.Capacity, d.reader.cpus)
+	d.tc = tcAttacher{legacy: opts.TCLegacy, pid: os.Getpid()}
+	return d, nil
+}
+
+// haveFrags tells whether the kernel loads XDP programs frags-aware
+// (BPF_F_XDP_HAS_FRAGS, Linux 5.18, which also brought
+// bpf_xdp_get_buff_len). Probing the helper, rather than retrying a failed
+// load without frags, keeps the error of the one load that matters.
+var haveFrags = sync.OnceValues(func() (bool, error) {
+	err := features.HaveProgramHelper(ebpf.XDP, asm.FnXdpGetBuffLen)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, ebpf.ErrNotSupported):
+		return false, nil
+	default:
+		return false, fmt.Errorf("probe XDP multi-buffer support: %w", err)
+	}
+})
+
+// Capacity is how many interfaces the datapath counts at once.
+func (d *Datapath) Capacity() int { return d.capacity }
+
+// Frags tells whether the XDP program was loaded frags-aware.
+func (d *Datapath) Frags() bool { return d.frags }
+
+// Program returns the program of a hook and direction: xdp_count for XDP,
+// tc_count_rx or tc_count_tx for TC. It is for BPF_PROG_TEST_RUN and
+// benchmarks; attaching goes through Open.
+func (d *Datapath) Program(xdp bool, dir Direction) *ebpf.Program {
+	switch {
+	case xdp:
+		return d.objs.XdpCount
+	case dir == Transmit:
+		return d.objs.TcCountTx
+	default:
+		return d.objs.TcCountRx
+	}
+}
+
+// CountersMapID is the id of the counters map, for tests that read it
+// after the datapath is gone.
+func (d *Datapath) CountersMapID() (ebpf.MapID, error) {
+	info, err := d.objs.Counters.Info()
+	if err != nil {
+		return 0, err
+	}
+	id, _ := info.ID()
+	return id, nil
+}
+
+// Close frees the programs and maps. Callers detach every interface first:
+// a program that a link or filter still holds keeps running. It is safe to
+// call more than once.
+func (d *Datapath) Close() error {
+	if d.closed {
+		return nil
+	}
+	d.closed = true
+	return d.objs.Close()
+}

@@ -1,0 +1,208 @@
+//go:build linux
+
+package bpf
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/vishvananda/netlink"
+)
+
+// Interface is an interface that a datapath counts: its slot, and the
+// programs attached to it, one per direction.
+//
+// Its life: Open binds it to a free slot, Attach attaches a program for
+// each direction, Detach detaches them all and unbinds the slot, and once
+// the caller has read the slot's last counts, Release frees the slot for
+// another interface.
+type Interface struct {
+	d       *Datapath
+	name    string
+	link    netlink.Link
+	slot    uint32
+	hooks   [NumDirections]*hook
+	bound   bool
+	release bool
+	// clsactAdded: a legacy TC attach added the clsact qdisc, which Detach
+	// removes again once no filter is left on it.
+	clsactAdded bool
+}
+
+// Attachment says where a direction of an interface is counted, and why
+// there.
+type Attachment struct {
+	Hook Hook
+	// Reason is why auto mode chose the hook, or that the mode forced it.
+	Reason string
+	// ProgramID is the id of the program counting.
+	ProgramID uint32
+}
+
+// hook is one program attached to an interface.
+type hook struct {
+	Attachment
+	// detach undoes the attachment; attached tells whether it still holds.
+	detach   func() error
+	attached func() (bool, error)
+}
+
+// Open gives the interface named name (or alternatively named so) a slot.
+// Packets of the interface count in that slot from the first Attach on.
+func (d *Datapath) Open(name string) (*Interface, error) {
+	l, err := lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	slot, err := d.slots.acquire()
+	if err != nil {
+		return nil, fmt.Errorf("count %q: %w", name, err)
+	}
+	i := &Interface{d: d, name: name, link: l, slot: slot}
+	if err := d.slots.bind(uint32(i.Ifindex()), slot); err != nil {
+		d.slots.release(slot)
+		return nil, err
+	}
+	i.bound = true
+	return i, nil
+}
+
+// lookup finds the interface by name or alternative name with one
+// RTM_GETLINK: unlike net.InterfaceByName, which lists every link, its cost
+// does not grow with the number of interfaces.
+func lookup(name string) (netlink.Link, error) {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return nil, &InterfaceNotFoundError{Name: name}
+		}
+		return nil, fmt.Errorf("look up interface %q: %w", name, err)
+	}
+	return l, nil
+}
+
+// Name is the name the interface was opened by.
+func (i *Interface) Name() string { return i.name }
+
+// Ifindex is the index of the interface when it was opened.
+func (i *Interface) Ifindex() int { return i.link.Attrs().Index }
+
+// Slot is the interface's slot in the datapath's snapshots.
+func (i *Interface) Slot() uint32 { return i.slot }
+
+// Attach attaches the program that counts direction dir. Receive goes
+// where mode says (Mode); transmit always goes to TC egress. An interface
+// holds one program per direction.
+func (i *Interface) Attach(dir Direction, mode Mode) (Attachment, error) {
+	if !i.bound {
+		return Attachment{}, fmt.Errorf("attach to %q: interface is detached", i.name)
+	}
+	if i.hooks[dir] != nil {
+		return Attachment{}, fmt.Errorf("attach to %q: %s is counted already", i.name, dir)
+	}
+	var h *hook
+	var err error
+	if dir == Transmit {
+		h, err = i.d.tc.attach(i, Transmit, "transmit is counted at TC egress")
+	} else {
+		h, err = i.attachReceive(mode)
+	}
+	if err != nil {
+		return Attachment{}, err
+	}
+	i.hooks[dir] = h
+	return h.Attachment, nil
+}
+
+// attachReceive picks the receive hook. In auto mode, XDP in the driver
+// sees every frame before the kernel spends anything on it, where a
+// physical NIC runs it; on virtual interfaces (veth, bridge, ...) and in
+// generic mode, XDP costs TCP streams much of their throughput and sees
+// GSO packets as one frame, so TC counts there, as it does where another
+// XDP program holds the slot.
+func (i *Interface) attachReceive(mode Mode) (*hook, error) {
+	switch mode {
+	case ModeNative, ModeGeneric:
+		return i.attachXDP(mode, "attach_mode: "+mode.String())
+	case ModeTC:
+		return i.d.tc.attach(i, Receive, "attach_mode: tc")
+	}
+	if x := i.link.Attrs().Xdp; x != nil && x.Attached {
+		return i.d.tc.attach(i, Receive, (&ForeignProgramError{Interface: i.name, ProgramID: x.ProgId}).Error())
+	}
+	if reason, ok := physical(i.link); !ok {
+		return i.d.tc.attach(i, Receive, reason)
+	}
+	h, err := i.attachXDP(ModeNative, "physical NIC whose driver runs XDP")
+	var refused *DriverRefusedError
+	var foreign *ForeignProgramError
+	switch {
+	case errors.Is(err, ErrNoNativeXDP):
+		return i.d.tc.attach(i, Receive, "driver has no native XDP")
+	case errors.As(err, &refused):
+		return i.d.tc.attach(i, Receive, "driver refused native XDP: "+refused.Err.Error())
+	case errors.As(err, &foreign): // taken since the check
+		return i.d.tc.attach(i, Receive, foreign.Error())
+	}
+	return h, err
+}
+
+// Attached tells whether every program attached to the interface still
+// runs on it: a deleted interface, and a link detached from outside
+// (bpftool link detach), stop them. A clsact filter cannot tell without a
+// netlink dump, and counts as attached.
+func (i *Interface) Attached() (bool, error) {
+	for _, h := range i.hooks {
+		if h == nil {
+			continue
+		}
+		ok, err := h.attached()
+		if err != nil || !ok {
+			return ok, err
+		}
+	}
+	return true, nil
+}
+
+// Detach detaches every program from the interface and unbinds its slot.
+// The slot's counters stay readable, and final, until Release. It is safe
+// to call more than once.
+func (i *Interface) Detach() error {
+	var errs []error
+	for d, h := range i.hooks {
+		if h == nil {
+			continue
+		}
+		if err := h.detach(); err != nil {
+			errs = append(errs, fmt.Errorf("detach %s of %q: %w", Direction(d), i.name, err))
+		}
+		i.hooks[d] = nil
+	}
+	if i.clsactAdded {
+		if err := removeClsactIfEmpty(i.Ifindex()); err != nil {
+			errs = append(errs, fmt.Errorf("remove clsact qdisc of %q: %w", i.name, err))
+		}
+		i.clsactAdded = false
+	}
+	if i.bound {
+		// After the programs are gone: none may miss the slot meanwhile.
+		if err := i.d.slots.unbind(uint32(i.Ifindex())); err != nil {
+			errs = append(errs, err)
+		}
+		i.bound = false
+	}
+	return errors.Join(errs...)
+}
+
+// Release detaches the interface if need be and frees its slot for another
+// interface. Call it once the slot's last counts were read. It is safe to
+// call more than once.
+func (i *Interface) Release() error {
+	err := i.Detach()
+	if !i.release {
+		i.release = true
+		i.d.slots.release(i.slot)
+	}
+	return err
+}

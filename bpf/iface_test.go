@@ -1,0 +1,513 @@
+//go:build linux
+
+package bpf_test
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
+
+	"github.com/otelcol-xdp/otelcol-xdp/bpf"
+	"github.com/otelcol-xdp/otelcol-xdp/internal/xdptest"
+)
+
+// newDatapath loads a datapath for a few interfaces, closed when the test
+// ends.
+func newDatapath(t *testing.T, opts bpf.Options) *bpf.Datapath {
+	t.Helper()
+	xdptest.Privileged(t)
+	if opts.Capacity == 0 {
+		opts.Capacity = 8
+	}
+	d, err := bpf.Load(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// open opens the interface in d and releases it when the test ends.
+func open(t *testing.T, d *bpf.Datapath, name string) *bpf.Interface {
+	t.Helper()
+	ifc, err := d.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ifc.Release() })
+	return ifc
+}
+
+func attach(t *testing.T, ifc *bpf.Interface, dir bpf.Direction, mode bpf.Mode) bpf.Attachment {
+	t.Helper()
+	a, err := ifc.Attach(dir, mode)
+	if err != nil {
+		t.Fatalf("attaching %s of %q in %v mode: %v", dir, ifc.Name(), mode, err)
+	}
+	return a
+}
+
+func counts(t *testing.T, d *bpf.Datapath, ifc *bpf.Interface) bpf.Counts {
+	t.Helper()
+	var s bpf.Snapshot
+	if err := d.Read(&s); err != nil {
+		t.Fatal(err)
+	}
+	return *s.Slot(ifc.Slot())
+}
+
+// waitFor reads the interface's counters until they are want, and fails if
+// they never are or if they count more. Frames cross a veth asynchronously,
+// so the first reads may be short; a read past want is a counting bug.
+func waitFor(t *testing.T, d *bpf.Datapath, ifc *bpf.Interface, want bpf.Counts) {
+	t.Helper()
+	got := counts(t, d, ifc)
+	for deadline := time.Now().Add(5 * time.Second); got != want && time.Now().Before(deadline); got = counts(t, d, ifc) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // anything still in flight would show now
+	got = counts(t, d, ifc)
+	for dir := range got.Dir {
+		for i := range got.Dir[dir] {
+			if g, w := got.Dir[dir][i], want.Dir[dir][i]; g != w {
+				t.Errorf("%s %s: class %v counted %d packets, %d bytes; want %d, %d",
+					ifc.Name(), bpf.Direction(dir), bpf.ClassAt(i), g.Packets, g.Bytes, w.Packets, w.Bytes)
+			}
+		}
+	}
+}
+
+// add counts f into want's direction dir, as the wire carries it: at TC
+// ingress the device has taken an outer VLAN tag off into the skb, and the
+// counter adds its four bytes back, so both hooks count the frame as sent.
+func add(want *bpf.Counts, dir bpf.Direction, f xdptest.Frame) {
+	c := &want.Dir[dir][f.Class.Index()]
+	c.Packets++
+	c.Bytes += uint64(len(f.Data))
+}
+
+// trafficBothWays injects every frame of the catalog into the host end
+// (receive) and sends it out of it (transmit), rounds times.
+func trafficBothWays(t *testing.T, p *xdptest.Pair, rounds int, want *bpf.Counts) {
+	t.Helper()
+	for range rounds {
+		for _, f := range xdptest.Frames() {
+			p.Inject(t, f.Data)
+			add(want, bpf.Receive, f)
+			p.Send(t, f.Data)
+			add(want, bpf.Transmit, f)
+		}
+	}
+}
+
+// TestCountsBothDirectionsOnEveryHook attaches receive in every mode, and
+// transmit, to a veth, and checks that every class of the catalog counts
+// exactly, each way; then that Detach leaves no program behind.
+func TestCountsBothDirectionsOnEveryHook(t *testing.T) {
+	for _, tc := range []struct {
+		mode bpf.Mode
+		hook bpf.Hook
+	}{
+		{bpf.ModeAuto, bpf.HookTCX}, // a veth is virtual: TC
+		{bpf.ModeTC, bpf.HookTCX},
+		{bpf.ModeNative, bpf.HookXDPNative},
+		{bpf.ModeGeneric, bpf.HookXDPGeneric},
+	} {
+		t.Run(tc.mode.String(), func(t *testing.T) {
+			t.Parallel()
+			d := newDatapath(t, bpf.Options{})
+			p := xdptest.NewPair(t)
+			ifc := open(t, d, p.Host)
+			rx := attach(t, ifc, bpf.Receive, tc.mode)
+			tx := attach(t, ifc, bpf.Transmit, tc.mode)
+			if rx.Hook != tc.hook || tx.Hook != bpf.HookTCX {
+				t.Errorf("receive at %v (%s), transmit at %v; want %v and tcx", rx.Hook, rx.Reason, tx.Hook, tc.hook)
+			}
+			if tc.mode == bpf.ModeAuto && rx.Reason != "virtual interface (veth)" {
+				t.Errorf("auto mode on a veth: reason %q", rx.Reason)
+			}
+			var want bpf.Counts
+			trafficBothWays(t, p, 3, &want)
+			waitFor(t, d, ifc, want)
+
+			if ok, err := ifc.Attached(); !ok || err != nil {
+				t.Errorf("Attached() = %v, %v while attached", ok, err)
+			}
+			if err := ifc.Detach(); err != nil {
+				t.Fatal(err)
+			}
+			xdptest.RequireNoXDP(t, p.Host)
+			xdptest.RequireNoTCX(t, p.Host)
+			if got := counts(t, d, ifc); got != want {
+				t.Errorf("after Detach the counts changed: %v, want %v", got, want)
+			}
+			if err := ifc.Detach(); err != nil {
+				t.Errorf("second Detach: %v", err)
+			}
+		})
+	}
+}
+
+func TestInterfacesNeverMix(t *testing.T) {
+	d := newDatapath(t, bpf.Options{})
+	p1, p2 := xdptest.NewPair(t), xdptest.NewPair(t)
+	i1, i2 := open(t, d, p1.Host), open(t, d, p2.Host)
+	for _, ifc := range []*bpf.Interface{i1, i2} {
+		attach(t, ifc, bpf.Receive, bpf.ModeAuto)
+		attach(t, ifc, bpf.Transmit, bpf.ModeAuto)
+	}
+	var want1, want2 bpf.Counts
+	trafficBothWays(t, p1, 2, &want1)
+	trafficBothWays(t, p2, 1, &want2)
+	waitFor(t, d, i1, want1)
+	waitFor(t, d, i2, want2)
+}
+
+// TestSlotIndexCollision has two interfaces whose indexes fall on the same
+// position of the slot index: the second's slot is found in the slots hash,
+// and both count exactly their own packets; once the first is gone, a third
+// takes the position.
+func TestSlotIndexCollision(t *testing.T) {
+	base := 40000 + int(time.Now().UnixNano()%1000)
+	d := newDatapath(t, bpf.Options{})
+	p1, p2 := xdptest.NewPairIndexed(t, base), xdptest.NewPairIndexed(t, base+4096)
+	i1, i2 := open(t, d, p1.Host), open(t, d, p2.Host)
+	for _, ifc := range []*bpf.Interface{i1, i2} {
+		attach(t, ifc, bpf.Receive, bpf.ModeTC)
+		attach(t, ifc, bpf.Transmit, bpf.ModeTC)
+	}
+	var want1, want2 bpf.Counts
+	trafficBothWays(t, p1, 1, &want1)
+	trafficBothWays(t, p2, 2, &want2)
+	waitFor(t, d, i1, want1)
+	waitFor(t, d, i2, want2)
+
+	if err := i1.Release(); err != nil {
+		t.Fatal(err)
+	}
+	p3 := xdptest.NewPairIndexed(t, base+2*4096)
+	i3 := open(t, d, p3.Host)
+	attach(t, i3, bpf.Receive, bpf.ModeTC)
+	var want3 bpf.Counts
+	trafficBothWays(t, p3, 1, &want3)
+	want3.Dir[bpf.Transmit] = bpf.Totals{} // only receive is attached
+	waitFor(t, d, i3, want3)
+	trafficBothWays(t, p2, 1, &want2)
+	waitFor(t, d, i2, want2)
+}
+
+// TestSlotReuseStartsFromZero: a released slot serves the next interface,
+// whose counters start from zero.
+func TestSlotReuseStartsFromZero(t *testing.T) {
+	d := newDatapath(t, bpf.Options{Capacity: 1})
+	p1, p2 := xdptest.NewPair(t), xdptest.NewPair(t)
+	i1 := open(t, d, p1.Host)
+	attach(t, i1, bpf.Receive, bpf.ModeAuto)
+	var want bpf.Counts
+	for _, f := range xdptest.Frames() {
+		p1.Inject(t, f.Data)
+		add(&want, bpf.Receive, f)
+	}
+	waitFor(t, d, i1, want)
+	if _, err := d.Open(p2.Host); !errors.Is(err, bpf.ErrCapacity) {
+		t.Fatalf("a second interface in a datapath for one: %v, want ErrCapacity", err)
+	}
+	if err := i1.Release(); err != nil {
+		t.Fatal(err)
+	}
+	i2 := open(t, d, p2.Host)
+	if i2.Slot() != i1.Slot() {
+		t.Fatalf("slot %d, want the released slot %d", i2.Slot(), i1.Slot())
+	}
+	if got := counts(t, d, i2); got != (bpf.Counts{}) {
+		t.Errorf("a reused slot starts at %v, want zeros", got)
+	}
+	attach(t, i2, bpf.Receive, bpf.ModeAuto)
+	p1.Inject(t, xdptest.Frames()[0].Data) // i1 is detached: not counted anywhere
+	want = bpf.Counts{}
+	for _, f := range xdptest.Frames()[:3] {
+		p2.Inject(t, f.Data)
+		add(&want, bpf.Receive, f)
+	}
+	waitFor(t, d, i2, want)
+	var s bpf.Snapshot
+	if err := d.Read(&s); err != nil {
+		t.Fatal(err)
+	}
+	if got := *s.Unattributed(); got != (bpf.Counts{}) {
+		t.Errorf("packets met no slot: %v", got)
+	}
+}
+
+// TestAttachedTellsWhenTheInterfaceIsGone deletes the interface under the
+// attachment: the counts stay readable, frozen, and Attached says so.
+func TestAttachedTellsWhenTheInterfaceIsGone(t *testing.T) {
+	for _, mode := range []bpf.Mode{bpf.ModeTC, bpf.ModeNative} {
+		t.Run(mode.String(), func(t *testing.T) {
+			d := newDatapath(t, bpf.Options{})
+			p := xdptest.NewPair(t)
+			ifc := open(t, d, p.Host)
+			attach(t, ifc, bpf.Receive, mode)
+			attach(t, ifc, bpf.Transmit, mode)
+			var want bpf.Counts
+			trafficBothWays(t, p, 1, &want)
+			waitFor(t, d, ifc, want)
+
+			p.DeleteHost(t)
+			if ok, err := ifc.Attached(); ok || err != nil {
+				t.Errorf("Attached() = %v, %v after the interface was deleted; want false, nil", ok, err)
+			}
+			if got := counts(t, d, ifc); got != want {
+				t.Errorf("read after deletion: %v; want the last counts %v", got, want)
+			}
+			if err := ifc.Detach(); err != nil {
+				t.Errorf("Detach after deletion: %v", err)
+			}
+		})
+	}
+}
+
+// TestDetachedFromOutside detaches the links from outside, as bpftool does:
+// Attached says so.
+func TestDetachedFromOutside(t *testing.T) {
+	d := newDatapath(t, bpf.Options{})
+	p := xdptest.NewPair(t)
+	ifc := open(t, d, p.Host)
+	attach(t, ifc, bpf.Receive, bpf.ModeTC)
+	attach(t, ifc, bpf.Transmit, bpf.ModeTC)
+	xdptest.DetachTCXLinks(t, p.Host, 2)
+	if ok, err := ifc.Attached(); ok || err != nil {
+		t.Errorf("Attached() = %v, %v after its links were detached; want false, nil", ok, err)
+	}
+}
+
+// TestAutoPicksTheHook: auto mode counts receive at TC on virtual
+// interfaces and beside another XDP program, and says why; native mode
+// refuses where the driver has none.
+func TestAutoPicksTheHook(t *testing.T) {
+	d := newDatapath(t, bpf.Options{})
+	br := xdptest.NewGenericOnly(t)
+	a := attach(t, open(t, d, br), bpf.Receive, bpf.ModeAuto)
+	if a.Hook != bpf.HookTCX || a.Reason != "virtual interface (bridge)" {
+		t.Errorf("auto on a bridge: %v because %q; want tcx because virtual interface (bridge)", a.Hook, a.Reason)
+	}
+	lo := open(t, d, "lo")
+	if a := attach(t, lo, bpf.Receive, bpf.ModeAuto); a.Hook != bpf.HookTCX || a.Reason != "loopback interface" {
+		t.Errorf("auto on lo: %v because %q", a.Hook, a.Reason)
+	}
+	if err := lo.Release(); err != nil {
+		t.Fatal(err)
+	}
+
+	br2 := xdptest.NewGenericOnly(t)
+	_, err := open(t, d, br2).Attach(bpf.Receive, bpf.ModeNative)
+	if !errors.Is(err, bpf.ErrNoNativeXDP) || !strings.Contains(err.Error(), br2) {
+		t.Errorf("native mode on a bridge: got %v, want ErrNoNativeXDP naming %q", err, br2)
+	}
+	xdptest.RequireNoXDP(t, br2)
+}
+
+// TestDriverRefusesNative has veth refuse native XDP for a program without
+// frags support on a 9000-byte MTU (ERANGE, not EOPNOTSUPP): the error says
+// the driver refused, and why it likely did. The frags-aware program
+// attaches natively.
+func TestDriverRefusesNative(t *testing.T) {
+	p := xdptest.NewPair(t)
+	p.SetMTU(t, 9000)
+	noFrags := newDatapath(t, bpf.WithoutFrags(bpf.Options{}))
+	_, err := open(t, noFrags, p.Host).Attach(bpf.Receive, bpf.ModeNative)
+	var dr *bpf.DriverRefusedError
+	if !errors.As(err, &dr) || dr.Interface != p.Host || dr.MTU != 9000 || !dr.MTUTooLarge() {
+		t.Fatalf("got %v, want a DriverRefusedError for %q with MTU 9000, too large", err, p.Host)
+	}
+	if errors.Is(err, bpf.ErrNoNativeXDP) {
+		t.Errorf("%v: the driver has native XDP, it refused this program", err)
+	}
+	xdptest.RequireNoXDP(t, p.Host)
+
+	d := newDatapath(t, bpf.Options{})
+	if a := attach(t, open(t, d, p.Host), bpf.Receive, bpf.ModeNative); a.Hook != bpf.HookXDPNative {
+		t.Errorf("the frags-aware program on a 9000-byte MTU: %v", a.Hook)
+	}
+}
+
+func TestOpenUnknownInterface(t *testing.T) {
+	d := newDatapath(t, bpf.Options{})
+	_, err := d.Open("nosuch0")
+	if !errors.Is(err, bpf.ErrInterfaceNotFound) || err.Error() != `interface "nosuch0" not found` {
+		t.Errorf("got %v, want ErrInterfaceNotFound naming the interface", err)
+	}
+}
+
+// passProgram loads a foreign XDP program: someone else's, as far as the
+// counter can tell.
+func passProgram(t *testing.T) *ebpf.Program {
+	t.Helper()
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type:         ebpf.XDP,
+		License:      "MIT",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, xdpPass), asm.Return()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { prog.Close() })
+	return prog
+}
+
+// TestBesideForeignProgram puts another XDP program on the interface, by
+// bpf_link and by netlink: forced XDP modes refuse with its id and leave
+// it alone; auto mode counts at TC beside it, exactly.
+func TestBesideForeignProgram(t *testing.T) {
+	attachers := map[string]func(t *testing.T, p *xdptest.Pair, prog *ebpf.Program){
+		"bpf_link": func(t *testing.T, p *xdptest.Pair, prog *ebpf.Program) {
+			l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: p.HostIndex, Flags: link.XDPGenericMode})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { l.Close() })
+		},
+		"netlink": func(t *testing.T, p *xdptest.Pair, prog *ebpf.Program) {
+			l, err := netlink.LinkByName(p.Host)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := netlink.LinkSetXdpFdWithFlags(l, prog.FD(), int(link.XDPDriverMode)); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { netlink.LinkSetXdpFdWithFlags(l, -1, int(link.XDPDriverMode)) })
+		},
+	}
+	for name, attachForeign := range attachers {
+		t.Run(name, func(t *testing.T) {
+			d := newDatapath(t, bpf.Options{})
+			p := xdptest.NewPair(t)
+			attachForeign(t, p, passProgram(t))
+			foreign := xdptest.XDPProgramID(t, p.Host)
+
+			for _, mode := range []bpf.Mode{bpf.ModeNative, bpf.ModeGeneric} {
+				ifc := open(t, d, p.Host)
+				_, err := ifc.Attach(bpf.Receive, mode)
+				var fe *bpf.ForeignProgramError
+				if !errors.As(err, &fe) || fe.ProgramID != foreign || fe.Interface != p.Host {
+					t.Errorf("%v mode: got %v, want a ForeignProgramError naming %q and id %d", mode, err, p.Host, foreign)
+				}
+				if got := xdptest.XDPProgramID(t, p.Host); got != foreign {
+					t.Fatalf("%v mode: the foreign program %d was disturbed: now %d", mode, foreign, got)
+				}
+				if err := ifc.Release(); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			ifc := open(t, d, p.Host)
+			a := attach(t, ifc, bpf.Receive, bpf.ModeAuto)
+			if want := fmt.Sprintf("interface %q already has XDP program id %d attached", p.Host, foreign); a.Hook != bpf.HookTCX || a.Reason != want {
+				t.Errorf("auto beside program %d: %v because %q; want tcx because %q", foreign, a.Hook, a.Reason, want)
+			}
+			var want bpf.Counts
+			for _, f := range xdptest.Frames() {
+				p.Inject(t, f.Data)
+				add(&want, bpf.Receive, f)
+			}
+			waitFor(t, d, ifc, want)
+			if got := xdptest.XDPProgramID(t, p.Host); got != foreign {
+				t.Errorf("the foreign program %d was disturbed: now %d", foreign, got)
+			}
+		})
+	}
+}
+
+// TestSIGKILLLeavesNothingAttached kills a process that counts both
+// directions of an interface, at XDP and TCX, and checks that the kernel
+// detached everything with the process: links die with their last file
+// descriptor.
+func TestSIGKILLLeavesNothingAttached(t *testing.T) {
+	p := xdptest.NewPair(t)
+	helper := startHelper(t, "TestHelperProcessCounts", p.Host, "native")
+	if xdptest.XDPProgramID(t, p.Host) == 0 || len(xdptest.TCXPrograms(t, p.Host)) != 1 {
+		t.Fatal("the helper process says it attached, but the interface has no XDP program, or not one TCX link")
+	}
+	helper.kill(t)
+	xdptest.RequireNoXDP(t, p.Host)
+	xdptest.RequireNoTCX(t, p.Host)
+}
+
+type helperProcess struct{ cmd *exec.Cmd }
+
+// startHelper runs the test binary's helper test in a process of its own,
+// counting on iface in mode, and waits until it says it attached.
+func startHelper(t *testing.T, test, iface, mode string, env ...string) *helperProcess {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
+	cmd.Env = append(append(os.Environ(), "XDP_HELPER_IFACE="+iface, "XDP_HELPER_MODE="+mode), env...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	lines := bufio.NewScanner(stdout)
+	for lines.Scan() {
+		if lines.Text() == "attached" {
+			return &helperProcess{cmd}
+		}
+	}
+	t.Fatal("the helper process never attached")
+	return nil
+}
+
+func (h *helperProcess) kill(t *testing.T) {
+	t.Helper()
+	if err := h.cmd.Process.Signal(os.Kill); err != nil {
+		t.Fatal(err)
+	}
+	h.cmd.Wait()
+}
+
+// TestHelperProcessCounts is the process that the SIGKILL tests kill: it
+// counts both directions of an interface and waits; run on its own it has
+// nothing to do.
+func TestHelperProcessCounts(t *testing.T) {
+	iface := os.Getenv("XDP_HELPER_IFACE")
+	if iface == "" {
+		return
+	}
+	mode, err := bpf.ParseMode(os.Getenv("XDP_HELPER_MODE"))
+	if err != nil {
+		fmt.Println(err)
+		os.Exit(1)
+	}
+	d, err := bpf.Load(bpf.Options{Capacity: 1, TCLegacy: os.Getenv("XDP_HELPER_LEGACY") == "1"})
+	if err != nil {
+		fmt.Println("load failed:", err)
+		os.Exit(1)
+	}
+	ifc, err := d.Open(iface)
+	if err == nil {
+		_, err = ifc.Attach(bpf.Receive, mode)
+	}
+	if err == nil {
+		_, err = ifc.Attach(bpf.Transmit, mode)
+	}
+	if err != nil {
+		fmt.Println("attach failed:", err)
+		os.Exit(1)
+	}
+	fmt.Println("attached")
+	time.Sleep(time.Minute) // killed long before
+	os.Exit(1)
+}

@@ -1,0 +1,310 @@
+//go:build linux
+
+package bpf
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/otelcol-xdp/otelcol-xdp/internal/links"
+)
+
+// tcAttacher attaches the TC programs: through TCX links where the kernel
+// has them (6.6+), which die with the process like XDP links, and as
+// filters of the clsact qdisc before, which outlive it.
+type tcAttacher struct {
+	// legacy is set once TCX turns out to be missing (or for tests).
+	legacy bool
+	pid    int
+	// swept: the stale filters of earlier processes were removed, once,
+	// before the first legacy attach.
+	swept bool
+}
+
+// filterPrefix starts the name of every clsact filter a datapath adds; the
+// pid of its process follows. A filter is ours when its name has the
+// prefix and its program is one of ours, by name and tag; it is stale when
+// that process is gone.
+const filterPrefix = "otelcol-xdp/"
+
+func (t *tcAttacher) attach(i *Interface, dir Direction, reason string) (*hook, error) {
+	prog := i.d.Program(false, dir)
+	if !t.legacy {
+		h, err := attachTCX(i, prog, dir, reason)
+		if !errors.Is(err, ebpf.ErrNotSupported) {
+			return h, err
+		}
+		t.legacy = true
+	}
+	if !t.swept {
+		if err := sweepStaleFilters(i.d, t.pid); err != nil {
+			return nil, err
+		}
+		t.swept = true
+	}
+	return attachClsact(i, prog, dir, reason, t.pid)
+}
+
+func attachTCX(i *Interface, prog *ebpf.Program, dir Direction, reason string) (*hook, error) {
+	at := ebpf.AttachTCXIngress
+	if dir == Transmit {
+		at = ebpf.AttachTCXEgress
+	}
+	// At the head, so that the counter sees every packet before another
+	// program may drop or redirect it.
+	l, err := link.AttachTCX(link.TCXOptions{Interface: i.Ifindex(), Program: prog, Attach: at, Anchor: link.Head()})
+	if err != nil {
+		if errors.Is(err, ebpf.ErrNotSupported) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("attach TCX %s to %q: %w", dir, i.name, err)
+	}
+	return &hook{
+		Attachment: Attachment{Hook: HookTCX, Reason: reason, ProgramID: programID(prog)},
+		detach:     l.Close,
+		attached: func() (bool, error) {
+			info, err := l.Info()
+			if err != nil {
+				return false, err
+			}
+			return info.TCX().Ifindex != 0, nil
+		},
+	}, nil
+}
+
+func clsactParent(dir Direction) uint32 {
+	if dir == Transmit {
+		return netlink.HANDLE_MIN_EGRESS
+	}
+	return netlink.HANDLE_MIN_INGRESS
+}
+
+// attachClsact adds the program as a direct-action bpf filter of the
+// interface's clsact qdisc, adding the qdisc if it has none, ahead of the
+// hook's existing filters where a priority is free there, so that the
+// counter sees every packet before another filter may drop or redirect it.
+func attachClsact(i *Interface, prog *ebpf.Program, dir Direction, reason string, pid int) (*hook, error) {
+	index := i.Ifindex()
+	created, err := ensureClsact(index)
+	if err != nil {
+		return nil, fmt.Errorf("add clsact qdisc to %q: %w", i.name, err)
+	}
+	i.clsactAdded = i.clsactAdded || created
+	name := filterPrefix + strconv.Itoa(pid)
+	f := &netlink.BpfFilter{
+		FilterAttrs:  netlink.FilterAttrs{LinkIndex: index, Parent: clsactParent(dir), Priority: firstPriority(index, dir), Protocol: unix.ETH_P_ALL},
+		Fd:           prog.FD(),
+		Name:         name,
+		DirectAction: true,
+	}
+	err = netlink.FilterAdd(f)
+	if errors.Is(err, unix.EINVAL) && f.Priority != 0 {
+		// The priority holds filters of another protocol or kind: let the
+		// kernel choose one.
+		f.Priority = 0
+		err = netlink.FilterAdd(f)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("add TC %s filter to %q: %w", dir, i.name, err)
+	}
+	id := programID(prog)
+	// The kernel chose priority and handle: find the filter again by
+	// its name and program, to delete exactly it later.
+	added, err := findFilter(index, clsactParent(dir), func(b *netlink.BpfFilter) bool { return b.Name == name && uint32(b.Id) == id })
+	if err != nil || added == nil {
+		return nil, fmt.Errorf("find TC %s filter of %q again: %w", dir, i.name, errors.Join(err, errors.New("not listed")))
+	}
+	return &hook{
+		Attachment: Attachment{Hook: HookTCLegacy, Reason: reason, ProgramID: id},
+		detach: func() error {
+			err := netlink.FilterDel(added)
+			if errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EINVAL) {
+				err = nil // the interface, and its filters, are gone
+			}
+			return err
+		},
+		attached: func() (bool, error) { return true, nil },
+	}, nil
+}
+
+// firstPriority is a priority ahead of every filter of the hook: one less
+// than the lowest in use, or 1, the first, when none is; 0 (the kernel's
+// choice) when the listing fails.
+func firstPriority(index int, dir Direction) uint16 {
+	l, err := netlink.LinkByIndex(index)
+	if err != nil {
+		return 0
+	}
+	filters, err := netlink.FilterList(l, clsactParent(dir))
+	if err != nil {
+		return 0
+	}
+	lowest := uint16(0)
+	for _, f := range filters {
+		if p := f.Attrs().Priority; lowest == 0 || p < lowest {
+			lowest = p
+		}
+	}
+	if lowest > 1 {
+		return lowest - 1
+	}
+	return 1
+}
+
+// ensureClsact adds a clsact qdisc unless the interface has one, and says
+// whether it added it: the detach then removes it again once no filter is
+// left on it. A clsact qdisc of someone else's is never removed.
+func ensureClsact(index int) (created bool, err error) {
+	l, err := netlink.LinkByIndex(index)
+	if err != nil {
+		return false, err
+	}
+	qdiscs, err := netlink.QdiscList(l)
+	if err != nil {
+		return false, err
+	}
+	for _, q := range qdiscs {
+		if q.Type() == "clsact" {
+			return false, nil
+		}
+	}
+	q := &netlink.GenericQdisc{
+		QdiscAttrs: netlink.QdiscAttrs{LinkIndex: index, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT},
+		QdiscType:  "clsact",
+	}
+	if err := netlink.QdiscAdd(q); err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return false, nil // added meanwhile, by someone else
+		}
+		return false, err
+	}
+	return true, nil
+}
+
+func removeClsactIfEmpty(index int) error {
+	l, err := netlink.LinkByIndex(index)
+	var nf netlink.LinkNotFoundError
+	if errors.As(err, &nf) {
+		return nil // gone, with its qdiscs
+	}
+	if err != nil {
+		return err
+	}
+	for _, parent := range []uint32{netlink.HANDLE_MIN_INGRESS, netlink.HANDLE_MIN_EGRESS} {
+		filters, err := netlink.FilterList(l, parent)
+		if err != nil {
+			return err
+		}
+		if len(filters) > 0 {
+			return nil
+		}
+	}
+	q := &netlink.GenericQdisc{
+		QdiscAttrs: netlink.QdiscAttrs{LinkIndex: index, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT},
+		QdiscType:  "clsact",
+	}
+	if err := netlink.QdiscDel(q); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EINVAL) {
+		return err
+	}
+	return nil
+}
+
+func findFilter(index int, parent uint32, match func(*netlink.BpfFilter) bool) (*netlink.BpfFilter, error) {
+	l, err := netlink.LinkByIndex(index)
+	if err != nil {
+		return nil, err
+	}
+	filters, err := netlink.FilterList(l, parent)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range filters {
+		if b, ok := f.(*netlink.BpfFilter); ok && match(b) {
+			return b, nil
+		}
+	}
+	return nil, nil
+}
+
+// sweepStaleFilters removes, from every interface of the network
+// namespace, the clsact filters that a datapath of an earlier process left
+// when it died without detaching (SIGKILL, a crash): ours by the prefix of
+// their name and by their program's name and tag, stale because their
+// process is gone. Filters and qdiscs of anyone else stay untouched, and
+// so do filters of a live process, or of another version of the counter
+// (another tag), which are left to it.
+func sweepStaleFilters(d *Datapath, pid int) error {
+	ours := map[string]string{} // program name -> tag
+	for _, p := range []*ebpf.Program{d.objs.TcCountRx, d.objs.TcCountTx} {
+		info, err := p.Info()
+		if err != nil {
+			return fmt.Errorf("describe TC program: %w", err)
+		}
+		ours[info.Name] = info.Tag
+	}
+	ls, err := links.List()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, l := range ls {
+		dev := &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: l.Index, Name: l.Name}}
+		for _, parent := range []uint32{netlink.HANDLE_MIN_INGRESS, netlink.HANDLE_MIN_EGRESS} {
+			filters, err := netlink.FilterList(dev, parent)
+			if err != nil {
+				continue // no clsact qdisc, or gone meanwhile
+			}
+			for _, f := range filters {
+				b, ok := f.(*netlink.BpfFilter)
+				if !ok || !staleFilter(b, ours, pid) {
+					continue
+				}
+				if err := netlink.FilterDel(b); err != nil && !errors.Is(err, unix.ENOENT) {
+					errs = append(errs, fmt.Errorf("remove stale filter of %q: %w", l.Name, err))
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func staleFilter(f *netlink.BpfFilter, ours map[string]string, self int) bool {
+	owner, ok := strings.CutPrefix(f.Name, filterPrefix)
+	if !ok {
+		return false
+	}
+	pid, err := strconv.Atoi(owner)
+	if err != nil || pid == self || processAlive(pid) {
+		return false
+	}
+	p, err := ebpf.NewProgramFromID(ebpf.ProgramID(f.Id))
+	if err != nil {
+		return false
+	}
+	info, err := p.Info()
+	if cerr := p.Close(); err != nil || cerr != nil {
+		return false
+	}
+	tag, ok := ours[info.Name]
+	return ok && tag == info.Tag && tag == f.Tag
+}
+
+// processAlive tells whether a process of that pid runs the same program
+// as this one. A pid that another program reuses counts as gone.
+func processAlive(pid int) bool {
+	comm, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
+	if err != nil {
+		return false
+	}
+	self, err := os.ReadFile("/proc/self/comm")
+	return err != nil || bytes.Equal(comm, self)
+}

@@ -1,0 +1,89 @@
+package xdpreceiver // import "github.com/otelcol-xdp/otelcol-xdp/xdpreceiver"
+
+import (
+	"errors"
+	"strings"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+)
+
+// statusReporter reports the receiver's status: recoverable while an
+// exactly named interface is absent, an attach or read failed, or link
+// changes are not followed; OK once every configured interface is counted
+// again. Every event carries, as the attribute "interfaces", where each
+// interface is counted and why there, or what keeps it from being counted.
+//
+// A change of faults is reported as it happens; a change of hooks alone
+// (interfaces attached or gone) at the next collection, so that a burst of
+// new interfaces makes one report, not one each.
+type statusReporter struct {
+	host     component.Host
+	faultKey string // the faults of the last report
+	hooksKey string // the hooks of the last report
+}
+
+// update reports if the faults changed, or, with hooks, if anything did.
+func (s *statusReporter) update(r *registry, watchErr error, hooks bool) {
+	if s.host == nil {
+		return
+	}
+	var fk strings.Builder
+	var errs []error
+	if watchErr != nil {
+		fk.WriteString("watch;")
+		errs = append(errs, watchErr)
+	}
+	for _, name := range r.sortedNames() {
+		if ifc := r.ifaces[name]; ifc.fault != nil {
+			fk.WriteString(name + ":" + ifc.faultKind + ";")
+			errs = append(errs, ifc.fault)
+		}
+	}
+	if !hooks && fk.String() == s.faultKey {
+		return
+	}
+	var hk strings.Builder
+	for _, name := range r.sortedNames() {
+		hk.WriteString(name + "=" + describe(r.ifaces[name]) + ";")
+	}
+	if fk.String() == s.faultKey && hk.String() == s.hooksKey {
+		return
+	}
+	s.faultKey, s.hooksKey = fk.String(), hk.String()
+	attrs := pcommon.NewMap()
+	described := attrs.PutEmptyMap("interfaces")
+	for _, name := range r.sortedNames() {
+		described.PutStr(name, describe(r.ifaces[name]))
+	}
+	if len(errs) == 0 {
+		componentstatus.ReportStatus(s.host, componentstatus.NewEvent(componentstatus.StatusOK, componentstatus.WithAttributes(attrs)))
+		return
+	}
+	componentstatus.ReportStatus(s.host, componentstatus.NewEvent(componentstatus.StatusRecoverableError,
+		componentstatus.WithError(errors.Join(errs...)), componentstatus.WithAttributes(attrs)))
+}
+
+// describe says where an interface is counted, or why not, briefly:
+// "receive: tcx (virtual interface (veth)), transmit: tcx (...)", or its
+// state and fault kind.
+func describe(ifc *iface) string {
+	if ifc.state != stateAttached || ifc.att == nil {
+		if ifc.faultKind != "" {
+			return ifc.state.String() + ": " + ifc.faultKind
+		}
+		return ifc.state.String()
+	}
+	var b strings.Builder
+	for i, h := range ifc.att.hooks() {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(h.dir.String() + ": " + h.Hook.String() + " (" + h.Reason + ")")
+	}
+	if ifc.faultKind != "" {
+		b.WriteString("; " + ifc.faultKind)
+	}
+	return b.String()
+}
