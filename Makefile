@@ -20,12 +20,40 @@ TEST_LOG    := $(CACHE)/test.log
 SOURCES := builder-config.yaml go.mod go.sum $(wildcard bpf/*.o) \
 	$(shell find bpf internal xdpreceiver -name '*.go' -not -name '*_test.go' 2>/dev/null)
 
+# The version every build carries (the binary's --version, the packages, the
+# image and its labels), from git: X.Y.Z on a clean vX.Y.Z tag, otherwise a
+# pre-release of the next patch version, X.Y.(Z+1)-dev.N+gSHA[.dirty]
+# (deploy/version.sh says why). `make VERSION=...` overrides it; a VERSION
+# in the environment does not, so that a shell's stray variable never
+# renames a build.
+ifneq ($(origin VERSION),command line)
+VERSION := $(shell deploy/version.sh)
+endif
+ifeq ($(VERSION),)
+$(error no version: deploy/version.sh failed)
+endif
+# Every build depends on this file, which is rewritten only when the version
+# changes: a commit, or a tree turning dirty or clean, rebuilds with the new
+# version; nothing else does.
+VERSION_FILE := $(CACHE)/version
+$(shell mkdir -p $(CACHE) && [ "$$(cat $(VERSION_FILE) 2>/dev/null)" = '$(VERSION)' ] || echo '$(VERSION)' >$(VERSION_FILE))
+# The commit and its time: the image's revision and created labels, and
+# every timestamp in the image and the packages (SOURCE_DATE_EPOCH), so that
+# building one commit again gives the same files.
+REVISION := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+SOURCE_DATE_EPOCH := $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+
+# The release artifacts in dist/, named as the collector's releases name
+# theirs (otelcol-contrib_<version>_linux_amd64).
+RELEASE_ARCHES := amd64 arm64
+DIST_BINARIES  := $(foreach a,$(RELEASE_ARCHES),dist/otelcol-xdp_$(VERSION)_linux_$(a))
+
 .PHONY: help
 help: ## Show this help
 	@echo "otelcol-xdp: an OpenTelemetry Collector that counts packets with XDP"
 	@echo
 	@echo "Targets:"
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-13s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: generate
 generate: ## Regenerate the BPF object (bpf2go) and the receiver's metadata (mdatagen)
@@ -46,16 +74,55 @@ $(OCB):
 .PHONY: ocb
 ocb: $(OCB) ## Install ocb (the collector builder) into .cache/bin
 
+.PHONY: version
+version: ## Print the version that builds carry (from git, deploy/version.sh)
+	@echo '$(VERSION)'
+
+# `make -s print-VERSION`: the value of a variable, for the tests,
+# which take the names of the artifacts from here.
+print-%:
+	@echo '$($*)'
+
 .PHONY: build
 build: $(DIST) ## Build the collector distribution into dist/otelcol-xdp with ocb
 
+# ocb hard-codes dist.version into the main.go it generates, so every build
+# runs it on a copy of builder-config.yaml, under .cache/build/, with the
+# version and the output directory filled in; from the repository root, so
+# that the relative path of this module (path: ./) still means this
+# checkout. builder-config.yaml stays the one source of everything else.
+# $(1): the output directory, $(2): the copy to write.
+define ocb_config
+	@mkdir -p $(dir $(2))
+	@if [ "$$(grep -c -e '^  version: ' -e '^  output_path: ' builder-config.yaml)" != 2 ]; then \
+		echo "builder-config.yaml: want one 'version:' and one 'output_path:' line in dist:" >&2; exit 1; \
+	fi
+	sed -e 's|^  version: .*|  version: "$(VERSION)"|' -e 's|^  output_path: .*|  output_path: $(1)|' builder-config.yaml >$(2)
+endef
+
 # ocb makes an empty /tmp/otelcol-distributionNNN on every run: give it a
 # temporary directory of its own and remove that afterwards.
-$(DIST): $(OCB) $(SOURCES)
+# $(1): the configuration, $(2): environment for ocb (GOOS, GOARCH).
+define ocb_run
 	@tmp=$$(mktemp -d); \
-	TMPDIR=$$tmp $(OCB) --config=builder-config.yaml; rc=$$?; \
+	TMPDIR=$$tmp $(2) $(OCB) --config=$(1); rc=$$?; \
 	rm -rf $$tmp; exit $$rc
+endef
+
+$(DIST): $(OCB) $(SOURCES) $(VERSION_FILE)
+	$(call ocb_config,./dist,$(CACHE)/build/native.yaml)
+	$(call ocb_run,$(CACHE)/build/native.yaml)
 	@touch $@
+
+.PHONY: dist
+dist: $(DIST_BINARIES) ## Build static linux/amd64 and linux/arm64 binaries into dist/otelcol-xdp_<version>_linux_<arch>
+
+# ocb builds with CGO_ENABLED=0, static, and hands GOOS and GOARCH to go
+# build; both architectures embed the same little-endian BPF object.
+$(DIST_BINARIES): dist/otelcol-xdp_$(VERSION)_linux_%: $(OCB) $(SOURCES) $(VERSION_FILE)
+	$(call ocb_config,$(CACHE)/build/linux_$*,$(CACHE)/build/linux_$*.yaml)
+	$(call ocb_run,$(CACHE)/build/linux_$*.yaml,GOOS=linux GOARCH=$*)
+	cp $(CACHE)/build/linux_$*/otelcol-xdp $@
 
 # As root, or with a binary that has CAP_BPF and CAP_NET_ADMIN, do nothing;
 # otherwise say what is needed and fail before anything cryptic happens.
@@ -86,27 +153,38 @@ run: ## Build if needed and run the collector with testdata/default.yaml (CONFIG
 	$(check_privileges)
 	./$(DIST) --config=$(CONFIG)
 
-# What the tests run besides Go, as command:Debian package. A fresh Debian
-# has them all but possibly systemd; as root, `make test` installs what is
-# missing, and otherwise names it.
-TEST_COMMANDS := setpriv:util-linux systemd-analyze:systemd
-
-.PHONY: test-deps
-test-deps: ## Install what the tests need besides Go (as root, with apt-get), or say what is missing
+# $(1): who needs them, $(2): commands they need, as command:Debian-package.
+# As root with apt-get, installs the packages of the missing commands and
+# says so; otherwise names the packages and fails.
+define ensure_commands
 	@missing=""; \
-	for pair in $(TEST_COMMANDS); do \
+	for pair in $(2); do \
 		command -v "$${pair%%:*}" >/dev/null || missing="$$missing $${pair#*:}"; \
 	done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
-		echo "make test needs these packages:$$missing; install them as root: apt-get install$$missing" >&2; \
+		echo "$(1) needs these packages:$$missing; install them as root: apt-get install$$missing" >&2; \
 		exit 1; \
 	fi; \
-	echo "make test: installing what the tests need:$$missing (apt-get)"; \
+	echo "$(1): installing what it needs:$$missing (apt-get)"; \
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null
+endef
 
+# What the tests run besides Go, as command:Debian package. A fresh Debian
+# has them all but possibly systemd and git (deploy/version.sh's tests make
+# repositories); as root, `make test` installs what is missing, and
+# otherwise names it.
+TEST_COMMANDS := setpriv:util-linux systemd-analyze:systemd git:git
+
+.PHONY: test-deps
+test-deps: ## Install what the tests need besides Go (as root, with apt-get), or say what is missing
+	$(call ensure_commands,make test,$(TEST_COMMANDS))
+
+# The build comes after test-deps, in a make of its own: the version it
+# carries is computed once git is there.
 .PHONY: test
-test: test-deps build ## Run every test: go test ./... (privileged ones and e2e, needs root), deploy/'s checks and the fuzz target
+test: test-deps ## Run every test: go test ./... (privileged ones and e2e, needs root), deploy/'s checks and the fuzz target
+	@$(MAKE) --no-print-directory build
 	@mkdir -p $(CACHE)
 	set -o pipefail; $(GO) test $(TEST_FLAGS) -v ./... 2>&1 | tee $(TEST_LOG)
 	@# deploy/ is a module of its own (it needs the Kubernetes API types).
