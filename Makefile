@@ -43,10 +43,15 @@ $(shell mkdir -p $(CACHE) && [ "$$(cat $(VERSION_FILE) 2>/dev/null)" = '$(VERSIO
 REVISION := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 SOURCE_DATE_EPOCH := $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
+comma := ,
+space := $(subst ,, )
+
 # The release artifacts in dist/, named as the collector's releases name
-# theirs (otelcol-contrib_<version>_linux_amd64).
+# theirs (otelcol-contrib_<version>_linux_amd64.deb).
 RELEASE_ARCHES := amd64 arm64
 DIST_BINARIES  := $(foreach a,$(RELEASE_ARCHES),dist/otelcol-xdp_$(VERSION)_linux_$(a))
+IMAGE_ARCHIVE  := dist/otelcol-xdp_$(VERSION)_image.oci.tar
+PACKAGES       := $(foreach a,$(RELEASE_ARCHES),dist/otelcol-xdp_$(VERSION)_linux_$(a).deb dist/otelcol-xdp_$(VERSION)_linux_$(a).rpm)
 
 .PHONY: help
 help: ## Show this help
@@ -78,7 +83,7 @@ ocb: $(OCB) ## Install ocb (the collector builder) into .cache/bin
 version: ## Print the version that builds carry (from git, deploy/version.sh)
 	@echo '$(VERSION)'
 
-# `make -s print-VERSION`: the value of a variable, for the tests,
+# `make -s print-IMAGE_ARCHIVE`: the value of a variable, for the tests,
 # which take the names of the artifacts from here.
 print-%:
 	@echo '$($*)'
@@ -123,6 +128,81 @@ $(DIST_BINARIES): dist/otelcol-xdp_$(VERSION)_linux_%: $(OCB) $(SOURCES) $(VERSI
 	$(call ocb_config,$(CACHE)/build/linux_$*,$(CACHE)/build/linux_$*.yaml)
 	$(call ocb_run,$(CACHE)/build/linux_$*.yaml,GOOS=linux GOARCH=$*)
 	cp $(CACHE)/build/linux_$*/otelcol-xdp $@
+
+# The image: deploy/image/Containerfile, FROM scratch, built by podman for
+# both architectures into a manifest list and written with it as one OCI
+# archive. podman works in storage of its own under .cache/image, removed
+# once the archive is written: the user's images and the builds of other
+# checkouts are never touched. vfs needs no mounts, and nothing here runs a
+# container (no cgroups, no events); nothing is ever pulled.
+IMAGE      := localhost/otelcol-xdp
+# Tags may not hold "+": the build metadata follows "_" there.
+IMAGE_TAG  := $(subst +,_,$(VERSION))
+IMAGE_WORK := $(CACHE)/image
+PODMAN     := podman --root=$(IMAGE_WORK)/storage --runroot=$(IMAGE_WORK)/run --tmpdir=$(IMAGE_WORK)/tmp \
+	--storage-driver=vfs --cgroup-manager=cgroupfs --events-backend=none
+# What make image needs besides Go, as command:Debian package (see test-deps);
+# the image carries Debian's CA certificates, for exporters that use TLS.
+IMAGE_COMMANDS := podman:podman update-ca-certificates:ca-certificates
+CA_CERTIFICATES := /etc/ssl/certs/ca-certificates.crt
+
+.PHONY: image
+image: $(IMAGE_ARCHIVE) ## Build the linux/amd64+arm64 OCI image archive dist/otelcol-xdp_<version>_image.oci.tar with podman
+
+$(IMAGE_ARCHIVE): $(DIST_BINARIES) deploy/image/Containerfile deploy/config.yaml $(VERSION_FILE)
+	$(call ensure_commands,make image,$(IMAGE_COMMANDS))
+	rm -rf $(IMAGE_WORK)
+	mkdir -p $(IMAGE_WORK)/context
+	for a in $(RELEASE_ARCHES); do install -D -m 0755 dist/otelcol-xdp_$(VERSION)_linux_$$a $(IMAGE_WORK)/context/linux_$$a/otelcol-xdp; done
+	install -m 0644 deploy/config.yaml $(IMAGE_WORK)/context/config.yaml
+	install -m 0644 $(CA_CERTIFICATES) $(IMAGE_WORK)/context/ca-certificates.crt
+	$(PODMAN) build --pull=never --layers=false --timestamp=$(SOURCE_DATE_EPOCH) \
+		--platform=$(subst $(space),$(comma),$(addprefix linux/,$(RELEASE_ARCHES))) \
+		--manifest=$(IMAGE):$(IMAGE_TAG) \
+		--build-arg=VERSION=$(VERSION) --build-arg=REVISION=$(REVISION) \
+		--build-arg=CREATED=$$(date -u -d @$(SOURCE_DATE_EPOCH) +%Y-%m-%dT%H:%M:%SZ) \
+		--file=deploy/image/Containerfile $(IMAGE_WORK)/context
+	$(PODMAN) manifest push --all --format=oci --quiet $(IMAGE):$(IMAGE_TAG) oci-archive:$@.tmp:$(IMAGE):$(IMAGE_TAG)
+	mv -f $@.tmp $@
+	rm -rf $(IMAGE_WORK)
+
+# The packages, with nfpm (deploy/package/nfpm.yaml). nfpm v2.46 and later
+# need go.digitalxero.dev modules that the module proxy here does not serve.
+NFPM_VERSION := v2.45.2
+NFPM         := $(CACHE)/bin/nfpm-$(NFPM_VERSION)/nfpm
+PACKAGE_UNIT := $(CACHE)/package/otelcol-xdp.service
+
+$(NFPM):
+	@mkdir -p $(dir $@)
+	GOBIN=$(dir $@) $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+
+.PHONY: package
+package: $(PACKAGES) ## Build .deb and .rpm packages (amd64, arm64) into dist/ with nfpm
+
+# The unit runs /usr/local/bin/otelcol-xdp, where a hand installation puts
+# it; the packages install /usr/bin/otelcol-xdp. One unit stays the source:
+# the packaged copy differs in that one line.
+$(PACKAGE_UNIT): deploy/otelcol-xdp.service
+	@mkdir -p $(dir $@)
+	@if [ "$$(grep -c '^ExecStart=/usr/local/bin/otelcol-xdp ' $<)" != 1 ]; then \
+		echo "$<: want one line starting ExecStart=/usr/local/bin/otelcol-xdp" >&2; exit 1; \
+	fi
+	sed 's|^ExecStart=/usr/local/bin/otelcol-xdp |ExecStart=/usr/bin/otelcol-xdp |' $< >$@
+
+PACKAGE_INPUTS := $(NFPM) $(PACKAGE_UNIT) $(VERSION_FILE) deploy/package/nfpm.yaml deploy/config.yaml LICENSE \
+	$(wildcard deploy/package/*.sh)
+
+# $(1): deb or rpm, $(2): the architecture, $(3): the package to write.
+define nfpm_package
+	PKG_VERSION='$(VERSION)' PKG_ARCH=$(2) PKG_BINARY=dist/otelcol-xdp_$(VERSION)_linux_$(2) PKG_UNIT=$(PACKAGE_UNIT) \
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(NFPM) package --config=deploy/package/nfpm.yaml --packager=$(1) --target=$(3)
+endef
+
+$(filter %.deb,$(PACKAGES)): dist/otelcol-xdp_$(VERSION)_linux_%.deb: dist/otelcol-xdp_$(VERSION)_linux_% $(PACKAGE_INPUTS)
+	$(call nfpm_package,deb,$*,$@)
+
+$(filter %.rpm,$(PACKAGES)): dist/otelcol-xdp_$(VERSION)_linux_%.rpm: dist/otelcol-xdp_$(VERSION)_linux_% $(PACKAGE_INPUTS)
+	$(call nfpm_package,rpm,$*,$@)
 
 # As root, or with a binary that has CAP_BPF and CAP_NET_ADMIN, do nothing;
 # otherwise say what is needed and fail before anything cryptic happens.
