@@ -276,6 +276,34 @@ test: test-deps ## Run every test: go test ./... (privileged ones and e2e, needs
 		exit 1; \
 	fi
 
+# What the release tests need on top: podman and CA certificates (make image),
+# rpm (to read the .rpm), dpkg (to install the .deb).
+RELEASE_COMMANDS := $(TEST_COMMANDS) $(IMAGE_COMMANDS) rpm:rpm dpkg:dpkg
+TEST_RELEASE_LOG := $(CACHE)/test-release.log
+
+# The release tests (e2e/release_test.go, build tag "release") install and
+# remove a .deb and run what the image and the package hold: root only, and
+# never skipped.
+.PHONY: test-release
+test-release: ## Build dist, image and package, and test them (needs root): binaries, image, .deb and .rpm, a README ocb build
+	@if [ "$$(id -u)" != 0 ]; then \
+		echo "make test-release needs root: it installs and removes the .deb, loads BPF programs and creates network namespaces" >&2; \
+		exit 1; \
+	fi
+	$(call ensure_commands,make test-release,$(RELEASE_COMMANDS))
+	@$(MAKE) --no-print-directory dist image package
+	@mkdir -p $(CACHE)
+	set -o pipefail; $(GO) test $(TEST_FLAGS) -tags=release -run='^TestRelease' -v ./e2e 2>&1 | tee $(TEST_RELEASE_LOG)
+	@if grep -q -- '--- SKIP' $(TEST_RELEASE_LOG); then \
+		echo "make test-release: skipped tests are failures here:" >&2; \
+		grep -- '--- SKIP' $(TEST_RELEASE_LOG) >&2; \
+		exit 1; \
+	fi
+	@if ! grep -q -- '^--- PASS: TestRelease' $(TEST_RELEASE_LOG); then \
+		echo "make test-release: no release test ran" >&2; \
+		exit 1; \
+	fi
+
 .PHONY: fuzz
 # Minimizing a new large input (up to 60 KB) takes the fuzzer up to its
 # default minute, the whole run's budget: 2000 runs keep it fuzzing.
