@@ -127,6 +127,7 @@ dist: $(DIST_BINARIES) ## Build static linux/amd64 and linux/arm64 binaries into
 $(DIST_BINARIES): dist/otelcol-xdp_$(VERSION)_linux_%: $(OCB) $(SOURCES) $(VERSION_FILE)
 	$(call ocb_config,$(CACHE)/build/linux_$*,$(CACHE)/build/linux_$*.yaml)
 	$(call ocb_run,$(CACHE)/build/linux_$*.yaml,GOOS=linux GOARCH=$*)
+	@mkdir -p $(@D)
 	cp $(CACHE)/build/linux_$*/otelcol-xdp $@
 
 # The image: deploy/image/Containerfile, FROM scratch, built by podman for
