@@ -134,14 +134,15 @@ $(DIST_BINARIES): dist/otelcol-xdp_$(VERSION)_linux_%: $(OCB) $(SOURCES) $(VERSI
 # both architectures into a manifest list and written with it as one OCI
 # archive. podman works in storage of its own under .cache/image, removed
 # once the archive is written: the user's images and the builds of other
-# checkouts are never touched. vfs needs no mounts, and nothing here runs a
-# container (no cgroups, no events); nothing is ever pulled.
+# checkouts are never touched. Its run root may not be longer than 50
+# characters, so that and its state live in a short directory in /tmp,
+# removed as well. vfs needs no mounts, and nothing here runs a container
+# (no cgroups, no events); nothing is ever pulled.
 IMAGE      := localhost/otelcol-xdp
 # Tags may not hold "+": the build metadata follows "_" there.
 IMAGE_TAG  := $(subst +,_,$(VERSION))
 IMAGE_WORK := $(CACHE)/image
-PODMAN     := podman --root=$(IMAGE_WORK)/storage --runroot=$(IMAGE_WORK)/run --tmpdir=$(IMAGE_WORK)/tmp \
-	--storage-driver=vfs --cgroup-manager=cgroupfs --events-backend=none
+PODMAN_OPTIONS := --root=$(IMAGE_WORK)/storage --storage-driver=vfs --cgroup-manager=cgroupfs --events-backend=none
 # What make image needs besides Go, as command:Debian package (see test-deps);
 # the image carries Debian's CA certificates, for exporters that use TLS.
 IMAGE_COMMANDS := podman:podman update-ca-certificates:ca-certificates
@@ -157,13 +158,15 @@ $(IMAGE_ARCHIVE): $(DIST_BINARIES) deploy/image/Containerfile deploy/config.yaml
 	for a in $(RELEASE_ARCHES); do install -D -m 0755 dist/otelcol-xdp_$(VERSION)_linux_$$a $(IMAGE_WORK)/context/linux_$$a/otelcol-xdp; done
 	install -m 0644 deploy/config.yaml $(IMAGE_WORK)/context/config.yaml
 	install -m 0644 $(CA_CERTIFICATES) $(IMAGE_WORK)/context/ca-certificates.crt
-	$(PODMAN) build --pull=never --layers=false --timestamp=$(SOURCE_DATE_EPOCH) \
+	run=$$(mktemp -d /tmp/otelcol-xdp-podman.XXXXXX) && trap 'rm -rf "$$run"' EXIT && \
+	podman="podman $(PODMAN_OPTIONS) --runroot=$$run/run --tmpdir=$$run/tmp" && \
+	$$podman build --pull=never --layers=false --timestamp=$(SOURCE_DATE_EPOCH) \
 		--platform=$(subst $(space),$(comma),$(addprefix linux/,$(RELEASE_ARCHES))) \
 		--manifest=$(IMAGE):$(IMAGE_TAG) \
 		--build-arg=VERSION=$(VERSION) --build-arg=REVISION=$(REVISION) \
 		--build-arg=CREATED=$$(date -u -d @$(SOURCE_DATE_EPOCH) +%Y-%m-%dT%H:%M:%SZ) \
-		--file=deploy/image/Containerfile $(IMAGE_WORK)/context
-	$(PODMAN) manifest push --all --format=oci --quiet $(IMAGE):$(IMAGE_TAG) oci-archive:$@.tmp:$(IMAGE):$(IMAGE_TAG)
+		--file=deploy/image/Containerfile $(IMAGE_WORK)/context && \
+	$$podman manifest push --all --format=oci --quiet $(IMAGE):$(IMAGE_TAG) oci-archive:$@.tmp:$(IMAGE):$(IMAGE_TAG)
 	mv -f $@.tmp $@
 	rm -rf $(IMAGE_WORK)
 

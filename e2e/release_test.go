@@ -459,9 +459,17 @@ func newPodman(t *testing.T) *podman {
 	if err != nil {
 		t.Fatalf("podman is needed to test the image: %v; apt-get install podman (make test-release does)", err)
 	}
-	dir := t.TempDir()
+	// podman refuses a run root longer than 50 characters, which a test's
+	// temporary directory may well be: that and podman's state go to a
+	// short directory in /tmp, as make image puts them.
+	run, err := os.MkdirTemp("/tmp", "otelcol-xdp-podman.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	storage := t.TempDir()
+	t.Cleanup(func() { os.RemoveAll(run) })
 	return &podman{bin, []string{
-		"--root=" + dir + "/storage", "--runroot=" + dir + "/run", "--tmpdir=" + dir + "/tmp",
+		"--root=" + storage, "--runroot=" + run + "/run", "--tmpdir=" + run + "/tmp",
 		"--storage-driver=vfs", "--cgroup-manager=cgroupfs", "--events-backend=none",
 	}}
 }
