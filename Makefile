@@ -20,12 +20,45 @@ TEST_LOG    := $(CACHE)/test.log
 SOURCES := builder-config.yaml go.mod go.sum $(wildcard bpf/*.o) \
 	$(shell find bpf internal xdpreceiver -name '*.go' -not -name '*_test.go' 2>/dev/null)
 
+# The version every build carries (the binary's --version, the packages, the
+# image and its labels), from git: X.Y.Z on a clean vX.Y.Z tag, otherwise a
+# pre-release of the next patch version, X.Y.(Z+1)-dev.N+gSHA[.dirty]
+# (deploy/version.sh says why). `make VERSION=...` overrides it; a VERSION
+# in the environment does not, so that a shell's stray variable never
+# renames a build.
+ifneq ($(origin VERSION),command line)
+VERSION := $(shell deploy/version.sh)
+endif
+ifeq ($(VERSION),)
+$(error no version: deploy/version.sh failed)
+endif
+# Every build depends on this file, which is rewritten only when the version
+# changes: a commit, or a tree turning dirty or clean, rebuilds with the new
+# version; nothing else does.
+VERSION_FILE := $(CACHE)/version
+$(shell mkdir -p $(CACHE) && [ "$$(cat $(VERSION_FILE) 2>/dev/null)" = '$(VERSION)' ] || echo '$(VERSION)' >$(VERSION_FILE))
+# The commit and its time: the image's revision and created labels, and
+# every timestamp in the image and the packages (SOURCE_DATE_EPOCH), so that
+# building one commit again gives the same files.
+REVISION := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+SOURCE_DATE_EPOCH := $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+
+comma := ,
+space := $(subst ,, )
+
+# The release artifacts in dist/, named as the collector's releases name
+# theirs (otelcol-contrib_<version>_linux_amd64.deb).
+RELEASE_ARCHES := amd64 arm64
+DIST_BINARIES  := $(foreach a,$(RELEASE_ARCHES),dist/otelcol-xdp_$(VERSION)_linux_$(a))
+IMAGE_ARCHIVE  := dist/otelcol-xdp_$(VERSION)_image.oci.tar
+PACKAGES       := $(foreach a,$(RELEASE_ARCHES),dist/otelcol-xdp_$(VERSION)_linux_$(a).deb dist/otelcol-xdp_$(VERSION)_linux_$(a).rpm)
+
 .PHONY: help
 help: ## Show this help
 	@echo "otelcol-xdp: an OpenTelemetry Collector that counts packets with XDP"
 	@echo
 	@echo "Targets:"
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-13s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: generate
 generate: ## Regenerate the BPF object (bpf2go) and the receiver's metadata (mdatagen)
@@ -46,16 +79,134 @@ $(OCB):
 .PHONY: ocb
 ocb: $(OCB) ## Install ocb (the collector builder) into .cache/bin
 
+.PHONY: version
+version: ## Print the version that builds carry (from git, deploy/version.sh)
+	@echo '$(VERSION)'
+
+# `make -s print-IMAGE_ARCHIVE`: the value of a variable, for the tests,
+# which take the names of the artifacts from here.
+print-%:
+	@echo '$($*)'
+
 .PHONY: build
 build: $(DIST) ## Build the collector distribution into dist/otelcol-xdp with ocb
 
+# ocb hard-codes dist.version into the main.go it generates, so every build
+# runs it on a copy of builder-config.yaml, under .cache/build/, with the
+# version and the output directory filled in; from the repository root, so
+# that the relative path of this module (path: ./) still means this
+# checkout. builder-config.yaml stays the one source of everything else.
+# $(1): the output directory, $(2): the copy to write.
+define ocb_config
+	@mkdir -p $(dir $(2))
+	@if [ "$$(grep -c -e '^  version: ' -e '^  output_path: ' builder-config.yaml)" != 2 ]; then \
+		echo "builder-config.yaml: want one 'version:' and one 'output_path:' line in dist:" >&2; exit 1; \
+	fi
+	sed -e 's|^  version: .*|  version: "$(VERSION)"|' -e 's|^  output_path: .*|  output_path: $(1)|' builder-config.yaml >$(2)
+endef
+
 # ocb makes an empty /tmp/otelcol-distributionNNN on every run: give it a
 # temporary directory of its own and remove that afterwards.
-$(DIST): $(OCB) $(SOURCES)
+# $(1): the configuration, $(2): environment for ocb (GOOS, GOARCH).
+define ocb_run
 	@tmp=$$(mktemp -d); \
-	TMPDIR=$$tmp $(OCB) --config=builder-config.yaml; rc=$$?; \
+	TMPDIR=$$tmp $(2) $(OCB) --config=$(1); rc=$$?; \
 	rm -rf $$tmp; exit $$rc
+endef
+
+$(DIST): $(OCB) $(SOURCES) $(VERSION_FILE)
+	$(call ocb_config,./dist,$(CACHE)/build/native.yaml)
+	$(call ocb_run,$(CACHE)/build/native.yaml)
 	@touch $@
+
+.PHONY: dist
+dist: $(DIST_BINARIES) ## Build static linux/amd64 and linux/arm64 binaries into dist/otelcol-xdp_<version>_linux_<arch>
+
+# ocb builds with CGO_ENABLED=0, static, and hands GOOS and GOARCH to go
+# build; both architectures embed the same little-endian BPF object.
+$(DIST_BINARIES): dist/otelcol-xdp_$(VERSION)_linux_%: $(OCB) $(SOURCES) $(VERSION_FILE)
+	$(call ocb_config,$(CACHE)/build/linux_$*,$(CACHE)/build/linux_$*.yaml)
+	$(call ocb_run,$(CACHE)/build/linux_$*.yaml,GOOS=linux GOARCH=$*)
+	@mkdir -p $(@D)
+	cp $(CACHE)/build/linux_$*/otelcol-xdp $@
+
+# The image: deploy/image/Containerfile, FROM scratch, built by podman for
+# both architectures into a manifest list and written with it as one OCI
+# archive. podman works in storage of its own under .cache/image, removed
+# once the archive is written: the user's images and the builds of other
+# checkouts are never touched. Its run root may not be longer than 50
+# characters, so that and its state live in a short directory in /tmp,
+# removed as well. vfs needs no mounts, and nothing here runs a container
+# (no cgroups, no events); nothing is ever pulled.
+IMAGE      := localhost/otelcol-xdp
+# Tags may not hold "+": the build metadata follows "_" there.
+IMAGE_TAG  := $(subst +,_,$(VERSION))
+IMAGE_WORK := $(CACHE)/image
+PODMAN_OPTIONS := --root=$(IMAGE_WORK)/storage --storage-driver=vfs --cgroup-manager=cgroupfs --events-backend=none
+# What make image needs besides Go, as command:Debian package (see test-deps);
+# the image carries Debian's CA certificates, for exporters that use TLS.
+IMAGE_COMMANDS := podman:podman update-ca-certificates:ca-certificates
+CA_CERTIFICATES := /etc/ssl/certs/ca-certificates.crt
+
+.PHONY: image
+image: $(IMAGE_ARCHIVE) ## Build the linux/amd64+arm64 OCI image archive dist/otelcol-xdp_<version>_image.oci.tar with podman
+
+$(IMAGE_ARCHIVE): $(DIST_BINARIES) deploy/image/Containerfile deploy/config.yaml $(VERSION_FILE)
+	$(call ensure_commands,make image,$(IMAGE_COMMANDS))
+	rm -rf $(IMAGE_WORK)
+	mkdir -p $(IMAGE_WORK)/context
+	for a in $(RELEASE_ARCHES); do install -D -m 0755 dist/otelcol-xdp_$(VERSION)_linux_$$a $(IMAGE_WORK)/context/linux_$$a/otelcol-xdp; done
+	install -m 0644 deploy/config.yaml $(IMAGE_WORK)/context/config.yaml
+	install -m 0644 $(CA_CERTIFICATES) $(IMAGE_WORK)/context/ca-certificates.crt
+	run=$$(mktemp -d /tmp/otelcol-xdp-podman.XXXXXX) && trap 'rm -rf "$$run"' EXIT && \
+	podman="podman $(PODMAN_OPTIONS) --runroot=$$run/run --tmpdir=$$run/tmp" && \
+	$$podman build --pull=never --layers=false --timestamp=$(SOURCE_DATE_EPOCH) \
+		--platform=$(subst $(space),$(comma),$(addprefix linux/,$(RELEASE_ARCHES))) \
+		--manifest=$(IMAGE):$(IMAGE_TAG) \
+		--build-arg=VERSION=$(VERSION) --build-arg=REVISION=$(REVISION) \
+		--build-arg=CREATED=$$(date -u -d @$(SOURCE_DATE_EPOCH) +%Y-%m-%dT%H:%M:%SZ) \
+		--file=deploy/image/Containerfile $(IMAGE_WORK)/context && \
+	$$podman manifest push --all --format=oci --quiet $(IMAGE):$(IMAGE_TAG) oci-archive:$@.tmp:$(IMAGE):$(IMAGE_TAG)
+	mv -f $@.tmp $@
+	rm -rf $(IMAGE_WORK)
+
+# The packages, with nfpm (deploy/package/nfpm.yaml). nfpm v2.46 and later
+# need go.digitalxero.dev modules that the module proxy here does not serve.
+NFPM_VERSION := v2.45.2
+NFPM         := $(CACHE)/bin/nfpm-$(NFPM_VERSION)/nfpm
+PACKAGE_UNIT := $(CACHE)/package/otelcol-xdp.service
+
+$(NFPM):
+	@mkdir -p $(dir $@)
+	GOBIN=$(dir $@) $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+
+.PHONY: package
+package: $(PACKAGES) ## Build .deb and .rpm packages (amd64, arm64) into dist/ with nfpm
+
+# The unit runs /usr/local/bin/otelcol-xdp, where a hand installation puts
+# it; the packages install /usr/bin/otelcol-xdp. One unit stays the source:
+# the packaged copy differs in that one line.
+$(PACKAGE_UNIT): deploy/otelcol-xdp.service
+	@mkdir -p $(dir $@)
+	@if [ "$$(grep -c '^ExecStart=/usr/local/bin/otelcol-xdp ' $<)" != 1 ]; then \
+		echo "$<: want one line starting ExecStart=/usr/local/bin/otelcol-xdp" >&2; exit 1; \
+	fi
+	sed 's|^ExecStart=/usr/local/bin/otelcol-xdp |ExecStart=/usr/bin/otelcol-xdp |' $< >$@
+
+PACKAGE_INPUTS := $(NFPM) $(PACKAGE_UNIT) $(VERSION_FILE) deploy/package/nfpm.yaml deploy/config.yaml LICENSE \
+	$(wildcard deploy/package/*.sh)
+
+# $(1): deb or rpm, $(2): the architecture, $(3): the package to write.
+define nfpm_package
+	PKG_VERSION='$(VERSION)' PKG_ARCH=$(2) PKG_BINARY=dist/otelcol-xdp_$(VERSION)_linux_$(2) PKG_UNIT=$(PACKAGE_UNIT) \
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(NFPM) package --config=deploy/package/nfpm.yaml --packager=$(1) --target=$(3)
+endef
+
+$(filter %.deb,$(PACKAGES)): dist/otelcol-xdp_$(VERSION)_linux_%.deb: dist/otelcol-xdp_$(VERSION)_linux_% $(PACKAGE_INPUTS)
+	$(call nfpm_package,deb,$*,$@)
+
+$(filter %.rpm,$(PACKAGES)): dist/otelcol-xdp_$(VERSION)_linux_%.rpm: dist/otelcol-xdp_$(VERSION)_linux_% $(PACKAGE_INPUTS)
+	$(call nfpm_package,rpm,$*,$@)
 
 # As root, or with a binary that has CAP_BPF and CAP_NET_ADMIN, do nothing;
 # otherwise say what is needed and fail before anything cryptic happens.
@@ -86,27 +237,38 @@ run: ## Build if needed and run the collector with testdata/default.yaml (CONFIG
 	$(check_privileges)
 	./$(DIST) --config=$(CONFIG)
 
-# What the tests run besides Go, as command:Debian package. A fresh Debian
-# has them all but possibly systemd; as root, `make test` installs what is
-# missing, and otherwise names it.
-TEST_COMMANDS := setpriv:util-linux systemd-analyze:systemd
-
-.PHONY: test-deps
-test-deps: ## Install what the tests need besides Go (as root, with apt-get), or say what is missing
+# $(1): who needs them, $(2): commands they need, as command:Debian-package.
+# As root with apt-get, installs the packages of the missing commands and
+# says so; otherwise names the packages and fails.
+define ensure_commands
 	@missing=""; \
-	for pair in $(TEST_COMMANDS); do \
+	for pair in $(2); do \
 		command -v "$${pair%%:*}" >/dev/null || missing="$$missing $${pair#*:}"; \
 	done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
-		echo "make test needs these packages:$$missing; install them as root: apt-get install$$missing" >&2; \
+		echo "$(1) needs these packages:$$missing; install them as root: apt-get install$$missing" >&2; \
 		exit 1; \
 	fi; \
-	echo "make test: installing what the tests need:$$missing (apt-get)"; \
+	echo "$(1): installing what it needs:$$missing (apt-get)"; \
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null
+endef
 
+# What the tests run besides Go, as command:Debian package. A fresh Debian
+# has them all but possibly systemd and git (deploy/version.sh's tests make
+# repositories); as root, `make test` installs what is missing, and
+# otherwise names it.
+TEST_COMMANDS := setpriv:util-linux systemd-analyze:systemd git:git
+
+.PHONY: test-deps
+test-deps: ## Install what the tests need besides Go (as root, with apt-get), or say what is missing
+	$(call ensure_commands,make test,$(TEST_COMMANDS))
+
+# The build comes after test-deps, in a make of its own: the version it
+# carries is computed once git is there.
 .PHONY: test
-test: test-deps build ## Run every test: go test ./... (privileged ones and e2e, needs root), deploy/'s checks and the fuzz target
+test: test-deps ## Run every test: go test ./... (privileged ones and e2e, needs root), deploy/'s checks and the fuzz target
+	@$(MAKE) --no-print-directory build
 	@mkdir -p $(CACHE)
 	set -o pipefail; $(GO) test $(TEST_FLAGS) -v ./... 2>&1 | tee $(TEST_LOG)
 	@# deploy/ is a module of its own (it needs the Kubernetes API types).
@@ -115,6 +277,34 @@ test: test-deps build ## Run every test: go test ./... (privileged ones and e2e,
 	@if grep -q -- '--- SKIP' $(TEST_LOG); then \
 		echo "make test: skipped tests are failures here:" >&2; \
 		grep -- '--- SKIP' $(TEST_LOG) >&2; \
+		exit 1; \
+	fi
+
+# What the release tests need on top: podman and CA certificates (make image),
+# rpm (to read the .rpm), dpkg (to install the .deb).
+RELEASE_COMMANDS := $(TEST_COMMANDS) $(IMAGE_COMMANDS) rpm:rpm dpkg:dpkg
+TEST_RELEASE_LOG := $(CACHE)/test-release.log
+
+# The release tests (e2e/release_test.go, build tag "release") install and
+# remove a .deb and run what the image and the package hold: root only, and
+# never skipped.
+.PHONY: test-release
+test-release: ## Build dist, image and package, and test them (needs root): binaries, image, .deb and .rpm, a README ocb build
+	@if [ "$$(id -u)" != 0 ]; then \
+		echo "make test-release needs root: it installs and removes the .deb, loads BPF programs and creates network namespaces" >&2; \
+		exit 1; \
+	fi
+	$(call ensure_commands,make test-release,$(RELEASE_COMMANDS))
+	@$(MAKE) --no-print-directory dist image package
+	@mkdir -p $(CACHE)
+	set -o pipefail; $(GO) test $(TEST_FLAGS) -tags=release -run='^TestRelease' -v ./e2e 2>&1 | tee $(TEST_RELEASE_LOG)
+	@if grep -q -- '--- SKIP' $(TEST_RELEASE_LOG); then \
+		echo "make test-release: skipped tests are failures here:" >&2; \
+		grep -- '--- SKIP' $(TEST_RELEASE_LOG) >&2; \
+		exit 1; \
+	fi
+	@if ! grep -q -- '^--- PASS: TestRelease' $(TEST_RELEASE_LOG); then \
+		echo "make test-release: no release test ran" >&2; \
 		exit 1; \
 	fi
 

@@ -2,8 +2,12 @@
 // systemd unit with systemd-analyze, the Kubernetes manifests by decoding
 // them strictly into the Kubernetes API types, and the collector
 // configuration in the ConfigMap with the built collector's validate
-// command. Nothing here needs root or the network; the collector binary
-// comes from `make build`.
+// command; and what `make dist image package` builds from: version.sh
+// against scratch git repositories, the package scripts as dpkg and rpm call
+// them (with a fake systemctl), the Containerfile and the default
+// configuration. Nothing here needs root or the network; the collector
+// binary comes from `make build`. e2e/release_test.go tests the built
+// artifacts themselves.
 package deploy
 
 import (

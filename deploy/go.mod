@@ -6,6 +6,7 @@ module github.com/otelcol-xdp/otelcol-xdp/deploy
 go 1.26.8
 
 require (
+	golang.org/x/mod v0.41.0
 	k8s.io/api v0.37.2
 	k8s.io/apimachinery v0.37.2
 	sigs.k8s.io/yaml v1.6.0

@@ -49,8 +49,12 @@ var missingCapabilityError = map[string]string{
 // names each capability of the set.
 const privilegeHint = "run the collector as root, or grant it "
 
-// unprivilegedUID is nobody's: a user with no rights of its own.
-const unprivilegedUID = 65534
+// identity is the user and group a collector runs as.
+type identity struct{ uid, gid int }
+
+// nobody is a user with no rights of its own; the unprivileged runs below
+// are nobody's.
+var nobody = identity{uid: 65534, gid: 65534}
 
 // capabilityNumbers are the kernel's numbers of the capabilities that
 // capabilities may name.
@@ -84,12 +88,11 @@ func capabilityMask(set []string) uint64 {
 	return m
 }
 
-// setprivArgs runs the rest of the command line as unprivilegedUID with
-// exactly caps: in its inheritable, ambient (hence permitted and effective)
+// setprivArgs runs the rest of the command line as id with exactly caps: in its inheritable, ambient (hence permitted and effective)
 // and bounding sets, without supplementary groups and with no_new_privs, as
 // the systemd unit does (AmbientCapabilities=, CapabilityBoundingSet=,
 // NoNewPrivileges=yes). setpriv is part of util-linux.
-func setprivArgs(t *testing.T, caps []string) []string {
+func setprivArgs(t *testing.T, id identity, caps []string) []string {
 	t.Helper()
 	path, err := exec.LookPath("setpriv")
 	if err != nil {
@@ -99,8 +102,7 @@ func setprivArgs(t *testing.T, caps []string) []string {
 	for _, c := range caps {
 		list += ",+" + strings.ToLower(strings.TrimPrefix(c, "CAP_"))
 	}
-	id := strconv.Itoa(unprivilegedUID)
-	return []string{path, "--reuid=" + id, "--regid=" + id, "--clear-groups", "--no-new-privs",
+	return []string{path, "--reuid=" + strconv.Itoa(id.uid), "--regid=" + strconv.Itoa(id.gid), "--clear-groups", "--no-new-privs",
 		"--inh-caps=" + list, "--ambient-caps=" + list, "--bounding-set=" + list, "--"}
 }
 
@@ -140,11 +142,11 @@ func unprivilegedDir(t *testing.T) (dir, bin string) {
 	return dir, bin
 }
 
-// startUnprivileged runs the collector as unprivilegedUID with exactly caps.
+// startUnprivileged runs the collector as nobody with exactly caps.
 func startUnprivileged(t *testing.T, caps []string, config string) *collector {
 	t.Helper()
 	dir, bin := unprivilegedDir(t)
-	return startCollectorIn(t, config, bin, dir, setprivArgs(t, caps))
+	return startCollectorIn(t, config, bin, dir, setprivArgs(t, nobody, caps))
 }
 
 // procStatus returns the fields of /proc/PID/status.
@@ -163,20 +165,19 @@ func procStatus(t *testing.T, pid int) map[string]string {
 	return fields
 }
 
-// checkCredentials checks that the running collector is the unprivileged
-// user, in every uid and gid, with no supplementary group, no_new_privs,
-// and exactly caps in every capability set.
-func checkCredentials(t *testing.T, c *collector, caps []string) {
+// checkCredentials checks that the running collector is id, in every uid
+// and gid, with no supplementary group, no_new_privs, and exactly caps in
+// every capability set.
+func checkCredentials(t *testing.T, c *collector, id identity, caps []string) {
 	t.Helper()
 	st := procStatus(t, c.cmd.Process.Pid)
 	if !strings.Contains(st["Name"], "otelcol") {
 		t.Errorf("pid %d is %q, not the collector (setpriv should have exec'd it)", c.cmd.Process.Pid, st["Name"])
 	}
-	id := strconv.Itoa(unprivilegedUID)
-	for _, k := range []string{"Uid", "Gid"} {
+	for k, want := range map[string]int{"Uid": id.uid, "Gid": id.gid} {
 		for _, v := range strings.Fields(st[k]) {
-			if v != id {
-				t.Errorf("the collector's %s are %q, want %s in all four", k, st[k], id)
+			if v != strconv.Itoa(want) {
+				t.Errorf("the collector's %s are %q, want %d in all four", k, st[k], want)
 				break
 			}
 		}
@@ -210,7 +211,7 @@ func TestUnprivilegedCounts(t *testing.T) {
 	promAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	c := startUnprivileged(t, caps, configFor([]string{p.Host}, "auto", sink.addr, promAddr))
 	waitAttached(t, c, p.Host)
-	checkCredentials(t, c, caps)
+	checkCredentials(t, c, nobody, caps)
 
 	injectExact(t, c, p, sink, 2)
 
