@@ -511,3 +511,88 @@ func TestHelperProcessCounts(t *testing.T) {
 	time.Sleep(time.Minute) // killed long before
 	os.Exit(1)
 }
+
+// TestSegmentationOffloadsDoNotChangeCounts streams the same TCP transfer
+// across a counted veth with TSO and GSO on, then off, each way. Each time,
+// both directions count exactly the segments each end's TCP says it sent:
+// at TC a GSO packet counts as the segments the wire carries. And the two
+// transfers count the same within 1 %, leaving out the segments TCP chose
+// to send again.
+func TestSegmentationOffloadsDoNotChangeCounts(t *testing.T) {
+	const size = 32 << 20
+	for _, out := range []bool{true, false} {
+		data, acks, name := bpf.Receive, bpf.Transmit, "into the host"
+		if out {
+			data, acks, name = bpf.Transmit, bpf.Receive, "out of the host"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			d := newDatapath(t, bpf.Options{})
+			p := xdptest.NewPair(t)
+			ifc := open(t, d, p.Host)
+			attach(t, ifc, bpf.Receive, bpf.ModeAuto)
+			attach(t, ifc, bpf.Transmit, bpf.ModeAuto)
+			tcp := bpf.Class{Network: bpf.IPv4, Transport: bpf.TCP}
+			stream := func(offloads string) bpf.Counter {
+				before := counts(t, d, ifc)
+				r := p.Stream(t, size, out)
+				after := counts(t, d, ifc)
+				count := func(dir bpf.Direction) bpf.Counter {
+					a, b := after.Dir[dir][tcp.Index()], before.Dir[dir][tcp.Index()]
+					return bpf.Counter{Packets: a.Packets - b.Packets, Bytes: a.Bytes - b.Bytes}
+				}
+				for _, e := range []struct {
+					dir  bpf.Direction
+					sent xdptest.TCPSent
+				}{{data, r.Sender}, {acks, r.Receiver}} {
+					got := count(e.dir)
+					t.Logf("offloads %s, %s: counted %d packets, %d bytes; TCP sent %d segments, %d payload bytes, %d again",
+						offloads, e.dir, got.Packets, got.Bytes, e.sent.Segments, e.sent.PayloadBytes, e.sent.Retransmitted)
+					if got.Packets != e.sent.Segments {
+						t.Errorf("offloads %s, %s: counted %d packets, TCP sent %d segments", offloads, e.dir, got.Packets, e.sent.Segments)
+					}
+				}
+				c := count(data)
+				c.Packets -= r.Sender.Retransmitted
+				c.Bytes -= r.Sender.RetransBytes
+				return c
+			}
+			on := stream("on")
+			p.SetSegmentation(t, false, false)
+			p.SetSegmentation(t, true, false)
+			off := stream("off")
+			if min := uint64(size / 1500); off.Packets < min {
+				t.Errorf("offloads off: %d packets for %d bytes, want at least %d", off.Packets, size, min)
+			}
+			within := func(what string, a, b uint64) {
+				if r := float64(a) / float64(b); r < 0.99 || r > 1.01 {
+					t.Errorf("%s with offloads on is %.4f of the count with them off (%d vs %d), want within 1 %%", what, r, a, b)
+				}
+			}
+			within("packets", on.Packets, off.Packets)
+			within("bytes", on.Bytes, off.Bytes)
+		})
+	}
+}
+
+// TestGenericXDPCountsGSOPacketsOnce holds the documented limit of forced
+// generic XDP: it runs before the stack segments anything, so a GSO packet
+// counts once, with its bytes, headers once. If a kernel starts handing
+// generic XDP segments, this fails and the documentation must change.
+func TestGenericXDPCountsGSOPacketsOnce(t *testing.T) {
+	t.Parallel()
+	d := newDatapath(t, bpf.Options{})
+	p := xdptest.NewPair(t)
+	ifc := open(t, d, p.Host)
+	attach(t, ifc, bpf.Receive, bpf.ModeGeneric)
+	r := p.Stream(t, 32<<20, false)
+	got := counts(t, d, ifc).Dir[bpf.Receive][bpf.Class{Network: bpf.IPv4, Transport: bpf.TCP}.Index()]
+	t.Logf("generic XDP counted %d packets, %d bytes; TCP sent %d segments, %d payload bytes",
+		got.Packets, got.Bytes, r.Sender.Segments, r.Sender.PayloadBytes)
+	if got.Packets*2 > r.Sender.Segments {
+		t.Errorf("generic XDP counted %d packets of %d segments: it sees segments now", got.Packets, r.Sender.Segments)
+	}
+	if got.Bytes < r.Sender.PayloadBytes {
+		t.Errorf("generic XDP counted %d bytes, fewer than the %d of the payload", got.Bytes, r.Sender.PayloadBytes)
+	}
+}

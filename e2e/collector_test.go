@@ -185,7 +185,7 @@ func freePort(t *testing.T) int {
 }
 
 // configFor returns a collector configuration: the xdp receiver on ifaces,
-// exporting to the OTLP/gRPC server at otlpAddr and serving Prometheus on
+// both directions, exporting to the OTLP/gRPC server at otlpAddr and serving Prometheus on
 // promAddr. The collector's own telemetry is off, so that it opens no port of
 // its own.
 func configFor(ifaces []string, mode, otlpAddr, promAddr string) string {
@@ -196,6 +196,7 @@ func configFor(ifaces []string, mode, otlpAddr, promAddr string) string {
 	return fmt.Sprintf(`receivers:
   xdp:
     interfaces: [%s]
+    directions: [receive, transmit]
     attach_mode: %s
     collection_interval: %s
     initial_delay: 0s

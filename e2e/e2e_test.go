@@ -84,24 +84,13 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// waitAttached waits until iface has an XDP program, which the collector
-// attaches while it starts.
-func waitAttached(t *testing.T, c *collector, iface string) {
+// waitAttached waits until hooks programs count on iface (one per
+// direction), which the collector attaches while it starts.
+func waitAttached(t *testing.T, c *collector, iface string, hooks int) {
 	t.Helper()
-	eventually(t, c, attachTimeout, "XDP program attached to "+iface, func() error {
-		if !xdptest.Attached(t, iface) {
-			return fmt.Errorf("no XDP program on %s yet", iface)
-		}
-		return nil
-	})
-}
-
-// waitDetached waits until iface has no XDP program.
-func waitDetached(t *testing.T, iface string) {
-	t.Helper()
-	eventually(t, nil, exitTimeout, "XDP program detached from "+iface, func() error {
-		if id := xdptest.XDPProgramID(t, iface); id != 0 {
-			return fmt.Errorf("XDP program id %d still attached to %s", id, iface)
+	eventually(t, c, attachTimeout, fmt.Sprintf("%d programs attached to %s", hooks, iface), func() error {
+		if n := xdptest.Hooks(t, iface); n != hooks {
+			return fmt.Errorf("%d programs count on %s, want %d", n, iface, hooks)
 		}
 		return nil
 	})
@@ -110,14 +99,15 @@ func waitDetached(t *testing.T, iface string) {
 // TestCountsReachOTLPAndPrometheus injects a known mix of frames of every
 // class and checks that the collector reports exactly them, per class, as
 // contiguous delta points over OTLP and as cumulative counters to
-// Prometheus; then that SIGTERM stops it cleanly and detaches XDP.
+// Prometheus, both ways; then that SIGTERM stops it cleanly and detaches
+// everything.
 func TestCountsReachOTLPAndPrometheus(t *testing.T) {
 	xdptest.Privileged(t)
 	p := xdptest.NewPair(t)
 	sink := startOTLPSink(t)
 	promAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	c := startCollector(t, configFor([]string{p.Host}, "auto", sink.addr, promAddr))
-	waitAttached(t, c, p.Host)
+	waitAttached(t, c, p.Host, 2)
 
 	// Frame i of the catalog goes out 1+i%3 times: classes get different
 	// counts, and sizes differ within a class.
@@ -136,10 +126,7 @@ func TestCountsReachOTLPAndPrometheus(t *testing.T) {
 			if s.labels["network_interface_name"] != p.Host {
 				continue
 			}
-			if d := s.labels["network_io_direction"]; d != "receive" {
-				return fmt.Errorf("%s has network_io_direction %q, want receive", s.name, d)
-			}
-			k := classKey{s.labels["network_type"], s.labels["network_transport"]}
+			k := classKey{s.labels["network_io_direction"], s.labels["network_type"], s.labels["network_transport"]}
 			switch s.name {
 			case promPackets:
 				got.add(k, int64(s.value), 0)
@@ -163,45 +150,53 @@ func TestCountsReachOTLPAndPrometheus(t *testing.T) {
 	xdptest.RequireDetached(t, p.Host)
 }
 
-// TestSIGKILLDetaches checks that XDP goes away with the process even when
-// it has no chance to clean up: the program is held by a bpf_link that dies
-// with the process's file descriptors.
+// TestSIGKILLDetaches checks that the programs go away with the process
+// even when it has no chance to clean up: XDP (forced generic here) and TCX
+// programs are held by bpf_links that die with the process's file
+// descriptors.
 func TestSIGKILLDetaches(t *testing.T) {
 	xdptest.Privileged(t)
 	p := xdptest.NewPair(t)
 	sink := startOTLPSink(t)
 	promAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	c := startCollector(t, configFor([]string{p.Host}, "generic", sink.addr, promAddr))
-	waitAttached(t, c, p.Host)
+	waitAttached(t, c, p.Host, 2)
 
 	c.signal(t, syscall.SIGKILL)
 	if code := c.wait(t, exitTimeout); code != 128+int(syscall.SIGKILL) {
 		t.Errorf("after SIGKILL the collector exited with %d, want %d", code, 128+int(syscall.SIGKILL))
 	}
-	waitDetached(t, p.Host)
+	xdptest.RequireDetached(t, p.Host)
 }
 
 // injectExact injects frame i of xdptest.Frames() 1+i%spread times from p's
-// peer and checks that the OTLP points of p.Host add up, per class, to
-// exactly what was injected, that nothing more comes in the next intervals,
-// and that the points of each series follow each other. It returns what it
-// injected.
+// peer, and sends it 1+(i+1)%spread times out of p.Host, and checks that
+// the OTLP points of p.Host add up, per direction and class, to exactly
+// what went in and out, that nothing more comes in the next intervals, and
+// that the points of each series follow each other. It returns what it
+// counted.
 func injectExact(t *testing.T, c *collector, p *xdptest.Pair, sink *otlpSink, spread int) counts {
 	t.Helper()
 	want := counts{}
-	var frames [][]byte
+	var in, out [][]byte
 	for i, f := range xdptest.Frames() {
-		k := classKey{f.Class.Network.String(), f.Class.Transport.String()}
-		for n := 0; n <= i%spread; n++ {
-			frames = append(frames, f.Data)
-			want.add(k, 1, int64(len(f.Data)))
+		for n := range max(i%spread, (i+1)%spread) + 1 {
+			if n <= i%spread {
+				in = append(in, f.Data)
+				want.add(classKey{"receive", f.Class.Network.String(), f.Class.Transport.String()}, 1, int64(len(f.Data)))
+			}
+			if n <= (i+1)%spread {
+				out = append(out, f.Data)
+				want.add(classKey{"transmit", f.Class.Network.String(), f.Class.Transport.String()}, 1, int64(len(f.Data)))
+			}
 		}
 	}
-	if len(want) < 8 {
-		t.Fatalf("xdptest.Frames() covers only %d classes: %v", len(want), want)
+	if len(want) < 16 {
+		t.Fatalf("xdptest.Frames() covers only %d classes both ways: %v", len(want), want)
 	}
-	p.Inject(t, frames...)
-	t.Logf("injected %d frames of %d classes on %s", len(frames), len(want), p.Host)
+	p.Inject(t, in...)
+	p.Send(t, out...)
+	t.Logf("injected %d frames and sent %d, of %d classes each way, on %s", len(in), len(out), len(want)/2, p.Host)
 
 	eventually(t, c, countTimeout, "OTLP totals equal to what was injected", func() error {
 		if d := want.diff(sink.totals(p.Host)); d != "" {

@@ -210,7 +210,7 @@ func TestUnprivilegedCounts(t *testing.T) {
 	sink := startOTLPSink(t)
 	promAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	c := startUnprivileged(t, caps, configFor([]string{p.Host}, "auto", sink.addr, promAddr))
-	waitAttached(t, c, p.Host)
+	waitAttached(t, c, p.Host, 2)
 	checkCredentials(t, c, nobody, caps)
 
 	injectExact(t, c, p, sink, 2)

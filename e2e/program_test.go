@@ -143,7 +143,7 @@ func TestProgramCountsReachOTLP(t *testing.T) {
 	p := xdptest.NewPair(t)
 	sink := startProgramSink(t)
 	c := startCollector(t, programConfig(t, p.Host, "xdp_count", sink.addr))
-	waitAttached(t, c, p.Host)
+	waitAttached(t, c, p.Host, 1)
 
 	want := map[string]int64{}
 	var frames [][]byte

@@ -629,7 +629,7 @@ func TestReleaseImageRuns(t *testing.T) {
 	if got := c.cmd.Args[len(c.cmd.Args)-1]; got != "--config="+config {
 		t.Fatalf("the collector runs with %s, not the image's command", got)
 	}
-	waitAttached(t, c, p.Host)
+	waitAttached(t, c, p.Host, 2)
 	checkCredentials(t, c, user, caps)
 
 	injectExact(t, c, p, sink, 2)
@@ -638,7 +638,7 @@ func TestReleaseImageRuns(t *testing.T) {
 	if code := c.wait(t, exitTimeout); code != 0 {
 		t.Errorf("after SIGTERM the collector exited with %d, want 0", code)
 	}
-	xdptest.RequireNoXDP(t, p.Host)
+	xdptest.RequireDetached(t, p.Host)
 }
 
 // packageFile is what a package must install at a path.
@@ -1048,14 +1048,14 @@ func TestReleaseDebInstall(t *testing.T) {
 		}
 		c := startCollectorIn(t, configFor([]string{p.Host}, "auto", sink.addr, promAddr),
 			"/usr/bin/otelcol-xdp", dir, setprivArgs(t, nobody, caps))
-		waitAttached(t, c, p.Host)
+		waitAttached(t, c, p.Host, 2)
 		checkCredentials(t, c, nobody, caps)
 		injectExact(t, c, p, sink, 2)
 		c.signal(t, syscall.SIGTERM)
 		if code := c.wait(t, exitTimeout); code != 0 {
 			t.Errorf("after SIGTERM the collector exited with %d, want 0", code)
 		}
-		xdptest.RequireNoXDP(t, p.Host)
+		xdptest.RequireDetached(t, p.Host)
 	})
 
 	// An upgrade (the same package again: dpkg runs the upgrade steps)

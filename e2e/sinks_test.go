@@ -34,12 +34,13 @@ type seriesKey struct {
 	metric, iface, direction, netType, transport string
 }
 
-// classKey is what the test injects per class: network.type/network.transport.
-type classKey struct{ netType, transport string }
+// classKey is what the test counts per class, each way:
+// network.io.direction, network.type/network.transport.
+type classKey struct{ direction, netType, transport string }
 
-func (k classKey) String() string { return k.netType + "/" + k.transport }
+func (k classKey) String() string { return k.direction + " " + k.netType + "/" + k.transport }
 
-// counts is packets and bytes per class.
+// counts is packets and bytes per direction and class.
 type counts map[classKey]struct{ packets, bytes int64 }
 
 func (c counts) add(k classKey, packets, bytes int64) {
@@ -156,7 +157,8 @@ func (s *otlpSink) record(m pmetric.Metric) {
 	}
 }
 
-// totals adds up the delta points of iface's series per class.
+// totals adds up the delta points of iface's series per direction and
+// class.
 func (s *otlpSink) totals(iface string) counts {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -168,9 +170,9 @@ func (s *otlpSink) totals(iface string) counts {
 		for _, p := range pts {
 			switch k.metric {
 			case "xdp.packets":
-				c.add(classKey{k.netType, k.transport}, p.value, 0)
+				c.add(classKey{k.direction, k.netType, k.transport}, p.value, 0)
 			case "xdp.bytes":
-				c.add(classKey{k.netType, k.transport}, 0, p.value)
+				c.add(classKey{k.direction, k.netType, k.transport}, 0, p.value)
 			}
 		}
 	}
@@ -178,7 +180,7 @@ func (s *otlpSink) totals(iface string) counts {
 }
 
 // check returns what is wrong with the series of iface other than their
-// totals: a direction other than receive, a point that does not start where
+// totals: a direction that is neither receive nor transmit, a point that does not start where
 // the previous one of its series ended, or metrics that should not be there.
 func (s *otlpSink) check(iface string) []string {
 	s.mu.Lock()
@@ -191,8 +193,8 @@ func (s *otlpSink) check(iface string) []string {
 		if k.iface != iface {
 			continue
 		}
-		if k.direction != "receive" {
-			problems = append(problems, fmt.Sprintf("%+v: network.io.direction %q, want receive", k, k.direction))
+		if k.direction != "receive" && k.direction != "transmit" {
+			problems = append(problems, fmt.Sprintf("%+v: network.io.direction %q, want receive or transmit", k, k.direction))
 		}
 		// Series stay active once they appear, so the collections after the
 		// injection each add a point: a series with fewer points than that

@@ -34,7 +34,7 @@ func TestKernelPatternForeignProgram(t *testing.T) {
 	var want bpf.Totals
 	injectFrames(t, ps.Pairs[0], 1, &want, all)
 	scrapeUntil(t, scrape, newLedger(), func(string) pcommon.Timestamp { return attached },
-		map[string]*bpf.Totals{}, map[string]*bpf.Totals{ps.Pairs[0].Host: &want})
+		map[at]*bpf.Totals{}, map[at]*bpf.Totals{rx(ps.Pairs[0].Host): &want})
 	require.Equal(t, componentstatus.StatusRecoverableError, host.last().Status())
 	assert.ErrorContains(t, host.last().Err(), `interface "`+ps.Pairs[1].Host+`" already has XDP program id `)
 	var fe *bpf.ForeignProgramError
@@ -63,7 +63,7 @@ func TestKernelAutoBesideForeignProgram(t *testing.T) {
 	var want bpf.Totals
 	injectFrames(t, p, 2, &want, all)
 	scrapeUntil(t, mustScrape(t, s), newLedger(), func(string) pcommon.Timestamp { return attached },
-		map[string]*bpf.Totals{}, map[string]*bpf.Totals{p.Host: &want})
+		map[at]*bpf.Totals{}, map[at]*bpf.Totals{rx(p.Host): &want})
 	assert.Equal(t, foreign, xdptest.XDPProgramID(t, p.Host), "the other program is untouched")
 	require.Equal(t, componentstatus.StatusOK, host.last().Status())
 	d, ok := host.last().Attributes().Get("interfaces")

@@ -93,22 +93,38 @@ func injectFrames(t *testing.T, p *xdptest.Pair, rounds int, want *bpf.Totals, k
 
 func all(xdptest.Frame) bool { return true }
 
-// totalsOf adds md's points up by interface and class.
-func totalsOf(md pmetric.Metrics, into map[string]*bpf.Totals) {
+// at is where a test counts: an interface's direction.
+type at struct {
+	iface string
+	dir   bpf.Direction
+}
+
+func rx(iface string) at { return at{iface, bpf.Receive} }
+func tx(iface string) at { return at{iface, bpf.Transmit} }
+
+func (a at) String() string { return a.iface + " " + a.dir.String() }
+
+// totalsOf adds md's points up by interface, direction and class.
+func totalsOf(md pmetric.Metrics, into map[at]*bpf.Totals) {
 	forEachPoint(md, func(m pmetric.Metric, dp pmetric.NumberDataPoint) {
 		k := keyOf(m, dp)
+		dir, err := bpf.ParseDirection(k.direction)
+		if err != nil {
+			panic(err)
+		}
 		c := bpf.Class{
 			Network:   classNetwork(k.network),
 			Transport: classTransport(k.transport),
 		}
-		if into[k.iface] == nil {
-			into[k.iface] = &bpf.Totals{}
+		w := at{k.iface, dir}
+		if into[w] == nil {
+			into[w] = &bpf.Totals{}
 		}
 		switch k.metric {
 		case "xdp.packets":
-			into[k.iface][c.Index()].Packets += uint64(dp.IntValue())
+			into[w][c.Index()].Packets += uint64(dp.IntValue())
 		case "xdp.bytes":
-			into[k.iface][c.Index()].Bytes += uint64(dp.IntValue())
+			into[w][c.Index()].Bytes += uint64(dp.IntValue())
 		}
 	})
 }
@@ -135,11 +151,11 @@ func classTransport(s string) bpf.Transport {
 // points add up to want for every interface, then waits for stragglers and
 // scrapes once more: that last scrape must add nothing. Frames cross a veth
 // asynchronously, so the first scrapes may see only some of them.
-func scrapeUntil(t *testing.T, scrape func() pmetric.Metrics, l *ledger[seriesKey], first func(string) pcommon.Timestamp, got, want map[string]*bpf.Totals) {
+func scrapeUntil(t *testing.T, scrape func() pmetric.Metrics, l *ledger[seriesKey], first func(string) pcommon.Timestamp, got, want map[at]*bpf.Totals) {
 	t.Helper()
 	equal := func() bool {
-		for iface, w := range want {
-			if g := got[iface]; g == nil || *g != *w {
+		for where, w := range want {
+			if g := got[where]; g == nil || *g != *w {
 				return false
 			}
 		}
@@ -154,57 +170,97 @@ func scrapeUntil(t *testing.T, scrape func() pmetric.Metrics, l *ledger[seriesKe
 	md := scrape()
 	l.add(t, md, first)
 	totalsOf(md, got)
-	for iface, w := range want {
-		g := got[iface]
-		require.NotNil(t, g, "nothing reported for %q", iface)
+	for where, w := range want {
+		g := got[where]
+		require.NotNil(t, g, "nothing reported for %v", where)
 		for i := range w {
-			assert.Equal(t, w[i], g[i], "%s: class %v: points add up to {packets, bytes} = %v, want %v", iface, bpf.ClassAt(i), g[i], w[i])
+			assert.Equal(t, w[i], g[i], "%v: class %v: points add up to {packets, bytes} = %v, want %v", where, bpf.ClassAt(i), g[i], w[i])
 		}
 	}
-	for iface := range got {
-		assert.Contains(t, want, iface, "points for an interface of another receiver")
+	for where := range got {
+		assert.Contains(t, want, where, "points for an interface or direction of another receiver")
 	}
 }
 
-// TestKernelCountsEveryClass runs the receiver as the collector does, on a
-// real XDP attachment: every class is counted exactly, over several
-// scrapes whose points are contiguous, and Shutdown leaves nothing attached.
-func TestKernelCountsEveryClass(t *testing.T) {
-	xdptest.Privileged(t)
-	p := xdptest.NewPair(t)
-	clk, sink := &recClock{}, new(consumertest.MetricsSink)
-	cfg := testConfig(p.Host)
-	cfg.InitialDelay = 0
-	tick := make(chan time.Time)
-	r, err := newReceiver(cfg, receivertest.NewNopSettings(metadata.Type), sink, linuxKernel(), clk.now,
-		scraperhelper.WithTickerChannel(tick))
-	require.NoError(t, err)
-	require.NoError(t, r.Start(t.Context(), newStatusHost()))
-	t.Cleanup(func() { _ = r.Shutdown(t.Context()) })
-	attached := clk.reading(0)
-	require.True(t, xdptest.Attached(t, p.Host), "Start attached nothing")
-	waitForScrapes(t, sink, 1)
-
-	scrape := func() pmetric.Metrics {
-		n := len(sink.AllMetrics())
-		tick <- time.Now()
-		return waitForScrapes(t, sink, n+1)[n]
+// sendFrames sends every crafted frame out of the host end rounds times
+// and adds them to want.
+func sendFrames(t *testing.T, p *xdptest.Pair, rounds int, want *bpf.Totals, keep func(xdptest.Frame) bool) {
+	t.Helper()
+	for range rounds {
+		for _, f := range xdptest.Frames() {
+			if !keep(f) {
+				continue
+			}
+			p.Send(t, f.Data)
+			want[f.Class.Index()].Packets++
+			want[f.Class.Index()].Bytes += uint64(len(f.Data))
+		}
 	}
-	var want bpf.Totals
-	injectFrames(t, p, 3, &want, all)
-	l, got := newLedger(), map[string]*bpf.Totals{}
-	l.add(t, sink.AllMetrics()[0], func(string) pcommon.Timestamp { return attached })
-	totalsOf(sink.AllMetrics()[0], got)
-	scrapeUntil(t, scrape, l, func(string) pcommon.Timestamp { return attached }, got, map[string]*bpf.Totals{p.Host: &want})
+}
 
-	// More traffic, more scrapes: the series go on where they left off.
-	injectFrames(t, p, 2, &want, func(f xdptest.Frame) bool { return f.Class.Network == bpf.IPv6 })
-	scrapeUntil(t, scrape, l, func(string) pcommon.Timestamp { return attached }, got, map[string]*bpf.Totals{p.Host: &want})
-	assert.GreaterOrEqual(t, len(sink.AllMetrics()), 4, "several scrapes")
+// TestKernelCountsEveryClass runs the receiver as the collector does, with
+// both directions, receive on every hook: every class is counted exactly
+// each way, over several scrapes whose points are contiguous, the status
+// says which hook each direction got, and Shutdown leaves nothing attached.
+func TestKernelCountsEveryClass(t *testing.T) {
+	for _, tc := range []struct {
+		mode, hooks string
+	}{
+		{"auto", "receive: tcx (virtual interface (veth)), transmit: tcx (transmit is counted at TC egress)"},
+		{"tc", "receive: tcx (attach_mode: tc), transmit: tcx (transmit is counted at TC egress)"},
+		{"native", "receive: xdp-native (attach_mode: native), transmit: tcx (transmit is counted at TC egress)"},
+		{"generic", "receive: xdp-generic (attach_mode: generic), transmit: tcx (transmit is counted at TC egress)"},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			t.Parallel()
+			xdptest.Privileged(t)
+			p := xdptest.NewPair(t)
+			clk, sink, host := &recClock{}, new(consumertest.MetricsSink), newStatusHost()
+			cfg := testConfig(p.Host)
+			cfg.InitialDelay = 0
+			cfg.AttachMode = tc.mode
+			cfg.Directions = []string{"receive", "transmit"}
+			tick := make(chan time.Time)
+			r, err := newReceiver(cfg, receivertest.NewNopSettings(metadata.Type), sink, linuxKernel(), clk.now,
+				scraperhelper.WithTickerChannel(tick))
+			require.NoError(t, err)
+			require.NoError(t, r.Start(t.Context(), host))
+			t.Cleanup(func() { _ = r.Shutdown(t.Context()) })
+			attached := clk.reading(0)
+			first := func(string) pcommon.Timestamp { return attached }
+			require.True(t, xdptest.Attached(t, p.Host), "Start attached nothing")
+			waitForScrapes(t, sink, 1)
+			hooks, ok := host.last().Attributes().Get("interfaces")
+			require.True(t, ok, "the status names the hooks")
+			hook, _ := hooks.Map().Get(p.Host)
+			assert.Equal(t, tc.hooks, hook.Str())
 
-	require.NoError(t, r.Shutdown(t.Context()))
-	xdptest.RequireDetached(t, p.Host)
-	require.NoError(t, r.Shutdown(t.Context()), "a second shutdown")
+			scrape := func() pmetric.Metrics {
+				n := len(sink.AllMetrics())
+				tick <- time.Now()
+				return waitForScrapes(t, sink, n+1)[n]
+			}
+			var in, out bpf.Totals
+			injectFrames(t, p, 3, &in, all)
+			sendFrames(t, p, 2, &out, all)
+			l, got := newLedger(), map[at]*bpf.Totals{}
+			l.add(t, sink.AllMetrics()[0], first)
+			totalsOf(sink.AllMetrics()[0], got)
+			want := map[at]*bpf.Totals{rx(p.Host): &in, tx(p.Host): &out}
+			scrapeUntil(t, scrape, l, first, got, want)
+
+			// More traffic, more scrapes: the series go on where they left off.
+			ipv6 := func(f xdptest.Frame) bool { return f.Class.Network == bpf.IPv6 }
+			injectFrames(t, p, 2, &in, ipv6)
+			sendFrames(t, p, 1, &out, ipv6)
+			scrapeUntil(t, scrape, l, first, got, want)
+			assert.GreaterOrEqual(t, len(sink.AllMetrics()), 4, "several scrapes")
+
+			require.NoError(t, r.Shutdown(t.Context()))
+			xdptest.RequireDetached(t, p.Host)
+			require.NoError(t, r.Shutdown(t.Context()), "a second shutdown")
+		})
+	}
 }
 
 // TestKernelTwoInstances runs two receivers side by side, one native and
@@ -238,7 +294,7 @@ func TestKernelTwoInstances(t *testing.T) {
 			return md
 		}
 		scrapeUntil(t, scrape, newLedger(), func(string) pcommon.Timestamp { return attached },
-			map[string]*bpf.Totals{}, map[string]*bpf.Totals{c.host: c.want})
+			map[at]*bpf.Totals{}, map[at]*bpf.Totals{rx(c.host): c.want})
 	}
 
 	require.NoError(t, edge.shutdown(t.Context()))
@@ -290,13 +346,13 @@ func TestKernelInterfaceGone(t *testing.T) {
 	var want1, want2 bpf.Totals
 	injectFrames(t, p1, 1, &want1, all)
 	injectFrames(t, p2, 1, &want2, all)
-	l, got := newLedger(), map[string]*bpf.Totals{}
+	l, got := newLedger(), map[at]*bpf.Totals{}
 	scrape := func() pmetric.Metrics {
 		md, err := s.scrape(t.Context())
 		require.NoError(t, err)
 		return md
 	}
-	scrapeUntil(t, scrape, l, first, got, map[string]*bpf.Totals{p1.Host: &want1, p2.Host: &want2})
+	scrapeUntil(t, scrape, l, first, got, map[at]*bpf.Totals{rx(p1.Host): &want1, rx(p2.Host): &want2})
 
 	p1.DeleteHost(t)
 	injectFrames(t, p2, 2, &want2, all)
@@ -314,7 +370,7 @@ func TestKernelInterfaceGone(t *testing.T) {
 		require.True(t, scrapererror.IsPartialScrapeError(err))
 		return md
 	}
-	scrapeUntil(t, partial, l, first, got, map[string]*bpf.Totals{p1.Host: &want1, p2.Host: &want2})
+	scrapeUntil(t, partial, l, first, got, map[at]*bpf.Totals{rx(p1.Host): &want1, rx(p2.Host): &want2})
 	require.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, host.statuses())
 	assert.ErrorContains(t, host.last().Err(), p1.Host)
 
@@ -334,14 +390,14 @@ func TestKernelInterfaceGone(t *testing.T) {
 			delete(l.last, k) // a new interface: its series start anew, p2's go on
 		}
 	}
-	delete(got, p1.Host)
+	delete(got, rx(p1.Host))
 	first = func(iface string) pcommon.Timestamp {
 		if iface == p1.Host {
 			return reattached
 		}
 		return attached[iface]
 	}
-	scrapeUntil(t, scrape, l, first, got, map[string]*bpf.Totals{p1.Host: &want1, p2.Host: &want2})
+	scrapeUntil(t, scrape, l, first, got, map[at]*bpf.Totals{rx(p1.Host): &want1, rx(p2.Host): &want2})
 }
 
 func nopSettingsID(name string) receiverSettings {
@@ -362,7 +418,7 @@ func TestKernelDetachedFromOutside(t *testing.T) {
 	var want bpf.Totals
 	injectFrames(t, p, 1, &want, all)
 	scrapeUntil(t, scrape, newLedger(), func(string) pcommon.Timestamp { return attached },
-		map[string]*bpf.Totals{}, map[string]*bpf.Totals{p.Host: &want})
+		map[at]*bpf.Totals{}, map[at]*bpf.Totals{rx(p.Host): &want})
 
 	xdptest.DetachLinks(t, p.Host)
 	xdptest.RequireDetached(t, p.Host)
@@ -379,5 +435,5 @@ func TestKernelDetachedFromOutside(t *testing.T) {
 	want = bpf.Totals{}
 	injectFrames(t, p, 2, &want, all)
 	scrapeUntil(t, scrape, newLedger(), func(string) pcommon.Timestamp { return reattached },
-		map[string]*bpf.Totals{}, map[string]*bpf.Totals{p.Host: &want})
+		map[at]*bpf.Totals{}, map[at]*bpf.Totals{rx(p.Host): &want})
 }

@@ -360,3 +360,29 @@ func TestDeltaClamp(t *testing.T) {
 	assert.Equal(t, int64(5), clampInt64(5))
 	assert.Equal(t, int64(1<<63-1), clampInt64(1<<63+5))
 }
+
+// TestScrapeBothDirections counts receive and transmit: each direction's
+// classes are series of their own, told apart by network.io.direction, and
+// each appears with its first count.
+func TestScrapeBothDirections(t *testing.T) {
+	k, clk := newFakeKernel(), newFakeClock()
+	cfg := testConfig("eth0")
+	cfg.Directions = []string{"receive", "transmit"}
+	s := newConfiguredScraper(t, k, clk, cfg)
+	attached := clk.at(0)
+	require.NoError(t, s.start(t.Context(), newStatusHost()))
+	assert.Equal(t, []bpf.Direction{bpf.Receive, bpf.Transmit}, k.dirs, "both directions attached")
+	l := newLedger()
+	k.addDir(t, "eth0", bpf.Receive, ipv4TCP, 3, 100)
+	k.addDir(t, "eth0", bpf.Transmit, ipv4TCP, 2, 1500)
+	k.addDir(t, "eth0", bpf.Transmit, arp, 1, 42)
+	clk.at(10)
+	md, err := s.scrape(t.Context())
+	require.NoError(t, err)
+	requireGolden(t, "both_directions", md)
+	l.add(t, md, func(string) pcommon.Timestamp { return attached })
+	assert.Equal(t, int64(3), l.sum[seriesKey{"xdp.packets", "eth0", "receive", "ipv4", "tcp"}])
+	assert.Equal(t, int64(2), l.sum[seriesKey{"xdp.packets", "eth0", "transmit", "ipv4", "tcp"}])
+	assert.Equal(t, int64(3000), l.sum[seriesKey{"xdp.bytes", "eth0", "transmit", "ipv4", "tcp"}])
+	assert.Equal(t, int64(1), l.sum[seriesKey{"xdp.packets", "eth0", "transmit", "arp", "none"}])
+}

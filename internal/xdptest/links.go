@@ -162,10 +162,13 @@ func AttachForeignXDP(t testing.TB, iface string) (id uint32, detach func()) {
 // program, a TCX link, or a clsact filter of otelcol-xdp's.
 func Attached(t testing.TB, iface string) bool {
 	t.Helper()
-	return countAttached(t, iface) > 0
+	return Hooks(t, iface) > 0
 }
 
-func countAttached(t testing.TB, iface string) int {
+// Hooks is how many programs count on the named interface: an XDP program,
+// TCX links and clsact filters of otelcol-xdp's; the receiver attaches one
+// per direction.
+func Hooks(t testing.TB, iface string) int {
 	t.Helper()
 	n := len(TCXPrograms(t, iface))
 	if XDPProgramID(t, iface) != 0 {
@@ -184,7 +187,7 @@ func countAttached(t testing.TB, iface string) int {
 func RequireDetached(t testing.TB, ifaces ...string) {
 	t.Helper()
 	for _, i := range ifaces {
-		waitGone(t, func() int { return countAttached(t, i) }, "programs attached to "+i)
+		waitGone(t, func() int { return Hooks(t, i) }, "programs attached to "+i)
 	}
 }
 

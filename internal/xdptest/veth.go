@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -30,6 +31,9 @@ type Pair struct {
 	// wantIndex is the ifindex Host is created with; 0 lets the kernel
 	// choose.
 	wantIndex int
+	// hostAddr and peerAddr are the ends' IPv4 addresses once Addresses
+	// gave them some.
+	hostAddr, peerAddr netip.Addr
 }
 
 // NewPair creates a uniquely named pair and removes it, and its namespace,
@@ -117,20 +121,28 @@ func (p *Pair) InPeerNamespace(f func() error) error {
 // once, through its TC egress hook, and arrives on the peer.
 func (p *Pair) Send(t testing.TB, frames ...[]byte) {
 	t.Helper()
-	if p.hostSock < 0 {
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			t.Fatalf("opening a packet socket for %q: %v", p.Host, err)
-		}
-		p.hostSock = fd
-		t.Cleanup(func() { unix.Close(fd) })
-	}
+	p.openHostSocket(t)
 	addr := &unix.SockaddrLinklayer{Ifindex: p.HostIndex}
 	for i, f := range frames {
 		if err := unix.Sendto(p.hostSock, f, 0, addr); err != nil {
 			t.Fatalf("sending frame %d (%d bytes) out of %q: %v", i, len(f), p.Host, err)
 		}
 	}
+}
+
+// openHostSocket opens the socket that sends out of Host, once; it stays
+// open across Recreate, as the peer's does, and closes when the test ends.
+func (p *Pair) openHostSocket(t testing.TB) {
+	t.Helper()
+	if p.hostSock >= 0 {
+		return
+	}
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatalf("opening a packet socket for %q: %v", p.Host, err)
+	}
+	p.hostSock = fd
+	t.Cleanup(func() { unix.Close(fd) })
 }
 
 // Inject sends each frame, as it is, from the peer; each arrives on Host once.

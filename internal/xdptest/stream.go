@@ -1,0 +1,301 @@
+//go:build linux
+
+package xdptest
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"runtime"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Addresses gives the pair IPv4 addresses of a /30 of its own in
+// 198.18.0.0/15, the benchmarking range: the host end .1, the peer .2 of
+// the block. It is for tests that stream over the pair: the stack then
+// sends ARP on it too, so they compare TCP's counts only.
+func (p *Pair) Addresses(t testing.TB) (host, peer netip.Addr) {
+	t.Helper()
+	if p.hostAddr.IsValid() {
+		return p.hostAddr, p.peerAddr
+	}
+	for range 16 {
+		var b [2]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			t.Fatal(err)
+		}
+		// 2^15 blocks of four addresses in the /15.
+		block := uint32(binary.BigEndian.Uint16(b[:])&0x7fff) * 4
+		base := uint32(198)<<24 | uint32(18)<<16 + block
+		h, pe := addr4(base+1), addr4(base+2)
+		err := netlink.AddrAdd(linkByName(t, p.Host), &netlink.Addr{IPNet: ipNet(h, 30)})
+		if errors.Is(err, unix.EEXIST) {
+			continue // another test's block
+		}
+		if err != nil {
+			t.Fatalf("adding %s to %q: %v", h, p.Host, err)
+		}
+		hdl, err := p.ns.handle()
+		if err != nil {
+			t.Fatal(err)
+		}
+		peerLink, err := hdl.LinkByName(p.Peer)
+		if err == nil {
+			err = hdl.AddrAdd(peerLink, &netlink.Addr{IPNet: ipNet(pe, 30)})
+		}
+		hdl.Close()
+		if err != nil {
+			t.Fatalf("adding %s to %q: %v", pe, p.Peer, err)
+		}
+		p.hostAddr, p.peerAddr = h, pe
+		return h, pe
+	}
+	t.Fatal("no free /30 in 198.18.0.0/15 after 16 tries")
+	return netip.Addr{}, netip.Addr{}
+}
+
+func addr4(v uint32) netip.Addr {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], v)
+	return netip.AddrFrom4(b)
+}
+
+func ipNet(a netip.Addr, bits int) *net.IPNet {
+	return &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(bits, 32)}
+}
+
+// StreamResult is what a Stream measured: how long the transfer took, from
+// the first byte written to the last read, and what each end's TCP says it
+// sent, the kernel's own count to hold a counter's against.
+type StreamResult struct {
+	Took             time.Duration
+	Sender, Receiver TCPSent
+}
+
+// TCPSent is what one end of a connection sent, from its tcp_info.
+type TCPSent struct {
+	Segments      uint64 // every segment, the handshake's and the FIN's too
+	PayloadBytes  uint64 // data bytes, retransmissions included
+	Retransmitted uint64 // segments sent again
+	RetransBytes  uint64 // payload bytes sent again
+}
+
+// Stream sends size bytes over one TCP connection across the pair, out of
+// the host end (from the test's namespace to the peer's) when out, into it
+// otherwise. It writes whole segments: the stack then cuts the same
+// segments whether it or the device segments, and the wire carries the
+// same packets with offloads on or off. Both ends shut the connection down
+// and wait until every segment is acknowledged, so that nothing of it is
+// still in flight when Stream returns. The pair needs Addresses.
+func (p *Pair) Stream(t testing.TB, size int, out bool) StreamResult {
+	t.Helper()
+	host, peer := p.Addresses(t)
+	server, client := p.ns.do, func(f func() error) error { return f() }
+	serverAddr := peer
+	if !out {
+		server, client = client, p.ns.do
+		serverAddr = host
+	}
+	var ln net.Listener
+	if err := server(func() (err error) {
+		ln, err = net.Listen("tcp4", netip.AddrPortFrom(serverAddr, 0).String())
+		return err
+	}); err != nil {
+		t.Fatalf("listening on %s: %v", serverAddr, err)
+	}
+	defer ln.Close()
+	type received struct {
+		conn *net.TCPConn
+		took time.Duration
+		err  error
+	}
+	got := make(chan received, 1)
+	var start time.Time
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- received{err: err}
+			return
+		}
+		conn := c.(*net.TCPConn)
+		n, err := io.Copy(io.Discard, conn)
+		r := received{conn: conn, took: time.Since(start), err: err}
+		if err == nil && n != int64(size) {
+			r.err = fmt.Errorf("received %d bytes of %d", n, size)
+		}
+		if r.err == nil {
+			r.err = conn.CloseWrite()
+		}
+		got <- r
+	}()
+	var c net.Conn
+	if err := client(func() (err error) {
+		c, err = net.Dial("tcp4", ln.Addr().String())
+		return err
+	}); err != nil {
+		t.Fatalf("connecting to %s: %v", ln.Addr(), err)
+	}
+	conn := c.(*net.TCPConn)
+	defer conn.Close()
+	mss, err := tcpOption(conn, unix.TCP_MAXSEG)
+	if err != nil {
+		t.Fatalf("reading the connection's MSS: %v", err)
+	}
+	buf := make([]byte, (64<<10)/mss*mss)
+	start = time.Now()
+	for sent := 0; sent < size; {
+		n, err := conn.Write(buf[:min(len(buf), size-sent)])
+		if err != nil {
+			t.Fatalf("streaming: %v after %d bytes", err, sent)
+		}
+		sent += n
+	}
+	if err := conn.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	r := <-got
+	if r.conn != nil {
+		defer r.conn.Close()
+	}
+	if r.err != nil {
+		t.Fatalf("receiving the stream: %v", r.err)
+	}
+	if _, err := io.Copy(io.Discard, conn); err != nil {
+		t.Fatalf("waiting for the receiver's FIN: %v", err)
+	}
+	res := StreamResult{Took: r.took}
+	// Once both FINs are acknowledged both ends are closed (the sender
+	// has moved on to TIME_WAIT), and their counts are final.
+	deadline := time.Now().Add(5 * time.Second)
+	for _, e := range []struct {
+		conn *net.TCPConn
+		sent *TCPSent
+	}{{conn, &res.Sender}, {r.conn, &res.Receiver}} {
+		for {
+			info, err := tcpInfo(e.conn)
+			if err != nil {
+				t.Fatalf("reading tcp_info: %v", err)
+			}
+			if info.State == tcpClose {
+				*e.sent = TCPSent{
+					Segments:      uint64(info.Segs_out),
+					PayloadBytes:  info.Bytes_sent,
+					Retransmitted: uint64(info.Total_retrans),
+					RetransBytes:  info.Bytes_retrans,
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the connection is still in TCP state %d after 5s", info.State)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	// The listener answered the SYN before the receiver's socket existed:
+	// its tcp_info does not count the SYN-ACK.
+	res.Receiver.Segments++
+	return res
+}
+
+// tcpClose is TCP_CLOSE of the kernel's TCP states.
+const tcpClose = 7
+
+func tcpInfo(c *net.TCPConn) (info *unix.TCPInfo, err error) {
+	err = control(c, func(fd int) (err error) {
+		info, err = unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO)
+		return err
+	})
+	return info, err
+}
+
+func tcpOption(c *net.TCPConn, opt int) (v int, err error) {
+	err = control(c, func(fd int) (err error) {
+		v, err = unix.GetsockoptInt(fd, unix.IPPROTO_TCP, opt)
+		return err
+	})
+	return v, err
+}
+
+func control(c *net.TCPConn, f func(fd int) error) error {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ferr error
+	if err := raw.Control(func(fd uintptr) { ferr = f(int(fd)) }); err != nil {
+		return err
+	}
+	return ferr
+}
+
+// ethtool commands of linux/ethtool.h: set TCP segmentation offload and
+// generic segmentation offload.
+const (
+	ethtoolSTSO = 0x1f
+	ethtoolSGSO = 0x24
+)
+
+// SetSegmentation turns TSO and GSO on or off, as `ethtool -K dev tso off
+// gso off` does, on the host end, or on the peer (peer true). Without
+// them, TCP hands the device one skb per segment; with them, one per
+// burst, which the device (or the stack, late) segments.
+func (p *Pair) SetSegmentation(t testing.TB, peer, on bool) {
+	t.Helper()
+	name, do := p.Host, func(f func() error) error { return f() }
+	if peer {
+		name, do = p.Peer, p.ns.do
+	}
+	err := do(func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		for _, cmd := range []uint32{ethtoolSTSO, ethtoolSGSO} {
+			if err := ethtoolSet(fd, name, cmd, on); err != nil {
+				return fmt.Errorf("ethtool command %#x: %w", cmd, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("turning segmentation offloads of %q %v: %v", name, on, err)
+	}
+}
+
+// ethtoolValue is struct ethtool_value.
+type ethtoolValue struct {
+	cmd, data uint32
+}
+
+// ifreqData is struct ifreq with its ifr_data member.
+type ifreqData struct {
+	name [unix.IFNAMSIZ]byte
+	data uintptr
+	_    [16]byte
+}
+
+func ethtoolSet(fd int, name string, cmd uint32, on bool) error {
+	v := ethtoolValue{cmd: cmd}
+	if on {
+		v.data = 1
+	}
+	var ifr ifreqData
+	copy(ifr.name[:], name)
+	ifr.data = uintptr(unsafe.Pointer(&v))
+	_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&ifr)))
+	runtime.KeepAlive(&v)
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
