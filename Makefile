@@ -57,6 +57,28 @@ $(DIST): $(OCB) $(SOURCES)
 	rm -rf $$tmp; exit $$rc
 	@touch $@
 
+# helm, per version like ocb, from the module proxy: deploy/'s tests lint and
+# render the chart with it, and `make chart` packages it. go install leaves
+# helm's version string at its minor version: -X sets the whole of it.
+HELM_VERSION := v4.3.1
+HELM         := $(CACHE)/bin/helm-$(HELM_VERSION)/helm
+CHART        := deploy/helm/otelcol-xdp
+# The collector's version, which the packaged chart's appVersion (and so its
+# default image tag) must be.
+CHART_APP_VERSION ?= $(shell sed -n 's/^  version: *//p' builder-config.yaml)
+
+$(HELM):
+	@mkdir -p $(dir $@)
+	GOBIN=$(dir $@) $(GO) install -ldflags=-X=helm.sh/helm/v4/internal/version.version=$(HELM_VERSION) helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
+
+.PHONY: helm
+helm: $(HELM) ## Install helm (the version deploy/'s tests use) into .cache/bin
+
+.PHONY: chart
+chart: $(HELM) ## Lint the Helm chart and package it into dist/ with appVersion CHART_APP_VERSION (the collector's version)
+	$(HELM) lint --strict $(CHART)
+	$(HELM) package $(CHART) --app-version $(CHART_APP_VERSION) --destination dist
+
 # As root, or with a binary that has CAP_BPF and CAP_NET_ADMIN, do nothing;
 # otherwise say what is needed and fail before anything cryptic happens.
 # Kernels before 5.18 need CAP_PERFMON too (README, Least privilege).
