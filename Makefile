@@ -128,11 +128,12 @@ test-deps: ## Install what the tests need besides Go (as root, with apt-get), or
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null
 
 .PHONY: test
-test: test-deps build ## Run every test: go test ./... (privileged ones and e2e, needs root), deploy/'s checks and the fuzz target
+test: test-deps build $(HELM) ## Run every test: go test ./... (privileged ones and e2e, needs root), deploy/'s checks and the fuzz target
 	@mkdir -p $(CACHE)
 	set -o pipefail; $(GO) test $(TEST_FLAGS) -v ./... 2>&1 | tee $(TEST_LOG)
-	@# deploy/ is a module of its own (it needs the Kubernetes API types).
-	set -o pipefail; cd deploy && $(GO) test $(TEST_FLAGS) -v ./... 2>&1 | tee -a $(TEST_LOG)
+	@# deploy/ is a module of its own (it needs the Kubernetes API types); its
+	@# chart tests run the helm pinned here.
+	set -o pipefail; cd deploy && HELM=$(HELM) $(GO) test $(TEST_FLAGS) -v ./... 2>&1 | tee -a $(TEST_LOG)
 	@$(MAKE) --no-print-directory fuzz
 	@if grep -q -- '--- SKIP' $(TEST_LOG); then \
 		echo "make test: skipped tests are failures here:" >&2; \
