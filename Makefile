@@ -208,6 +208,28 @@ $(filter %.deb,$(PACKAGES)): dist/otelcol-xdp_$(VERSION)_linux_%.deb: dist/otelc
 $(filter %.rpm,$(PACKAGES)): dist/otelcol-xdp_$(VERSION)_linux_%.rpm: dist/otelcol-xdp_$(VERSION)_linux_% $(PACKAGE_INPUTS)
 	$(call nfpm_package,rpm,$*,$@)
 
+# helm, per version like ocb, from the module proxy: deploy/'s tests lint and
+# render the chart with it, and `make chart` packages it. go install leaves
+# helm's version string at its minor version: -X sets the whole of it.
+HELM_VERSION := v4.3.1
+HELM         := $(CACHE)/bin/helm-$(HELM_VERSION)/helm
+CHART        := deploy/helm/otelcol-xdp
+# The collector's version, as the image is tagged: the packaged chart's
+# appVersion, and so its default image tag.
+CHART_APP_VERSION ?= $(IMAGE_TAG)
+
+$(HELM):
+	@mkdir -p $(dir $@)
+	GOBIN=$(dir $@) $(GO) install -ldflags=-X=helm.sh/helm/v4/internal/version.version=$(HELM_VERSION) helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
+
+.PHONY: helm
+helm: $(HELM) ## Install helm (the version deploy/'s tests use) into .cache/bin
+
+.PHONY: chart
+chart: $(HELM) ## Lint the Helm chart and package it into dist/ with appVersion CHART_APP_VERSION (the collector's version)
+	$(HELM) lint --strict $(CHART)
+	$(HELM) package $(CHART) --app-version $(CHART_APP_VERSION) --destination dist
+
 # As root, or with a binary that has CAP_BPF and CAP_NET_ADMIN, do nothing;
 # otherwise say what is needed and fail before anything cryptic happens.
 # Kernels before 5.18 need CAP_PERFMON too (README, Least privilege).
@@ -267,12 +289,13 @@ test-deps: ## Install what the tests need besides Go (as root, with apt-get), or
 # The build comes after test-deps, in a make of its own: the version it
 # carries is computed once git is there.
 .PHONY: test
-test: test-deps ## Run every test: go test ./... (privileged ones and e2e, needs root), deploy/'s checks and the fuzz target
+test: test-deps $(HELM) ## Run every test: go test ./... (privileged ones and e2e, needs root), deploy/'s checks and the fuzz target
 	@$(MAKE) --no-print-directory build
 	@mkdir -p $(CACHE)
 	set -o pipefail; $(GO) test $(TEST_FLAGS) -v ./... 2>&1 | tee $(TEST_LOG)
-	@# deploy/ is a module of its own (it needs the Kubernetes API types).
-	set -o pipefail; cd deploy && $(GO) test $(TEST_FLAGS) -v ./... 2>&1 | tee -a $(TEST_LOG)
+	@# deploy/ is a module of its own (it needs the Kubernetes API types); its
+	@# chart tests run the helm pinned here.
+	set -o pipefail; cd deploy && HELM=$(HELM) $(GO) test $(TEST_FLAGS) -v ./... 2>&1 | tee -a $(TEST_LOG)
 	@$(MAKE) --no-print-directory fuzz
 	@if grep -q -- '--- SKIP' $(TEST_LOG); then \
 		echo "make test: skipped tests are failures here:" >&2; \

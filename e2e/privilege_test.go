@@ -23,11 +23,11 @@ import (
 // the only place the tests below take it from: the collector runs with
 // exactly these as an unprivileged user, and without any one of them it must
 // fail to start. deploy/otelcol-xdp.service grants the same set
-// (TestDeployedCapabilities), and deploy/kubernetes/daemonset.yaml the same
-// as the unit (deploy/deploy_test.go).
+// (TestDeployedCapabilities), and the Helm chart's DaemonSet the same as the
+// unit (deploy/chart_test.go).
 //
-//	CAP_BPF       load the counter program and read its maps
-//	CAP_NET_ADMIN load a program of the XDP type, and attach it
+//	CAP_BPF       load the counter programs and read their maps
+//	CAP_NET_ADMIN load programs of the XDP and TC types, and attach them
 //
 // That is on Linux 5.18 and later. Before 5.18 the program loads without
 // frags support and then also needs CAP_PERFMON (the verifier refuses its
