@@ -40,15 +40,42 @@ const (
 	binaryRSS    = 30 << 20
 
 	// The counters' kernel memory, as values.yaml gives it: per possible
-	// CPU, 640 bytes for each of 512 interfaces and the totals, plus 1 MiB
-	// for the map of interface indexes and the programs.
-	counterSlots      = 512 + 1
-	counterSlotBytes  = 640
-	counterFixedBytes = 1 << 20
+	// CPU, 640 bytes for each of max_interfaces interfaces and one more
+	// slot, plus 1 MiB for the map of interface indexes and the programs.
+	defaultMaxInterfaces = 512
+	counterSlotBytes     = 640
+	counterFixedBytes    = 1 << 20
 )
 
-func countersBytes(cpus int64) int64 {
-	return counterSlots*counterSlotBytes*cpus + counterFixedBytes
+// countersBytes is the kernel memory of the counters of xdp receivers that
+// count slots slots in all, on nodes with cpus possible CPUs.
+func countersBytes(cpus, slots int64) int64 {
+	return slots*counterSlotBytes*cpus + counterFixedBytes
+}
+
+// counterSlots is the number of counter slots of config's xdp receivers:
+// max_interfaces + 1 each, the receiver's default where it is not set.
+func counterSlots(t *testing.T, config collectorConfig) int64 {
+	t.Helper()
+	var n int64
+	for id, r := range config.Receivers {
+		if id != "xdp" && !strings.HasPrefix(id, "xdp/") {
+			continue
+		}
+		m := int64(defaultMaxInterfaces)
+		if v, ok := r["max_interfaces"]; ok {
+			f, ok := v.(float64)
+			if !ok {
+				t.Fatalf("receivers::%s::max_interfaces is %v", id, v)
+			}
+			m = int64(f)
+		}
+		n += m + 1
+	}
+	if n == 0 {
+		t.Fatal("the configuration has no xdp receiver")
+	}
+	return n
 }
 
 // helm runs the helm that `make test` names in HELM, in dir, with its
@@ -265,6 +292,12 @@ extraEnv:
 			args: []string{"--set", "nodeCPUs=512", "--set", "resources.limits.memory=1Gi",
 				"--set", "resources.requests.memory=512Mi"},
 			nodeCPUs:  512,
+			exporters: []string{"prometheus"},
+		},
+		{
+			name: "many interfaces, receive only",
+			args: []string{"--set", "xdp.maxInterfaces=2048", "--set", "xdp.directions={receive}",
+				"--set", "resources.limits.memory=512Mi"},
 			exporters: []string{"prometheus"},
 		},
 		{
@@ -622,7 +655,7 @@ func checkResources(t *testing.T, c *corev1.Container, config collectorConfig, n
 		}
 	}
 	limit := c.Resources.Limits.Memory().Value()
-	counters := countersBytes(nodeCPUs)
+	counters := countersBytes(nodeCPUs, counterSlots(t, config))
 	if limit < counters+collectorRSS {
 		t.Errorf("memory limit %d MiB: the counters take %.1f MiB at %d CPUs, and the collector %d MiB",
 			limit>>20, float64(counters)/(1<<20), nodeCPUs, collectorRSS>>20)
@@ -704,7 +737,7 @@ func TestChartRefuses(t *testing.T) {
 	// The smallest limit the chart takes at 1024 CPUs: the counters and
 	// 96 MiB for the collector.
 	const cpus = 1024
-	minimum := (countersBytes(cpus)+1<<20-1)>>20 + 96
+	minimum := (countersBytes(cpus, defaultMaxInterfaces+1)+1<<20-1)>>20 + 96
 	for _, c := range []struct {
 		args []string
 		want string
@@ -714,13 +747,16 @@ func TestChartRefuses(t *testing.T) {
 		{[]string{"--set-json", "xdp.interfaces=[]"}, "/xdp/interfaces"},
 		{[]string{"--set", "xdp.interfaces={eth0,eth0}"}, "/xdp/interfaces"},
 		{[]string{"--set", "xdp.directions={receive,both}"}, "/xdp/directions"},
+		{[]string{"--set-json", "xdp.directions=[]"}, "/xdp/directions"},
+		{[]string{"--set", "xdp.maxInterfaces=0"}, "/xdp/maxInterfaces"},
+		{[]string{"--set", "xdp.maxInterfaces=4096"}, "is too small for nodeCPUs 128 and xdp.maxInterfaces 4096: the counters take 322 MiB there"},
 		{[]string{"--set", "otlp.protocol=grpcs"}, "/otlp/protocol"},
 		{[]string{"--set", "resources.limits.memory=300M"}, "/resources/limits/memory"},
 		{[]string{"--set", "prometheus.enabled=false"}, "no exporter: set prometheus.enabled or otlp.enabled"},
 		{[]string{"--set", "otlp.enabled=true"}, "otlp.endpoint: where to send the metrics"},
 		{
 			[]string{"--set", fmt.Sprintf("nodeCPUs=%d", cpus), "--set", fmt.Sprintf("resources.limits.memory=%dMi", minimum-1)},
-			fmt.Sprintf("resources.limits.memory %dMi is too small for nodeCPUs %d: ", minimum-1, cpus) +
+			fmt.Sprintf("resources.limits.memory %dMi is too small for nodeCPUs %d and xdp.maxInterfaces %d: ", minimum-1, cpus, defaultMaxInterfaces) +
 				fmt.Sprintf("the counters take %d MiB there, and the collector needs 96 MiB besides; give it at least %dMi", minimum-96, minimum),
 		},
 	} {
@@ -740,10 +776,8 @@ func TestChartRefuses(t *testing.T) {
 	checkRelease(t, r, chartCase{nodeCPUs: cpus})
 }
 
-// TestChartDirections checks that the receiver's directions key is rendered
-// only when the values list directions: the collector built here does not
-// know the key yet and refuses a configuration with it, so this rendering
-// is not validated.
+// TestChartDirections checks the directions the receiver counts: both by
+// default, or what the values list.
 func TestChartDirections(t *testing.T) {
 	directions := func(args ...string) any {
 		out, err := helm(t, ".", append([]string{"template", releaseName, chartDir, "--show-only", "templates/configmap.yaml"}, args...)...)
@@ -756,10 +790,10 @@ func TestChartDirections(t *testing.T) {
 		}
 		return parseConfig(t, cm.Data["config.yaml"]).Receivers["xdp"]["directions"]
 	}
-	if d := directions(); d != nil {
-		t.Errorf("by default, directions: %v, want none", d)
+	if d, want := directions(), []any{"receive", "transmit"}; !slices.Equal(asSlice(d), want) {
+		t.Errorf("by default, directions: %v, want %v", d, want)
 	}
-	if d, want := directions("--set", "xdp.directions={receive,transmit}"), []any{"receive", "transmit"}; !slices.Equal(asSlice(d), want) {
+	if d, want := directions("--set", "xdp.directions={transmit}"), []any{"transmit"}; !slices.Equal(asSlice(d), want) {
 		t.Errorf("directions: %v, want %v", d, want)
 	}
 }

@@ -24,10 +24,9 @@ receivers:
     {{- with .Values.xdp.excludeInterfaces }}
     exclude_interfaces: {{ toJson . }}
     {{- end }}
-    {{- with .Values.xdp.directions }}
-    directions: {{ toJson . }}
-    {{- end }}
+    directions: {{ toJson .Values.xdp.directions }}
     attach_mode: {{ .Values.xdp.attachMode }}
+    max_interfaces: {{ int .Values.xdp.maxInterfaces }}
     collection_interval: {{ .Values.xdp.collectionInterval }}
 
 processors:

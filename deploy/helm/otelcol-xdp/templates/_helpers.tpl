@@ -78,7 +78,7 @@ the Go runtime's, as GOMEMLIMIT and the memory_limiter's limit.
 {{- if lt $cpus 1 }}
 {{- fail (printf "nodeCPUs is %v: give the number of possible CPUs of the largest node" .Values.nodeCPUs) }}
 {{- end }}
-{{- $bytes := add (mul 513 640 $cpus) 1048576 }}
+{{- $bytes := add (mul (add (int .Values.xdp.maxInterfaces) 1) 640 $cpus) 1048576 }}
 {{- div (add $bytes 1048575) 1048576 }}
 {{- end }}
 
@@ -87,7 +87,7 @@ the Go runtime's, as GOMEMLIMIT and the memory_limiter's limit.
 {{- $counters := include "otelcol-xdp.countersMiB" . | atoi }}
 {{- $go := sub (sub $limit $counters) 32 }}
 {{- if lt $go 64 }}
-{{- fail (printf "resources.limits.memory %dMi is too small for nodeCPUs %d: the counters take %d MiB there, and the collector needs 96 MiB besides; give it at least %dMi (values.yaml)" $limit (int .Values.nodeCPUs) $counters (add $counters 96)) }}
+{{- fail (printf "resources.limits.memory %dMi is too small for nodeCPUs %d and xdp.maxInterfaces %d: the counters take %d MiB there, and the collector needs 96 MiB besides; give it at least %dMi (values.yaml)" $limit (int .Values.nodeCPUs) (int .Values.xdp.maxInterfaces) $counters (add $counters 96)) }}
 {{- end }}
 {{- $go }}
 {{- end }}
