@@ -12,6 +12,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -187,7 +188,7 @@ func (o *CustomObject) Attach(iface string, mode Mode) (*CustomAttachment, error
 	if mode == ModeTC {
 		return nil, fmt.Errorf("attach program %q to %q: attach mode tc is for the built-in counter only", o.s.Function, iface)
 	}
-	ifc, err := lookup(iface)
+	ifc, err := lookup(&netlink.Handle{}, iface) // a socket for the one request
 	if err != nil {
 		return nil, err
 	}

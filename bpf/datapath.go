@@ -12,6 +12,8 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/rlimit"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // Datapath is the counter of one receiver: its programs, loaded once, and
@@ -32,7 +34,13 @@ type Datapath struct {
 	slots    slotTable
 	reader   *reader
 	tc       tcAttacher
-	closed   bool
+	// nl is the datapath's one netlink socket, for looking interfaces up
+	// and for the clsact qdiscs and filters. A socket per request, as
+	// netlink's package functions open, is freed after an RCU grace
+	// period, and closing one just before a TCX attach makes that attach
+	// wait for a second grace period: 8 ms more per interface.
+	nl     *netlink.Handle
+	closed bool
 }
 
 // Options are the settings of a Datapath.
@@ -108,6 +116,9 @@ func Load(opts Options) (*Datapath, error) {
 	if d.reader, err = newReader(d.objs.Counters); err != nil {
 		return nil, errors.Join(fmt.Errorf("prepare to read counters: %w", err), d.objs.Close())
 	}
+	if d.nl, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {
+		return nil, errors.Join(fmt.Errorf("open a netlink socket: %w", err), d.objs.Close())
+	}
 	d.slots = newSlotTable(d.objs.SlotIndex, d.objs.Slots, d.objs.Counters, opts.Capacity, d.reader.cpus)
 	d.tc = tcAttacher{legacy: opts.TCLegacy, pid: os.Getpid()}
 	return d, nil
@@ -168,5 +179,6 @@ func (d *Datapath) Close() error {
 		return nil
 	}
 	d.closed = true
+	d.nl.Close()
 	return d.objs.Close()
 }

@@ -50,7 +50,7 @@ type hook struct {
 // Open gives the interface named name (or alternatively named so) a slot.
 // Packets of the interface count in that slot from the first Attach on.
 func (d *Datapath) Open(name string) (*Interface, error) {
-	l, err := lookup(name)
+	l, err := lookup(d.nl, name)
 	if err != nil {
 		return nil, err
 	}
@@ -70,8 +70,8 @@ func (d *Datapath) Open(name string) (*Interface, error) {
 // lookup finds the interface by name or alternative name with one
 // RTM_GETLINK: unlike net.InterfaceByName, which lists every link, its cost
 // does not grow with the number of interfaces.
-func lookup(name string) (netlink.Link, error) {
-	l, err := netlink.LinkByName(name)
+func lookup(nl *netlink.Handle, name string) (netlink.Link, error) {
+	l, err := nl.LinkByName(name)
 	if err != nil {
 		var nf netlink.LinkNotFoundError
 		if errors.As(err, &nf) {
@@ -180,7 +180,7 @@ func (i *Interface) Detach() error {
 		i.hooks[d] = nil
 	}
 	if i.clsactAdded {
-		if err := removeClsactIfEmpty(i.Ifindex()); err != nil {
+		if err := removeClsactIfEmpty(i.d.nl, i.Ifindex()); err != nil {
 			errs = append(errs, fmt.Errorf("remove clsact qdisc of %q: %w", i.name, err))
 		}
 		i.clsactAdded = false

@@ -93,25 +93,25 @@ func clsactParent(dir Direction) uint32 {
 // hook's existing filters where a priority is free there, so that the
 // counter sees every packet before another filter may drop or redirect it.
 func attachClsact(i *Interface, prog *ebpf.Program, dir Direction, reason string, pid int) (*hook, error) {
-	index := i.Ifindex()
-	created, err := ensureClsact(index)
+	index, nl := i.Ifindex(), i.d.nl
+	created, err := ensureClsact(nl, index)
 	if err != nil {
 		return nil, fmt.Errorf("add clsact qdisc to %q: %w", i.name, err)
 	}
 	i.clsactAdded = i.clsactAdded || created
 	name := filterPrefix + strconv.Itoa(pid)
 	f := &netlink.BpfFilter{
-		FilterAttrs:  netlink.FilterAttrs{LinkIndex: index, Parent: clsactParent(dir), Priority: firstPriority(index, dir), Protocol: unix.ETH_P_ALL},
+		FilterAttrs:  netlink.FilterAttrs{LinkIndex: index, Parent: clsactParent(dir), Priority: firstPriority(nl, index, dir), Protocol: unix.ETH_P_ALL},
 		Fd:           prog.FD(),
 		Name:         name,
 		DirectAction: true,
 	}
-	err = netlink.FilterAdd(f)
+	err = nl.FilterAdd(f)
 	if errors.Is(err, unix.EINVAL) && f.Priority != 0 {
 		// The priority holds filters of another protocol or kind: let the
 		// kernel choose one.
 		f.Priority = 0
-		err = netlink.FilterAdd(f)
+		err = nl.FilterAdd(f)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("add TC %s filter to %q: %w", dir, i.name, err)
@@ -119,14 +119,14 @@ func attachClsact(i *Interface, prog *ebpf.Program, dir Direction, reason string
 	id := programID(prog)
 	// The kernel chose priority and handle: find the filter again by
 	// its name and program, to delete exactly it later.
-	added, err := findFilter(index, clsactParent(dir), func(b *netlink.BpfFilter) bool { return b.Name == name && uint32(b.Id) == id })
+	added, err := findFilter(nl, index, clsactParent(dir), func(b *netlink.BpfFilter) bool { return b.Name == name && uint32(b.Id) == id })
 	if err != nil || added == nil {
 		return nil, fmt.Errorf("find TC %s filter of %q again: %w", dir, i.name, errors.Join(err, errors.New("not listed")))
 	}
 	return &hook{
 		Attachment: Attachment{Hook: HookTCLegacy, Reason: reason, ProgramID: id},
 		detach: func() error {
-			err := netlink.FilterDel(added)
+			err := nl.FilterDel(added)
 			if errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EINVAL) {
 				err = nil // the interface, and its filters, are gone
 			}
@@ -139,12 +139,12 @@ func attachClsact(i *Interface, prog *ebpf.Program, dir Direction, reason string
 // firstPriority is a priority ahead of every filter of the hook: one less
 // than the lowest in use, or 1, the first, when none is; 0 (the kernel's
 // choice) when the listing fails.
-func firstPriority(index int, dir Direction) uint16 {
-	l, err := netlink.LinkByIndex(index)
+func firstPriority(nl *netlink.Handle, index int, dir Direction) uint16 {
+	l, err := nl.LinkByIndex(index)
 	if err != nil {
 		return 0
 	}
-	filters, err := netlink.FilterList(l, clsactParent(dir))
+	filters, err := nl.FilterList(l, clsactParent(dir))
 	if err != nil {
 		return 0
 	}
@@ -163,12 +163,12 @@ func firstPriority(index int, dir Direction) uint16 {
 // ensureClsact adds a clsact qdisc unless the interface has one, and says
 // whether it added it: the detach then removes it again once no filter is
 // left on it. A clsact qdisc of someone else's is never removed.
-func ensureClsact(index int) (created bool, err error) {
-	l, err := netlink.LinkByIndex(index)
+func ensureClsact(nl *netlink.Handle, index int) (created bool, err error) {
+	l, err := nl.LinkByIndex(index)
 	if err != nil {
 		return false, err
 	}
-	qdiscs, err := netlink.QdiscList(l)
+	qdiscs, err := nl.QdiscList(l)
 	if err != nil {
 		return false, err
 	}
@@ -181,7 +181,7 @@ func ensureClsact(index int) (created bool, err error) {
 		QdiscAttrs: netlink.QdiscAttrs{LinkIndex: index, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT},
 		QdiscType:  "clsact",
 	}
-	if err := netlink.QdiscAdd(q); err != nil {
+	if err := nl.QdiscAdd(q); err != nil {
 		if errors.Is(err, unix.EEXIST) {
 			return false, nil // added meanwhile, by someone else
 		}
@@ -190,8 +190,8 @@ func ensureClsact(index int) (created bool, err error) {
 	return true, nil
 }
 
-func removeClsactIfEmpty(index int) error {
-	l, err := netlink.LinkByIndex(index)
+func removeClsactIfEmpty(nl *netlink.Handle, index int) error {
+	l, err := nl.LinkByIndex(index)
 	var nf netlink.LinkNotFoundError
 	if errors.As(err, &nf) {
 		return nil // gone, with its qdiscs
@@ -200,7 +200,7 @@ func removeClsactIfEmpty(index int) error {
 		return err
 	}
 	for _, parent := range []uint32{netlink.HANDLE_MIN_INGRESS, netlink.HANDLE_MIN_EGRESS} {
-		filters, err := netlink.FilterList(l, parent)
+		filters, err := nl.FilterList(l, parent)
 		if err != nil {
 			return err
 		}
@@ -212,18 +212,18 @@ func removeClsactIfEmpty(index int) error {
 		QdiscAttrs: netlink.QdiscAttrs{LinkIndex: index, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT},
 		QdiscType:  "clsact",
 	}
-	if err := netlink.QdiscDel(q); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EINVAL) {
+	if err := nl.QdiscDel(q); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EINVAL) {
 		return err
 	}
 	return nil
 }
 
-func findFilter(index int, parent uint32, match func(*netlink.BpfFilter) bool) (*netlink.BpfFilter, error) {
-	l, err := netlink.LinkByIndex(index)
+func findFilter(nl *netlink.Handle, index int, parent uint32, match func(*netlink.BpfFilter) bool) (*netlink.BpfFilter, error) {
+	l, err := nl.LinkByIndex(index)
 	if err != nil {
 		return nil, err
 	}
-	filters, err := netlink.FilterList(l, parent)
+	filters, err := nl.FilterList(l, parent)
 	if err != nil {
 		return nil, err
 	}
@@ -243,6 +243,7 @@ func findFilter(index int, parent uint32, match func(*netlink.BpfFilter) bool) (
 // so do filters of a live process, or of another version of the counter
 // (another tag), which are left to it.
 func sweepStaleFilters(d *Datapath, pid int) error {
+	nl := d.nl
 	ours := map[string]string{} // program name -> tag
 	for _, p := range []*ebpf.Program{d.objs.TcCountRx, d.objs.TcCountTx} {
 		info, err := p.Info()
@@ -259,7 +260,7 @@ func sweepStaleFilters(d *Datapath, pid int) error {
 	for _, l := range ls {
 		dev := &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: l.Index, Name: l.Name}}
 		for _, parent := range []uint32{netlink.HANDLE_MIN_INGRESS, netlink.HANDLE_MIN_EGRESS} {
-			filters, err := netlink.FilterList(dev, parent)
+			filters, err := nl.FilterList(dev, parent)
 			if err != nil {
 				continue // no clsact qdisc, or gone meanwhile
 			}
@@ -268,7 +269,7 @@ func sweepStaleFilters(d *Datapath, pid int) error {
 				if !ok || !staleFilter(b, ours, pid) {
 					continue
 				}
-				if err := netlink.FilterDel(b); err != nil && !errors.Is(err, unix.ENOENT) {
+				if err := nl.FilterDel(b); err != nil && !errors.Is(err, unix.ENOENT) {
 					errs = append(errs, fmt.Errorf("remove stale filter of %q: %w", l.Name, err))
 				}
 			}

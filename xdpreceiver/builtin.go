@@ -156,6 +156,7 @@ type builtinSeries struct {
 	b        *builtinSource
 	trackers []seriesTracker
 	totals   bpf.Counts     // read buffer
+	prev     bpf.Counts     // the read before, for moved
 	points   []counterPoint // point buffer, reused by every emit
 }
 
@@ -166,19 +167,39 @@ type seriesTracker struct {
 }
 
 func (s *builtinSeries) read(a attachment) error {
+	s.prev = s.totals
 	s.totals = *s.b.dp.counts(a.(*builtinAttachment).ifc.slot())
 	return nil
 }
 
 func (s *builtinSeries) readFinal(a attachment) (err error) {
+	s.prev = s.totals
 	s.totals, err = s.b.dp.readSlot(a.(*builtinAttachment).ifc.slot())
 	return err
 }
 
 func (s *builtinSeries) reattached(at pcommon.Timestamp) {
+	s.totals = bpf.Counts{} // a new slot counts from zero
 	for _, t := range s.trackers {
 		t.reattached(at)
 	}
+}
+
+func (s *builtinSeries) moved() bool {
+	for _, d := range s.b.dirs {
+		if sumPackets(&s.totals.Dir[d]) == sumPackets(&s.prev.Dir[d]) {
+			return false
+		}
+	}
+	return true
+}
+
+func sumPackets(t *[bpf.NumClasses]bpf.Counter) uint64 {
+	var n uint64
+	for _, c := range t {
+		n += c.Packets
+	}
+	return n
 }
 
 func (s *builtinSeries) activeSeries() int { return s.trackers[0].activeSeries() }

@@ -34,7 +34,7 @@ func TestKernelFiftyVeths(t *testing.T) {
 	require.NoError(t, cfg.Validate())
 	s := newScraper(cfg, nopSettings(), linuxKernel(), (&recClock{}).now)
 	host := newStatusHost()
-	require.NoError(t, s.start(t.Context(), host))
+	require.NoError(t, startListed(t, s, host))
 	t.Cleanup(func() { _ = s.shutdown(t.Context()) })
 	md, err := s.scrape(t.Context())
 	require.NoError(t, err)

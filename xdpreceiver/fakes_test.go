@@ -42,6 +42,9 @@ type fakeKernel struct {
 	checks     []bpf.CustomSpec // every openProgram, in order
 	datapaths  int              // loaded and not closed
 	dirs       []bpf.Direction  // the directions the last attach attached
+	// gates hold the attach of an interface until closed, as the kernel
+	// holds a TCX attach for an RCU grace period.
+	gates map[string]chan struct{}
 }
 
 type fakeCounter struct {
@@ -56,6 +59,7 @@ type fakeCounter struct {
 	gone     bool              // the interface was deleted
 	releases int
 	mode     bpf.Mode
+	queries  int // of attached()
 }
 
 func newFakeKernel() *fakeKernel {
@@ -84,6 +88,12 @@ func (k *fakeKernel) kernel() kernel {
 
 // attach counts iface: the datapath's open and attach, and a program's.
 func (k *fakeKernel) attach(iface string, mode bpf.Mode) (*fakeCounter, error) {
+	k.mu.Lock()
+	gate := k.gates[iface]
+	k.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if err := k.attachErrs[iface]; err != nil {
@@ -178,6 +188,7 @@ func (s *fakeSlot) attach(dir bpf.Direction, mode bpf.Mode) (bpf.Attachment, err
 func (s *fakeSlot) attached() (bool, error) {
 	s.k.mu.Lock()
 	defer s.k.mu.Unlock()
+	s.queries++
 	return !s.detached, nil
 }
 
@@ -623,4 +634,26 @@ func (k *fakeKernel) rename(from, to string) {
 	delete(k.links, from)
 	k.links[to] = index
 	k.notify(links.Added, k.linkLocked(to, index))
+}
+
+// startListed starts s and waits until its watch has applied the listing
+// of interfaces made at start, which happens in the background: then every
+// interface present at start that a pattern matches is attached (or
+// faulted), as the tests expect.
+func startListed(tb testing.TB, s *xdpScraper, host component.Host) error {
+	tb.Helper()
+	if err := s.start(tb.Context(), host); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	w := s.watch
+	s.mu.Unlock()
+	if w != nil {
+		select {
+		case <-w.listed:
+		case <-time.After(30 * time.Second):
+			tb.Fatal("the watch did not apply the initial listing within 30s")
+		}
+	}
+	return nil
 }

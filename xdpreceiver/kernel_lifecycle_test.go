@@ -34,7 +34,7 @@ func TestKernelShutdownCountsUntilDetached(t *testing.T) {
 	s := newScraper(cfg, nopSettings(), linuxKernel(), time.Now)
 	sink := new(consumertest.MetricsSink)
 	s.next = sink
-	require.NoError(t, s.start(t.Context(), newStatusHost()))
+	require.NoError(t, startListed(t, s, newStatusHost()))
 	t.Cleanup(func() { _ = s.shutdown(t.Context()) })
 
 	s.mu.Lock()
@@ -159,7 +159,7 @@ func TestKernelStartWhileLinksChurn(t *testing.T) {
 	for i := range 20 {
 		cfg := testConfig(p.Host, ps.Prefix+"*")
 		s := newScraper(cfg, nopSettings(), linuxKernel(), time.Now)
-		require.NoError(t, s.start(t.Context(), newStatusHost()), "start %d", i)
+		require.NoError(t, startListed(t, s, newStatusHost()), "start %d", i)
 		s.mu.Lock()
 		assert.Len(t, s.reg.byIndex, 3, "start %d: the exact name and the pattern's two", i)
 		s.mu.Unlock()

@@ -78,7 +78,7 @@ func TestKernelExactNameAbsentAtStart(t *testing.T) {
 	xdptest.Privileged(t)
 	ps := xdptest.NewPairs(t, 1)
 	s := newScraper(testConfig(ps.Prefix+"*", "xdpnosuch1"), nopSettings(), linuxKernel(), time.Now)
-	err := s.start(t.Context(), newStatusHost())
+	err := startListed(t, s, newStatusHost())
 	require.ErrorContains(t, err, `xdp receiver attached none of "xdpnosuch1": interface "xdpnosuch1" not found`)
 	xdptest.RequireDetached(t, ps.Pairs[0].Host)
 	require.NoError(t, s.shutdown(t.Context()))

@@ -127,7 +127,7 @@ func TestKernelProgramStartFailures(t *testing.T) {
 			cfg.Program = configoptional.Some(ProgramConfig{Object: tc.object, FunctionName: tc.function, Map: tc.m})
 			require.NoError(t, cfg.Validate(), "a valid configuration: only Start can tell")
 			s := newScraper(cfg, nopSettings(), linuxKernel(), time.Now)
-			err := s.start(t.Context(), newStatusHost())
+			err := startListed(t, s, newStatusHost())
 			require.Error(t, err)
 			assert.ErrorContains(t, err, `xdp receiver attached none of "`+p1.Host+`", "`+p2.Host+`"`)
 			for _, w := range tc.want {
@@ -147,7 +147,7 @@ func TestKernelProgramDetachedAndForeign(t *testing.T) {
 	p, p2 := xdptest.NewPair(t), xdptest.NewPair(t)
 	foreignID, _ := xdptest.AttachForeignXDP(t, p2.Host)
 	refused := newScraper(portCountConfig(p2.Host), nopSettings(), linuxKernel(), time.Now)
-	err := refused.start(t.Context(), newStatusHost())
+	err := startListed(t, refused, newStatusHost())
 	var fe *bpf.ForeignProgramError
 	require.ErrorAs(t, err, &fe)
 	assert.Equal(t, foreignID, xdptest.XDPProgramID(t, p2.Host), "the other program is untouched")

@@ -36,7 +36,7 @@ func startKernelScraper(t *testing.T, cfg *Config, msgAndArgs ...any) (*xdpScrap
 	t.Helper()
 	clk, host := &recClock{}, newStatusHost()
 	s := newScraper(cfg, nopSettings(), linuxKernel(), clk.now)
-	require.NoError(t, s.start(t.Context(), host), msgAndArgs...)
+	require.NoError(t, startListed(t, s, host), msgAndArgs...)
 	t.Cleanup(func() { _ = s.shutdown(t.Context()) })
 	return s, clk, host
 }
@@ -273,9 +273,9 @@ func TestKernelTwoInstances(t *testing.T) {
 	backendCfg := testConfig(p2.Host)
 	backendCfg.AttachMode = "generic"
 	backend := newScraper(backendCfg, nopSettingsID("backend"), linuxKernel(), clk2.now)
-	require.NoError(t, edge.start(t.Context(), newStatusHost()))
+	require.NoError(t, startListed(t, edge, newStatusHost()))
 	t.Cleanup(func() { _ = edge.shutdown(t.Context()) })
-	require.NoError(t, backend.start(t.Context(), newStatusHost()))
+	require.NoError(t, startListed(t, backend, newStatusHost()))
 	t.Cleanup(func() { _ = backend.shutdown(t.Context()) })
 
 	var want1, want2 bpf.Totals
@@ -311,7 +311,7 @@ func TestKernelStartFailureLeavesNothingAttached(t *testing.T) {
 	t.Run("missing interface", func(t *testing.T) {
 		p := xdptest.NewPair(t)
 		s := newScraper(testConfig(p.Host, "xdpnosuch0"), nopSettings(), linuxKernel(), time.Now)
-		err := s.start(t.Context(), newStatusHost())
+		err := startListed(t, s, newStatusHost())
 		require.ErrorContains(t, err, `interface "xdpnosuch0" not found`)
 		require.ErrorContains(t, err, `xdp receiver attached none of "`+p.Host+`", "xdpnosuch0"`)
 		xdptest.RequireDetached(t, p.Host)
@@ -324,7 +324,7 @@ func TestKernelStartFailureLeavesNothingAttached(t *testing.T) {
 		cfg := testConfig(p1.Host, p2.Host)
 		cfg.AttachMode = "native"
 		s := newScraper(cfg, nopSettings(), linuxKernel(), time.Now)
-		err := s.start(t.Context(), newStatusHost())
+		err := startListed(t, s, newStatusHost())
 		var fe *bpf.ForeignProgramError
 		require.ErrorAs(t, err, &fe)
 		assert.Equal(t, p2.Host, fe.Interface)

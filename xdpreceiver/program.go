@@ -99,6 +99,10 @@ func (s *programSeries) reattached(at pcommon.Timestamp) { s.deltas.reattached(a
 
 func (s *programSeries) activeSeries() int { return len(s.deltas.keys) }
 
+// moved is false: which of a user's counters move says nothing certain
+// about the program, so its attachment is checked at every collection.
+func (s *programSeries) moved() bool { return false }
+
 func (s *programSeries) emit(e *emitter, iface string, now pcommon.Timestamp) (restarted int) {
 	s.points, restarted = s.deltas.advance(s.cur, now, s.points[:0])
 	for _, p := range s.points {

@@ -69,7 +69,7 @@ func TestProgramScrapeSequence(t *testing.T) {
 	k, clk := newFakeKernel(), newFakeClock()
 	s := newProgramScraper(t, k, clk, component.MustNewID("xdp"), "eth0", "eth1")
 	attached := clk.at(0)
-	require.NoError(t, s.start(t.Context(), newStatusHost()))
+	require.NoError(t, startListed(t, s, newStatusHost()))
 	assert.Equal(t, []bpf.CustomSpec{{Object: "/fake/verdicts.o", Function: "xdp_verdict", Map: "packet_count"}}, k.checks,
 		"the program is checked once, whatever the number of interfaces")
 	first := func(string) pcommon.Timestamp { return attached }
@@ -129,7 +129,7 @@ func TestProgramInterfaceGone(t *testing.T) {
 	s := newProgramScraper(t, k, clk, component.MustNewID("xdp"), "eth0", "eth1")
 	host := newStatusHost()
 	attached := clk.at(0)
-	require.NoError(t, s.start(t.Context(), host))
+	require.NoError(t, startListed(t, s, host))
 	l := newProgramLedger()
 	k.setKey(t, "eth1", 0, 3)
 	k.setKey(t, "eth1", 9, 1)
@@ -176,13 +176,13 @@ func TestProgramCheckFailsStart(t *testing.T) {
 	k, clk := newFakeKernel(), newFakeClock()
 	k.checkErr = errors.New(`XDP program object "/fake/verdicts.o" has no program "xdp_verdict"; its programs: xdp_count (XDP)`)
 	s := newProgramScraper(t, k, clk, component.MustNewID("xdp"), "eth0", "veth*")
-	err := s.start(t.Context(), newStatusHost())
+	err := startListed(t, s, newStatusHost())
 	require.EqualError(t, err, `xdp receiver attached none of "eth0", "veth*": `+k.checkErr.Error())
 	assert.Empty(t, k.attaches)
 	require.NoError(t, s.shutdown(t.Context()))
 
 	other := newTestScraper(t, k, clk, component.MustNewID("xdp"), "eth0")
-	require.NoError(t, other.start(t.Context(), newStatusHost()), "the failed instance claimed nothing")
+	require.NoError(t, startListed(t, other, newStatusHost()), "the failed instance claimed nothing")
 }
 
 // TestProgramAndCounterInstances runs a program on eth0 and the built-in
@@ -192,8 +192,8 @@ func TestProgramAndCounterInstances(t *testing.T) {
 	prog := newProgramScraper(t, k, clk, component.MustNewIDWithName("xdp", "custom"), "eth0")
 	builtin := newTestScraper(t, k, clk, component.MustNewIDWithName("xdp", "builtin"), "eth1")
 	clk.at(0)
-	require.NoError(t, prog.start(t.Context(), newStatusHost()))
-	require.NoError(t, builtin.start(t.Context(), newStatusHost()))
+	require.NoError(t, startListed(t, prog, newStatusHost()))
+	require.NoError(t, startListed(t, builtin, newStatusHost()))
 	k.setKey(t, "eth0", 1, 2)
 	k.add(t, "eth1", ipv4TCP, 1, 100)
 	clk.at(10)

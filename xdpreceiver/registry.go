@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -296,10 +295,12 @@ func (r *registry) linkDeleted(l links.Link) {
 	}
 }
 
-// resync brings the registry in line with a full listing: at start, and
-// after the link subscription was renewed, when changes may have been
-// missed.
-func (r *registry) resync(ls []links.Link) {
+// prune brings the registry in line with a full listing, as far as what
+// went is concerned: the interfaces it counts or wants that the listing no
+// longer has, or has under another index, are gone. What the listing adds
+// is applied link by link with linkAdded (watch.run), as attaching may take
+// a while per interface.
+func (r *registry) prune(ls []links.Link) {
 	present := map[string]int{}
 	for _, l := range ls {
 		for _, n := range l.Names() {
@@ -316,11 +317,6 @@ func (r *registry) resync(ls []links.Link) {
 		case !ok && ifc.state != stateAttached && ifc.state != stateGone:
 			r.lost(ifc)
 		}
-	}
-	// In name order, so that attaching is as deterministic as the listing.
-	slices.SortFunc(ls, func(a, b links.Link) int { return strings.Compare(a.Name, b.Name) })
-	for _, l := range ls {
-		r.linkAdded(l)
 	}
 }
 
@@ -381,7 +377,7 @@ func (r *registry) collectOne(ifc *iface, final bool) {
 	if ifc.faultKind == faultRead {
 		r.setState(ifc, stateAttached, "", nil)
 	}
-	if final {
+	if final || ifc.series.moved() {
 		r.emit(ifc)
 		return
 	}

@@ -27,7 +27,7 @@ func TestStateNames(t *testing.T) {
 func TestExactReturnsButFailsIsRetried(t *testing.T) {
 	k, clk, host := newFakeKernel(), newFakeClock(), newStatusHost()
 	s := newTestScraper(t, k, clk, component.MustNewID("xdp"), "eth0", "eth1")
-	require.NoError(t, s.start(t.Context(), host))
+	require.NoError(t, startListed(t, s, host))
 	k.delLink("eth1")
 	eventually(t, func() bool { return k.closes("eth1") == 1 }, "detached from the deleted interface")
 
@@ -59,7 +59,7 @@ func TestExactReturnsButFailsIsRetried(t *testing.T) {
 func TestStaleNewLinkIgnored(t *testing.T) {
 	k, clk, host := newFakeKernel(), newFakeClock(), newStatusHost()
 	s := newTestScraper(t, k, clk, component.MustNewID("xdp"), "eth1")
-	require.NoError(t, s.start(t.Context(), host))
+	require.NoError(t, startListed(t, s, host))
 	old := k.links["eth1"]
 
 	// Deleted and created again behind the subscription's back.
@@ -67,9 +67,7 @@ func TestStaleNewLinkIgnored(t *testing.T) {
 	k.delLink("eth1")
 	fresh := k.addLink("eth1")
 	require.NotEqual(t, old, fresh)
-	s.mu.Lock()
-	s.stopping = true // keep the collection from renewing the subscription
-	s.mu.Unlock()
+	s.stopping.Store(true) // keep the collection from renewing the subscription
 	_, err := s.scrape(t.Context())
 	require.NoError(t, err)
 	assert.Equal(t, []string{"eth1", "eth1"}, k.attaches, "attached to the re-created interface")
@@ -94,7 +92,7 @@ func TestShutdownSubscribesNothing(t *testing.T) {
 	k.attachErrs["eth2"] = &bpf.ForeignProgramError{Interface: "eth2", ProgramID: 9}
 	cfg := testConfig("eth*")
 	s := newConfiguredScraper(t, k, clk, cfg)
-	require.NoError(t, s.start(t.Context(), host))
+	require.NoError(t, startListed(t, s, host))
 	k.end()
 	eventually(t, func() bool {
 		s.mu.Lock()
@@ -127,7 +125,7 @@ func TestShutdownReadsAfterDetaching(t *testing.T) {
 		return &orderDatapath{datapath: d, order: &order}, err
 	}
 	s := newScraper(testConfig("eth0", "eth1"), nopSettings(), kern, clk.now)
-	require.NoError(t, s.start(t.Context(), newStatusHost()))
+	require.NoError(t, startListed(t, s, newStatusHost()))
 	order = nil
 	require.NoError(t, s.shutdown(t.Context()))
 	assert.Equal(t, []string{"detach", "detach", "read", "release", "release"}, order)
@@ -165,4 +163,35 @@ func (i orderInterface) detach() error {
 func (i orderInterface) release() error {
 	*i.order = append(*i.order, "release")
 	return i.datapathInterface.release()
+}
+
+// TestAttachmentQueriedWhenIdle: a collection asks the kernel whether an
+// interface's programs are still attached (a query that takes the RTNL
+// lock, per program) only when some direction counted nothing since the
+// previous one: a program that counted ran.
+func TestAttachmentQueriedWhenIdle(t *testing.T) {
+	k, clk, host := newFakeKernel(), newFakeClock(), newStatusHost()
+	cfg := testConfig("eth0")
+	cfg.Directions = []string{"receive", "transmit"}
+	s := newScraper(cfg, nopSettings(), k.kernel(), clk.now)
+	require.NoError(t, startListed(t, s, host))
+	t.Cleanup(func() { _ = s.shutdown(t.Context()) })
+	queries := func() int {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		return k.counters["eth0"].queries
+	}
+	scrape := func() {
+		_, err := s.scrape(t.Context())
+		require.NoError(t, err)
+	}
+	scrape()
+	assert.Equal(t, 1, queries(), "idle: asked")
+	k.addDir(t, "eth0", bpf.Receive, ipv4TCP, 1, 100)
+	k.addDir(t, "eth0", bpf.Transmit, ipv4TCP, 1, 100)
+	scrape()
+	assert.Equal(t, 1, queries(), "both directions counted: not asked")
+	k.addDir(t, "eth0", bpf.Receive, ipv4TCP, 1, 100)
+	scrape()
+	assert.Equal(t, 2, queries(), "transmit counted nothing: asked")
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -33,10 +34,10 @@ type kernel struct {
 // each stands, its registry; link events reach the registry through its
 // watch.
 //
-// Locking: mu guards everything below it. Collections (scrape, shutdown)
-// and link events (the watch's goroutine) take it; nothing blocks on I/O
-// other than netlink and bpf() calls while holding it, and the watch's
-// goroutine is stopped without it.
+// Locking: mu guards everything below it but stopping. Collections
+// (scrape, shutdown) and link events (the watch's goroutine) take it;
+// nothing blocks on I/O other than netlink and bpf() calls while holding
+// it, and the watch's goroutine is stopped without it.
 type xdpScraper struct {
 	cfg    *Config
 	logger *zap.Logger
@@ -51,9 +52,14 @@ type xdpScraper struct {
 	// the previous collection would be lost.
 	next consumer.Metrics
 
+	// stopping is set as shutdown begins, before it waits for mu: the
+	// watch, which may be attaching a long listing one interface per hold
+	// of mu, sees it without waiting its turn and stops attaching; and
+	// collections renew nothing.
+	stopping atomic.Bool
+
 	mu       sync.Mutex
 	started  bool
-	stopping bool // shutdown began: collections renew nothing
 	reg      *registry
 	watch    *watch
 	watchErr error // non-nil while link changes are not followed
@@ -82,18 +88,18 @@ func newScraper(cfg *Config, set receiver.Settings, k kernel, now func() time.Ti
 }
 
 // start loads the source, then attaches every exactly named interface, or
-// fails and attaches none; then it attaches whatever the patterns match
-// and follows link changes. A pattern that matches nothing, or an
-// interface of a pattern that cannot be attached, does not fail start:
-// interfaces matched by a pattern come and go, and their faults show in
-// the status.
+// fails and attaches none; then it follows link changes, and its watch
+// attaches what the patterns match, in the background (see watch). A
+// pattern that matches nothing, or an interface of a pattern that cannot
+// be attached, does not fail start: interfaces matched by a pattern come
+// and go, and their faults show in the status.
 func (s *xdpScraper) start(_ context.Context, host component.Host) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.started {
 		return errors.New("xdp receiver is already started")
 	}
-	s.stopping = false
+	s.stopping.Store(false)
 	// Once, before anything is attached: a datapath or program that cannot
 	// be loaded fails Start with what is wrong with it, rather than with an
 	// attach error per interface.
@@ -119,13 +125,13 @@ func (s *xdpScraper) start(_ context.Context, host component.Host) error {
 			return fail(fmt.Errorf("xdp receiver attached none of %s: %w", quoteAll(exact), advise(err, s.reg.hostInterfaces)))
 		}
 	}
-	w, events, err := s.follow()
+	w, err := s.follow()
 	if err != nil {
 		return fail(fmt.Errorf("xdp receiver attached none of %s: %w", quoteAll(s.cfg.Interfaces), err))
 	}
 	s.started, s.watch, s.watchErr = true, w, nil
 	s.status = statusReporter{host: host}
-	go s.run(w, events)
+	go s.run(w)
 	return nil
 }
 
@@ -142,7 +148,7 @@ func (s *xdpScraper) scrape(context.Context) (pmetric.Metrics, error) {
 	if !s.started {
 		return pmetric.NewMetrics(), nil
 	}
-	if s.watchErr != nil && !s.stopping {
+	if s.watchErr != nil && !s.stopping.Load() {
 		s.renewWatch()
 	}
 	errs, failed := s.reg.collect(false)
@@ -160,8 +166,8 @@ func (s *xdpScraper) scrape(context.Context) (pmetric.Metrics, error) {
 // attaches nothing and reports no status: the receiver is going. It is
 // safe without start and safe twice.
 func (s *xdpScraper) shutdown(ctx context.Context) error {
+	s.stopping.Store(true)
 	s.mu.Lock()
-	s.stopping = true
 	w := s.watch
 	s.watch = nil
 	s.mu.Unlock()

@@ -78,7 +78,7 @@ func BenchmarkScrape(b *testing.B) {
 				cfg := testConfig(names...)
 				cfg.Directions = []string{"receive", "transmit"}
 				s := newScraper(cfg, nopSettings(), kern, time.Now)
-				if err := s.start(b.Context(), nil); err != nil {
+				if err := startListed(b, s, nil); err != nil {
 					b.Fatal(err)
 				}
 				defer s.shutdown(b.Context())

@@ -52,7 +52,7 @@ func TestScrapeSequence(t *testing.T) {
 	k, clk := newFakeKernel(), newFakeClock()
 	s := newTestScraper(t, k, clk, component.MustNewID("xdp"), "eth0", "eth1")
 	attached := clk.at(0)
-	require.NoError(t, s.start(t.Context(), newStatusHost()))
+	require.NoError(t, startListed(t, s, newStatusHost()))
 	first := func(string) pcommon.Timestamp { return attached }
 	l := newLedger()
 	scrape := func(sec int, golden string) {
@@ -107,7 +107,7 @@ func TestScrapeSumsEqualKernel(t *testing.T) {
 	k, clk := newFakeKernel(), newFakeClock()
 	s := newTestScraper(t, k, clk, component.MustNewID("xdp"), "eth0")
 	attached := clk.at(0)
-	require.NoError(t, s.start(t.Context(), newStatusHost()))
+	require.NoError(t, startListed(t, s, newStatusHost()))
 	l := newLedger()
 	for step := 1; step <= 30; step++ {
 		for i := range bpf.NumClasses {
@@ -136,7 +136,7 @@ func TestScrapeDisabledMetric(t *testing.T) {
 	cfg.Metrics.XdpBytes.Enabled = false
 	s := newConfiguredScraper(t, k, clk, cfg)
 	clk.at(0)
-	require.NoError(t, s.start(t.Context(), newStatusHost()))
+	require.NoError(t, startListed(t, s, newStatusHost()))
 	k.add(t, "eth0", other, 2, 70)
 	clk.at(10)
 	md, err := s.scrape(t.Context())
@@ -159,7 +159,7 @@ func TestScrapeAggregatedClasses(t *testing.T) {
 	require.NoError(t, cfg.Metrics.XdpPackets.Validate())
 	s := newConfiguredScraper(t, k, clk, cfg)
 	attached := clk.at(0)
-	require.NoError(t, s.start(t.Context(), newStatusHost()))
+	require.NoError(t, startListed(t, s, newStatusHost()))
 	l := newLedger()
 	k.add(t, "eth0", ipv4TCP, 1, 100)
 	clk.at(10)
@@ -186,7 +186,7 @@ func TestScrapeReadFails(t *testing.T) {
 	s := newTestScraper(t, k, clk, component.MustNewID("xdp"), "eth0", "eth1")
 	host := newStatusHost()
 	attached := clk.at(0)
-	require.NoError(t, s.start(t.Context(), host))
+	require.NoError(t, startListed(t, s, host))
 	l := newLedger()
 	first := func(string) pcommon.Timestamp { return attached }
 
@@ -237,7 +237,7 @@ func TestScrapeInterfaceGone(t *testing.T) {
 	s := newTestScraper(t, k, clk, component.MustNewID("xdp"), "eth0", "eth1")
 	host := newStatusHost()
 	clk.at(0)
-	require.NoError(t, s.start(t.Context(), host))
+	require.NoError(t, startListed(t, s, host))
 	k.add(t, "eth1", arp, 1, 60)
 	clk.at(10)
 	_, err := s.scrape(t.Context())
@@ -285,14 +285,14 @@ func TestStartFailureClosesAttached(t *testing.T) {
 	k, clk := newFakeKernel(), newFakeClock()
 	k.attachErrs["eth1"] = errors.New(`interface "eth1" not found (fake); interfaces on this host: eth0, lo`)
 	s := newTestScraper(t, k, clk, component.MustNewID("xdp"), "eth0", "eth1", "eth2")
-	err := s.start(t.Context(), newStatusHost())
+	err := startListed(t, s, newStatusHost())
 	require.EqualError(t, err, `xdp receiver attached none of "eth0", "eth1", "eth2": interface "eth1" not found (fake); interfaces on this host: eth0, lo`)
 	assert.Equal(t, 1, k.closes("eth0"), "eth0, attached before eth1 failed, is detached")
 	assert.Equal(t, []string{"eth0"}, k.attaches, "nothing is attached after the failure")
 
 	// The failed instance holds no claim: another can take its interfaces.
 	other := newTestScraper(t, k, clk, component.MustNewID("xdp"), "eth0")
-	require.NoError(t, other.start(t.Context(), newStatusHost()))
+	require.NoError(t, startListed(t, other, newStatusHost()))
 }
 
 func TestShutdownWithoutStart(t *testing.T) {
@@ -306,7 +306,7 @@ func TestShutdownWithoutStart(t *testing.T) {
 func TestShutdownTwice(t *testing.T) {
 	k, clk := newFakeKernel(), newFakeClock()
 	s := newTestScraper(t, k, clk, component.MustNewID("xdp"), "eth0", "eth1")
-	require.NoError(t, s.start(t.Context(), newStatusHost()))
+	require.NoError(t, startListed(t, s, newStatusHost()))
 	require.NoError(t, s.shutdown(t.Context()))
 	require.NoError(t, s.shutdown(t.Context()))
 	assert.Equal(t, 1, k.closes("eth0"))
@@ -320,27 +320,27 @@ func TestDuplicateInterfaceAcrossInstances(t *testing.T) {
 	k, clk := newFakeKernel(), newFakeClock()
 	edge := newTestScraper(t, k, clk, component.MustNewIDWithName("xdp", "edge"), "eth0", "eth1")
 	backend := newTestScraper(t, k, clk, component.MustNewIDWithName("xdp", "backend"), "eth2", "eth1")
-	require.NoError(t, edge.start(t.Context(), newStatusHost()))
+	require.NoError(t, startListed(t, edge, newStatusHost()))
 
-	err := backend.start(t.Context(), newStatusHost())
+	err := startListed(t, backend, newStatusHost())
 	require.EqualError(t, err, `interface "eth1" is already counted by receiver "xdp/edge": an interface can belong to one xdp receiver only; remove it from "xdp/edge" or from "xdp/backend"`)
 	assert.Equal(t, []string{"eth0", "eth1"}, k.attaches, "the refused instance attached nothing, not even eth2")
 	assert.Equal(t, 0, k.closes("eth1"), "the refused instance left edge's eth1 alone")
 
 	// A refused instance's shutdown releases nothing of edge's.
 	require.NoError(t, backend.shutdown(t.Context()))
-	err = backend.start(t.Context(), newStatusHost())
+	err = startListed(t, backend, newStatusHost())
 	require.ErrorContains(t, err, `interface "eth1" is already counted by receiver "xdp/edge"`)
 
 	require.NoError(t, edge.shutdown(t.Context()))
-	require.NoError(t, backend.start(t.Context(), newStatusHost()), "eth1 is free once edge shuts down")
+	require.NoError(t, startListed(t, backend, newStatusHost()), "eth1 is free once edge shuts down")
 }
 
 func TestStartTwice(t *testing.T) {
 	k, clk := newFakeKernel(), newFakeClock()
 	s := newTestScraper(t, k, clk, component.MustNewID("xdp"), "eth0")
-	require.NoError(t, s.start(t.Context(), newStatusHost()))
-	require.EqualError(t, s.start(t.Context(), newStatusHost()), "xdp receiver is already started")
+	require.NoError(t, startListed(t, s, newStatusHost()))
+	require.EqualError(t, startListed(t, s, newStatusHost()), "xdp receiver is already started")
 	assert.Equal(t, []string{"eth0"}, k.attaches)
 }
 
@@ -370,7 +370,7 @@ func TestScrapeBothDirections(t *testing.T) {
 	cfg.Directions = []string{"receive", "transmit"}
 	s := newConfiguredScraper(t, k, clk, cfg)
 	attached := clk.at(0)
-	require.NoError(t, s.start(t.Context(), newStatusHost()))
+	require.NoError(t, startListed(t, s, newStatusHost()))
 	assert.Equal(t, []bpf.Direction{bpf.Receive, bpf.Transmit}, k.dirs, "both directions attached")
 	l := newLedger()
 	k.addDir(t, "eth0", bpf.Receive, ipv4TCP, 3, 100)

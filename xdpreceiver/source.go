@@ -73,4 +73,9 @@ type series interface {
 	reattached(at pcommon.Timestamp)
 	// activeSeries is the number of series emit emits every interval.
 	activeSeries() int
+	// moved tells whether every program of the attachment counted
+	// something between the last two reads: then each ran during the
+	// interval, and asking the kernel whether it is still attached (which
+	// takes the RTNL lock, per program) can wait for an idle interval.
+	moved() bool
 }

@@ -3,6 +3,9 @@ package xdpreceiver // import "github.com/otelcol-xdp/otelcol-xdp/xdpreceiver"
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -29,20 +32,32 @@ const eventBuffer = 256
 
 // watch is one subscription to link events: the receiver follows
 // interfaces as they come and go from the kernel's notifications, with no
-// polling. Its goroutine applies each event to the registry under the
-// scraper's lock.
+// polling. Its goroutine first applies a listing of the interfaces made
+// just after subscribing, then each event, to the registry under the
+// scraper's lock, one interface at a time.
+//
+// Attaching takes a while per interface: a TCX link waits, under the
+// kernel's RTNL lock, for an RCU grace period (tcx_entry_sync; about 9 ms
+// on a 2-CPU VM, more on busy hosts), which no parallelism shortens. So
+// the interfaces that patterns match are attached here, in the background,
+// rather than in start: the collector starts, and scrapes report what is
+// attached so far, while a node's hundreds of veths are being attached.
 type watch struct {
-	done   chan struct{} // closed to end the subscription
-	exited chan struct{} // closed when the goroutine applying events returns
+	initial []links.Link
+	events  chan links.Event
+	done    chan struct{} // closed to end the subscription
+	listed  chan struct{} // closed once the initial listing is applied (or abandoned)
+	exited  chan struct{} // closed when the goroutine applying events returns
 }
 
-// follow subscribes to link events, then lists the interfaces and brings
-// the registry in line with them: subscribing first means no change can
-// fall between the listing and the subscription. The events are applied by
-// run, which the caller starts once it is ready. Callers hold s.mu.
-func (s *xdpScraper) follow() (*watch, <-chan links.Event, error) {
-	w := &watch{done: make(chan struct{}), exited: make(chan struct{})}
-	events := make(chan links.Event, eventBuffer)
+// follow subscribes to link events, then lists the interfaces and forgets
+// what the listing no longer has: subscribing first means no change can
+// fall between the listing and the subscription. The listing and the
+// events are applied by run, which the caller starts once it is ready.
+// Callers hold s.mu.
+func (s *xdpScraper) follow() (*watch, error) {
+	w := &watch{events: make(chan links.Event, eventBuffer), done: make(chan struct{}),
+		listed: make(chan struct{}), exited: make(chan struct{})}
 	onErr := func(err error) {
 		select {
 		case <-w.done: // the socket closed at shutdown: not a fault
@@ -50,28 +65,33 @@ func (s *xdpScraper) follow() (*watch, <-chan links.Event, error) {
 			s.logger.Warn("following network interfaces through netlink", zap.Error(err))
 		}
 	}
-	if err := s.links.subscribe(events, w.done, onErr); err != nil {
-		return nil, nil, fmt.Errorf("following network interfaces through netlink: %w", err)
+	if err := s.links.subscribe(w.events, w.done, onErr); err != nil {
+		return nil, fmt.Errorf("following network interfaces through netlink: %w", err)
 	}
 	ls, err := s.links.list()
 	if err != nil {
 		close(w.done)
-		for range events { // let the subscription's goroutines end
+		for range w.events { // let the subscription's goroutines end
 		}
-		return nil, nil, err
+		return nil, err
 	}
-	s.reg.resync(ls)
-	return w, events, nil
+	s.reg.prune(ls)
+	// In name order, so that attaching is as deterministic as the listing.
+	slices.SortFunc(ls, func(a, b links.Link) int { return strings.Compare(a.Name, b.Name) })
+	w.initial = ls
+	return w, nil
 }
 
-// run applies link events until the subscription ends. If it ends by
-// itself (the socket overflowed or failed), the next collection subscribes
-// again; meanwhile the status says that changes are not followed.
-func (s *xdpScraper) run(w *watch, events <-chan links.Event) {
+// run applies the initial listing, then link events, until the
+// subscription ends. If it ends by itself (the socket overflowed or
+// failed), the next collection subscribes again; meanwhile the status says
+// that changes are not followed.
+func (s *xdpScraper) run(w *watch) {
 	defer close(w.exited)
-	for e := range events {
+	s.applyListing(w)
+	for e := range w.events {
 		s.mu.Lock()
-		if s.started {
+		if s.started && !s.stopping.Load() {
 			switch e.Type {
 			case links.Added:
 				s.reg.linkAdded(e.Link)
@@ -93,6 +113,38 @@ func (s *xdpScraper) run(w *watch, events <-chan links.Event) {
 	}
 }
 
+// applyListing attaches what the initial listing matches, one interface
+// per hold of the lock, so that scrapes go on meanwhile, and stops early
+// when the subscription ends. Events that arrive meanwhile wait in the
+// channel; those about the listing's interfaces find them handled already.
+func (s *xdpScraper) applyListing(w *watch) {
+	defer close(w.listed)
+	start, attached := time.Now(), 0
+	for _, l := range w.initial {
+		select {
+		case <-w.done:
+			return
+		default:
+		}
+		if s.stopping.Load() {
+			return
+		}
+		s.mu.Lock()
+		if s.started {
+			before := len(s.reg.byIndex)
+			s.reg.linkAdded(l)
+			attached += len(s.reg.byIndex) - before
+			s.status.update(s.reg, s.watchErr, false)
+		}
+		s.mu.Unlock()
+	}
+	w.initial = nil
+	if attached > 0 {
+		s.logger.Info("attached the interfaces present when following began", zap.Int("interfaces", attached),
+			zap.Duration("took", time.Since(start)))
+	}
+}
+
 // stop ends the subscription and waits for its goroutine. Callers must not
 // hold s.mu, which the goroutine takes.
 func (w *watch) stop() {
@@ -109,12 +161,12 @@ func (s *xdpScraper) renewWatch() {
 		<-s.watch.exited
 		s.watch = nil
 	}
-	w, events, err := s.follow()
+	w, err := s.follow()
 	if err != nil {
 		s.watchErr = err
 		return
 	}
 	s.logger.Info("following network interfaces again")
 	s.watch, s.watchErr = w, nil
-	go s.run(w, events)
+	go s.run(w)
 }

@@ -1,6 +1,7 @@
 package xdpreceiver
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -26,7 +27,7 @@ func newPatternScraper(t *testing.T, k *fakeKernel, clk *fakeClock, id component
 	set.ID = id
 	s := newScraper(cfg, set, k.kernel(), clk.now)
 	t.Cleanup(func() { _ = s.shutdown(t.Context()) })
-	require.NoError(t, s.start(t.Context(), host))
+	require.NoError(t, startListed(t, s, host))
 	return s
 }
 
@@ -153,8 +154,12 @@ func TestDetachedFromOutsideFake(t *testing.T) {
 	k.detach("eth0")
 	clk.at(10)
 	md, err := s.scrape(t.Context())
+	require.NoError(t, err, "it counted in the interval: whether it is still attached is asked once it is idle")
+	assert.Equal(t, int64(5), points(md, "xdp.packets", "eth0")["ipv4/tcp"].IntValue())
+	clk.at(15)
+	md, err = s.scrape(t.Context())
 	require.ErrorContains(t, err, `the programs counting "eth0" were detached from outside the collector`)
-	assert.Equal(t, int64(5), points(md, "xdp.packets", "eth0")["ipv4/tcp"].IntValue(), "the last counts are emitted")
+	assert.Equal(t, int64(0), points(md, "xdp.packets", "eth0")["ipv4/tcp"].IntValue(), "the series end with a last point")
 	assert.Equal(t, 1, k.closes("eth0"))
 	require.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, host.statuses())
 
@@ -194,7 +199,7 @@ func TestPatternClaimsAcrossInstances(t *testing.T) {
 	set := receivertest.NewNopSettings(component.MustNewType("xdp"))
 	set.ID = component.MustNewIDWithName("xdp", "late")
 	late := newScraper(testConfig("eth1"), set, k.kernel(), clk.now)
-	require.EqualError(t, late.start(t.Context(), newStatusHost()),
+	require.EqualError(t, startListed(t, late, newStatusHost()),
 		`interface "eth1" is already counted by receiver "xdp/pattern": an interface can belong to one xdp receiver only; remove it from "xdp/pattern" or from "xdp/late"`)
 }
 
@@ -214,8 +219,10 @@ func TestWatchRenewed(t *testing.T) {
 
 	_, err := s.scrape(t.Context())
 	require.NoError(t, err)
+	assert.Equal(t, 1, k.closes("veth0"), "the scrape that renews the subscription finds veth0 gone")
+	// What appeared meanwhile is attached in the background, as at start.
+	eventually(t, func() bool { return k.attachCount() == 2 }, "veth1 attached")
 	assert.Equal(t, []string{"veth0", "veth1"}, k.attaches)
-	assert.Equal(t, 1, k.closes("veth0"))
 	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}, host.statuses())
 	k.addLink("veth2")
 	eventually(t, func() bool { return k.attachCount() == 3 }, "followed again")
@@ -273,12 +280,17 @@ func TestScrapeSeesRecreatedFirst(t *testing.T) {
 	k.delLink("veth0")
 	k.addLink("veth0")
 	s.mu.Lock()
-	require.NoError(t, s.src.collect())
-	s.reg.collectOne(s.reg.ifaces["veth0"], false) // the scrape, before the subscription is renewed
+	// The scrapes, before the subscription is renewed: the first reads
+	// what veth0 counted, the second finds it idle and asks the kernel.
+	var md pmetric.Metrics
+	for range 2 {
+		require.NoError(t, s.src.collect())
+		s.reg.collectOne(s.reg.ifaces["veth0"], false)
+		md = s.em.take()
+	}
 	ifc := s.reg.ifaces["veth0"]
-	md := s.em.take()
 	s.mu.Unlock()
-	assert.Equal(t, int64(3), points(md, "xdp.packets", "veth0")["ipv4/tcp"].IntValue(), "the old interface's last counts")
+	assert.Equal(t, int64(0), points(md, "xdp.packets", "veth0")["ipv4/tcp"].IntValue(), "the old interface's last point")
 	require.NotNil(t, ifc)
 	assert.Nil(t, ifc.fault, "a re-created interface is no fault")
 	assert.Equal(t, []string{"veth0", "veth0"}, k.attaches, "attached to the new interface")
@@ -301,4 +313,38 @@ func TestPatternRename(t *testing.T) {
 	eventually(t, func() bool { return k.attachCount() == 2 }, "attached under its new name")
 	assert.Equal(t, []string{"veth0", "veth5"}, k.attaches)
 	assert.Empty(t, host.statuses())
+}
+
+// TestPatternsAttachInBackground: start attaches the exact names, and
+// returns while what patterns match is still being attached, one interface
+// at a time; a shutdown meanwhile waits for the attach in flight only,
+// abandons the rest of the listing, and leaves nothing attached.
+func TestPatternsAttachInBackground(t *testing.T) {
+	k := newFakeKernel()
+	for i := range 10 {
+		k.addLink(fmt.Sprintf("veth%d", i))
+	}
+	gate := make(chan struct{})
+	k.gates = map[string]chan struct{}{"veth1": gate}
+	s := newScraper(testConfig("eth0", "veth*"), nopSettings(), k.kernel(), newFakeClock().now)
+	require.NoError(t, s.start(t.Context(), newStatusHost()))
+	eventually(t, func() bool { return k.attachCount() == 2 }, "eth0, then veth0 attached")
+	assert.Equal(t, []string{"eth0", "veth0"}, k.attaches[:2], "the exact name first, at start")
+
+	stopped := make(chan error)
+	go func() { stopped <- s.shutdown(t.Context()) }()
+	time.Sleep(20 * time.Millisecond) // shutdown waits for the attach in flight
+	select {
+	case err := <-stopped:
+		t.Fatalf("shutdown returned while an attach was in flight: %v", err)
+	default:
+	}
+	close(gate)
+	require.NoError(t, <-stopped)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	assert.Equal(t, []string{"eth0", "veth0", "veth1"}, k.attaches, "the rest of the listing abandoned")
+	for name, c := range k.counters {
+		assert.Equal(t, 1, c.releases, "%s released", name)
+	}
 }
