@@ -346,16 +346,27 @@ $(BENCHSTAT):
 	@mkdir -p $(dir $@)
 	GOBIN=$(dir $@) $(GO) install golang.org/x/perf/cmd/benchstat@$(BENCHSTAT_VERSION)
 
-# Per packet: each op is one packet, 10M of them per sample in one
-# BPF_PROG_TEST_RUN, so sub-nanosecond differences show; benchstat sets the
-# floor, the seed design and the counter side by side. Then the read of one
-# interface's totals and one receiver scrape.
+# Against the real kernel, as root. Each part prints its figures side by
+# side, from one run, as this machine's speed drifts (its neighbours):
+#  - per packet: each op is one packet, 10M of them per sample in one
+#    BPF_PROG_TEST_RUN, so sub-nanosecond differences show; the empty
+#    programs (xdp-floor, tc-floor), the seed design, the counter (xdp, tc)
+#    and the slot lookups considered (xdp-hash, xdp-const), per frame;
+#  - the observer effect: TCP streams over a counted and an uncounted veth,
+#    each way, counted/uncounted per attach mode;
+#  - scale: start, time to all attached, stop, a scrape and the counters'
+#    kernel memory at 1, 16, 128 and 512 veths, TCX beside clsact;
+#  - a read of the counters, and a scrape beside what pdata alone costs.
 .PHONY: bench
-bench: $(BENCHSTAT) ## Benchmark the counter per packet (floor, seed design, counter), a read, and a scrape
+bench: $(BENCHSTAT) ## Benchmark per packet, the observer effect, attach and scrape at scale, and the scrape's pdata (needs root)
 	@mkdir -p $(CACHE)
 	set -o pipefail; $(GO) test -run='^$$' -bench=PerPacket -benchtime=10000000x -count=8 ./bpf | tee $(CACHE)/bench-packet.txt
 	$(BENCHSTAT) -col /prog $(CACHE)/bench-packet.txt
-	set -o pipefail; $(GO) test -run='^$$' -bench='Read|Scrape' -benchmem -count=6 ./bpf ./xdpreceiver | tee $(CACHE)/bench-read.txt
+	set -o pipefail; $(GO) test -run='^$$' -bench=ObserverEffect -benchtime=40x -count=6 -timeout=30m ./bpf | tee $(CACHE)/bench-observer.txt
+	$(BENCHSTAT) $(CACHE)/bench-observer.txt
+	set -o pipefail; $(GO) test -run='^$$' -bench=KernelScale -benchtime=20x -benchmem -timeout=30m ./xdpreceiver | tee $(CACHE)/bench-scale.txt
+	$(BENCHSTAT) -col /hook $(CACHE)/bench-scale.txt
+	set -o pipefail; $(GO) test -run='^$$' -bench='^Benchmark(Read|Scrape|PdataFloor)$$' -benchmem -count=6 ./bpf ./xdpreceiver | tee $(CACHE)/bench-read.txt
 	$(BENCHSTAT) $(CACHE)/bench-read.txt
 
 GOLANGCI_LINT_VERSION := v2.15.0

@@ -3,7 +3,10 @@
 package bpf_test
 
 import (
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 
@@ -90,4 +93,92 @@ func BenchmarkPerPacket(b *testing.B) {
 
 func plain(frame []byte, repeat uint32) *ebpf.RunOptions {
 	return &ebpf.RunOptions{Data: frame, Repeat: repeat}
+}
+
+// BenchmarkObserverEffect streams TCP over two veth pairs, one counted
+// and one not, one after the other, out of the host end (dir=out) or into
+// it (dir=in): the counter on the counted pair's host end, both
+// directions, receive on the hook the mode gives a veth (auto: TC; native
+// and generic: XDP, for comparison). Each iteration streams observerBytes
+// over each pair, the first pair alternating, and the pairs swap roles
+// every iteration: neither a pair nor the order favors a side. This
+// machine's speed drifts by tens of percent within a second (its
+// neighbors), so streams are short and adjacent, and the figure is the
+// median of the iterations' ratios. It reports counted/uncounted, the
+// counted stream's throughput as a fraction of the uncounted one's, and
+// both throughputs' medians. Run it with many iterations
+// (-benchtime=100x).
+func BenchmarkObserverEffect(b *testing.B) {
+	x.Privileged(b)
+	const observerBytes = 32 << 20
+	for _, mode := range []bpf.Mode{bpf.ModeAuto, bpf.ModeNative, bpf.ModeGeneric} {
+		for _, out := range []bool{false, true} {
+			dir := "in"
+			if out {
+				dir = "out"
+			}
+			b.Run("mode="+mode.String()+"/dir="+dir, func(b *testing.B) {
+				d, err := bpf.Load(bpf.Options{Capacity: 4})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer d.Close()
+				var pairs [2]*x.Pair
+				var ifcs [2]*bpf.Interface
+				for i := range pairs {
+					pairs[i] = x.NewPair(b)
+					pairs[i].Addresses(b)
+					if ifcs[i], err = d.Open(pairs[i].Host); err != nil {
+						b.Fatal(err)
+					}
+				}
+				defer func() {
+					for _, ifc := range ifcs {
+						ifc.Release()
+					}
+				}()
+				// count makes pair i the counted one, and the other not.
+				count := func(i int) {
+					if err := ifcs[1-i].Detach(); err != nil {
+						b.Fatal(err)
+					}
+					ifcs[1-i].Release()
+					if ifcs[1-i], err = d.Open(pairs[1-i].Host); err != nil {
+						b.Fatal(err)
+					}
+					for _, dir := range []bpf.Direction{bpf.Receive, bpf.Transmit} {
+						if _, err := ifcs[i].Attach(dir, mode); err != nil && !strings.Contains(err.Error(), "counted already") {
+							b.Fatal(err)
+						}
+					}
+				}
+				var ratios, uncounted, counted []float64
+				i := 0
+				for b.Loop() {
+					c := i % 2 // the counted pair
+					b.StopTimer()
+					count(c)
+					b.StartTimer()
+					var took [2]time.Duration
+					for k := range 2 {
+						j := (i/2 + k) % 2 // which pair streams first
+						took[j] = pairs[j].Stream(b, observerBytes, out).Took
+					}
+					i++
+					ratios = append(ratios, took[1-c].Seconds()/took[c].Seconds())
+					uncounted = append(uncounted, observerBytes/took[1-c].Seconds()/1e6)
+					counted = append(counted, observerBytes/took[c].Seconds()/1e6)
+				}
+				b.ReportMetric(median(ratios), "counted/uncounted")
+				b.ReportMetric(median(uncounted), "uncounted-MB/s")
+				b.ReportMetric(median(counted), "counted-MB/s")
+			})
+		}
+	}
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
 }

@@ -1,34 +1,65 @@
 // Package bpf is the kernel side of otelcol-xdp and its Go loader.
 //
-// counter.c is an XDP program that counts every frame arriving on an
-// interface, packets and bytes, in a per-CPU array indexed by class: the
-// network type the (up to two times VLAN-tagged) ethertype names, and the
-// transport the IPv4 header or the IPv6 extension-header chain names. It
-// always returns XDP_PASS. counter.h is the one definition of the map's key
-// layout and value, shared with Go through bpf2go; the compiled object and
-// its bindings are committed, so building needs no clang and a host needs no
-// kernel headers.
+// counter.c holds the counter's programs: xdp_count for XDP, where a frame
+// arrives, and tc_count_rx and tc_count_tx for TC ingress and egress. Each
+// classifies a packet by the network type its (up to two times
+// VLAN-tagged) ethertype names and the transport its IPv4 header or IPv6
+// extension-header chain names (parse.h), and adds it to its interface's
+// slot of one per-CPU array, per direction and class. They always pass the
+// packet on. counter.h is the one definition of the maps' keys and values,
+// shared with Go through bpf2go; the compiled object and its bindings are
+// committed, so building needs no clang and a host needs no kernel
+// headers.
 //
-// The API is small:
+// A Datapath is loaded once per receiver and serves all its interfaces:
 //
-//	a, err := bpf.Attach("eth0", bpf.ModeAuto) // load a fresh counter, attach through a bpf_link
-//	var t bpf.Totals
-//	err = a.Read(&t)                            // monotonic per-class totals, summed over CPUs
-//	err = a.Close()                             // detach and free everything
+//	d, err := bpf.Load(bpf.Options{Capacity: 512}) // the programs and maps, once
+//	ifc, err := d.Open("eth0")                      // a slot for the interface
+//	a, err := ifc.Attach(bpf.Receive, bpf.ModeAuto) // a.Hook, a.Reason: where, and why
+//	_, err = ifc.Attach(bpf.Transmit, bpf.ModeAuto) // TC egress
+//	var s bpf.Snapshot
+//	err = d.Read(&s)                                // every slot: a few batch lookups
+//	c := s.Slot(ifc.Slot())                         // monotonic totals, per direction and class
+//	err = ifc.Detach()                              // programs off; the slot's counts stay, final
+//	err = ifc.Release()                             // once they were read: the slot is free
+//	err = d.Close()
 //
-// Every attachment loads its own program and map, so interfaces never mix
-// their counts and a new attachment starts from zero. Counters are never
-// cleared: callers turn successive reads into deltas, which loses nothing.
-// The link is owned by the process, so a process that dies, even by SIGKILL,
-// leaves nothing attached.
+// The programs find an interface's slot by its index: in slot_index at
+// the index modulo its size (an array lookup the verifier inlines), or in
+// the slots hash for the few that collide there. A packet that meets no
+// slot counts in slot 0, which the receiver reports too: an interface moved
+// to another network namespace keeps its programs until they are detached,
+// and may have another index there. A slot is cleared when it is taken,
+// never while it serves an interface: callers turn successive reads into
+// deltas, which loses nothing.
 //
-// Kernel requirements: XDP through bpf_link needs Linux 5.9; the program is
-// loaded frags-aware (whole length of multi-buffer frames) on 5.18 and later
-// and without frags before; batch reads need 5.6 and fall back to one lookup
-// per class.
+// Where a direction is counted (Mode, Hook): transmit at TC egress, always.
+// Receive in ModeAuto at native XDP on a physical NIC whose driver runs it,
+// which sees every frame before the kernel spends anything on it, and at
+// TC ingress everywhere else: on virtual interfaces (veth, bridge, bond,
+// vlan, tun, ...), where XDP costs TCP streams much of their throughput,
+// where the driver has no native XDP or refuses it, and where another XDP
+// program holds the slot. ModeNative and ModeGeneric force XDP, ModeTC
+// forces TC. At TC a GSO packet counts as the segments the wire carries,
+// its bytes with the headers once per segment; generic XDP sees it as one
+// packet.
+//
+// Nothing outlives the process: XDP and TCX programs are held by bpf_links
+// that die with it, even by SIGKILL. Kernels before 6.6 have no TCX: there
+// the programs are filters of the clsact qdisc, which outlive it; a
+// datapath's first such attach removes the filters that a process that
+// died left behind
+// (identified by their name, their program's name and tag, and their
+// process being gone), and touches no one else's.
+//
+// Kernel requirements: XDP through bpf_link needs Linux 5.9; TCX 6.6 (the
+// clsact qdisc before); the XDP program is loaded frags-aware (the whole
+// length of multi-buffer frames) on 5.18 and later, and without frags
+// before; batch reads need 5.6, and fall back to one lookup per slot.
 //
 // Privileges: CAP_BPF and CAP_NET_ADMIN on 5.18 and later. Frags-aware, the
-// program reads headers at variable offsets with bpf_xdp_load_bytes() and
-// never moves a packet pointer by a register, which the verifier would allow
-// only with CAP_PERFMON; before 5.18 it does, and needs CAP_PERFMON too.
+// XDP program reads headers at variable offsets with bpf_xdp_load_bytes()
+// and never moves a packet pointer by a register, which the verifier would
+// allow only with CAP_PERFMON; before 5.18 it does, and needs CAP_PERFMON
+// too.
 package bpf

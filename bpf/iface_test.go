@@ -561,8 +561,8 @@ func TestSegmentationOffloadsDoNotChangeCounts(t *testing.T) {
 			p.SetSegmentation(t, false, false)
 			p.SetSegmentation(t, true, false)
 			off := stream("off")
-			if min := uint64(size / 1500); off.Packets < min {
-				t.Errorf("offloads off: %d packets for %d bytes, want at least %d", off.Packets, size, min)
+			if least := uint64(size / 1500); off.Packets < least {
+				t.Errorf("offloads off: %d packets for %d bytes, want at least %d", off.Packets, size, least)
 			}
 			within := func(what string, a, b uint64) {
 				if r := float64(a) / float64(b); r < 0.99 || r > 1.01 {

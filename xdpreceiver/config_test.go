@@ -70,6 +70,15 @@ func TestConfigLoad(t *testing.T) {
 	assert.Equal(t, want.AttachMode, full.AttachMode)
 	assert.False(t, full.Metrics.XdpBytes.Enabled)
 	assert.True(t, full.Metrics.XdpPackets.Enabled)
+	assert.Equal(t, []string{"receive"}, full.Directions, "receive by default")
+	assert.Equal(t, 512, full.MaxInterfaces, "512 by default")
+
+	node := loadConfig(t, component.MustNewIDWithName("xdp", "node"))
+	require.NoError(t, confmap.Validate(node))
+	assert.Equal(t, []string{"receive", "transmit"}, node.Directions)
+	assert.Equal(t, []bpf.Direction{bpf.Receive, bpf.Transmit}, node.directions())
+	assert.Equal(t, "tc", node.AttachMode)
+	assert.Equal(t, 2048, node.MaxInterfaces)
 }
 
 // TestConfigInvalid loads each invalid configuration of testdata/config.yaml:
@@ -111,6 +120,14 @@ func TestConfigInvalid(t *testing.T) {
 		{"empty_mode", `"attach_mode": unknown value "": use auto, native, generic or tc`},
 		{"bad_mode", `"attach_mode": unknown value "offload": use auto, native, generic or tc`},
 		{"zero_interval", `"collection_interval" is 0s: set a positive duration, for example 10s`},
+		{"directions_empty", `"directions" is empty: list receive, transmit or both, or leave it out for receive`},
+		{"directions_unknown", `"directions"[1]: unknown direction "egress": use receive or transmit`},
+		{"directions_duplicate", `"directions": "transmit" is listed more than once`},
+		{"max_interfaces_zero", `"max_interfaces" is 0: set it from 1 to 65536; the counters take (max_interfaces + 1) x 640 bytes of kernel memory per possible CPU`},
+		{"max_interfaces_too_many", `"max_interfaces" is 65537: set it from 1 to 65536; the counters take (max_interfaces + 1) x 640 bytes of kernel memory per possible CPU`},
+		{"max_interfaces_below_exact", `"max_interfaces" is 1, but "interfaces" names 2 interfaces exactly: raise max_interfaces`},
+		{"program_tc", `"attach_mode" is tc, but "program" is an XDP program: use auto, native or generic`},
+		{"program_transmit", `"directions" has transmit, but "program" is an XDP program, which sees received packets only: count transmit with the built-in counter, in a receiver of its own`},
 		{"negative_interval", `"collection_interval" is -5s: set a positive duration, for example 10s`},
 		{"program_empty", `"program.object" is empty: give the path of the compiled BPF ELF object, for example /etc/otelcol/my_xdp.o` + "\n" +
 			`"program.function_name" is empty: give the name of the XDP program in the object to attach (its C function, SEC("xdp"))`},

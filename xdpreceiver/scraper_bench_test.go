@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/pmetric"
+
 	"github.com/otelcol-xdp/otelcol-xdp/bpf"
 )
 
@@ -102,5 +104,56 @@ func BenchmarkScrape(b *testing.B) {
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(want), "ns/point")
 			})
 		}
+	}
+}
+
+// BenchmarkPdataFloor builds the points of BenchmarkScrape straight with
+// pdata, as any receiver must, without the receiver: the floor that a
+// scrape's cost is to be held against. Each point is what pdata needs at
+// least: the point, its attribute slice, four string values and its int
+// value.
+func BenchmarkPdataFloor(b *testing.B) {
+	for _, ifaces := range []int{1, 16, 128, 512} {
+		b.Run(fmt.Sprintf("interfaces=%d", ifaces), func(b *testing.B) {
+			names := make([]string, ifaces)
+			for i := range names {
+				names[i] = fmt.Sprintf("veth%d", i)
+			}
+			want := ifaces * activeClasses * bpf.NumDirections * 2
+			b.ReportAllocs()
+			for b.Loop() {
+				md := pmetric.NewMetrics()
+				ms := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics()
+				for _, metric := range []string{metricPackets, metricBytes} {
+					m := ms.AppendEmpty()
+					m.SetName(metric)
+					sum := m.SetEmptySum()
+					sum.SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
+					sum.SetIsMonotonic(true)
+					dps := sum.DataPoints()
+					dps.EnsureCapacity(want / 2)
+					for _, name := range names {
+						for _, dir := range directionAttrs {
+							for class := range activeClasses {
+								dp := dps.AppendEmpty()
+								dp.SetStartTimestamp(1)
+								dp.SetTimestamp(2)
+								dp.SetIntValue(int64(class))
+								a := dp.Attributes()
+								a.EnsureCapacity(4)
+								a.PutStr(keyInterface, name)
+								a.PutStr(keyDirection, dir)
+								a.PutStr(keyNetwork, "ipv4")
+								a.PutStr(keyTransport, "tcp")
+							}
+						}
+					}
+				}
+				if md.DataPointCount() != want {
+					b.Fatalf("%d points, want %d", md.DataPointCount(), want)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(want), "ns/point")
+		})
 	}
 }

@@ -3,13 +3,16 @@
 package xdptest
 
 import (
+	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // DetachXDPLink detaches the bpf_link that holds the XDP program of the
@@ -66,10 +69,24 @@ func RequireNoTCX(t testing.TB, iface string) {
 }
 
 // linksOf opens the bpf_links of type typ attached to the named interface.
-// Callers close them.
+// Callers close them. A link that is being released while the listing
+// runs cannot be opened (EAGAIN): the listing then starts again.
 func linksOf(t testing.TB, iface string, typ link.Type) []link.Link {
 	t.Helper()
 	index := uint32(ifindexOf(t, iface))
+	for try := 0; ; try++ {
+		out, err := listLinks(index, typ)
+		if err == nil {
+			return out
+		}
+		if !errors.Is(err, unix.EAGAIN) || try == 100 {
+			t.Fatalf("listing bpf_links: %v", err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func listLinks(index uint32, typ link.Type) ([]link.Link, error) {
 	var out []link.Link
 	it := new(link.Iterator)
 	defer it.Close()
@@ -85,9 +102,12 @@ func linksOf(t testing.TB, iface string, typ link.Type) []link.Link {
 		}
 	}
 	if err := it.Err(); err != nil {
-		t.Fatalf("listing bpf_links: %v", err)
+		for _, l := range out {
+			l.Close()
+		}
+		return nil, err
 	}
-	return out
+	return out, nil
 }
 
 func ifindexOf(t testing.TB, iface string) int {

@@ -153,7 +153,7 @@ type metricXdpBytes struct {
 // init fills xdp.bytes metric with initial data.
 func (m *metricXdpBytes) init() {
 	m.data.SetName("xdp.bytes")
-	m.data.SetDescription("Bytes of the packets counted by the XDP program since the previous collection, whole frames including the Ethernet header.")
+	m.data.SetDescription("Bytes of the packets counted since the previous collection, whole frames including the Ethernet header; a GSO packet counted at TC counts as its segments would carry it, headers once per segment.")
 	m.data.SetUnit("By")
 	m.data.SetEmptySum()
 	m.data.Sum().SetIsMonotonic(true)
@@ -253,7 +253,7 @@ type metricXdpPackets struct {
 // init fills xdp.packets metric with initial data.
 func (m *metricXdpPackets) init() {
 	m.data.SetName("xdp.packets")
-	m.data.SetDescription("Packets counted by the XDP program since the previous collection.")
+	m.data.SetDescription("Packets counted since the previous collection; a GSO packet counted at TC counts as its segments.")
 	m.data.SetUnit("{packet}")
 	m.data.SetEmptySum()
 	m.data.Sum().SetIsMonotonic(true)

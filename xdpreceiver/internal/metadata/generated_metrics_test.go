@@ -122,7 +122,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["xdp.bytes"] = true
 						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
 						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
-						assert.Equal(t, "Bytes of the packets counted by the XDP program since the previous collection, whole frames including the Ethernet header.", mi.Description())
+						assert.Equal(t, "Bytes of the packets counted since the previous collection, whole frames including the Ethernet header; a GSO packet counted at TC counts as its segments would carry it, headers once per segment.", mi.Description())
 						assert.Equal(t, "By", mi.Unit())
 						assert.True(t, mi.Sum().IsMonotonic())
 						assert.Equal(t, pmetric.AggregationTemporalityDelta, mi.Sum().AggregationTemporality())
@@ -148,7 +148,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["xdp.bytes"] = true
 						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
 						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
-						assert.Equal(t, "Bytes of the packets counted by the XDP program since the previous collection, whole frames including the Ethernet header.", mi.Description())
+						assert.Equal(t, "Bytes of the packets counted since the previous collection, whole frames including the Ethernet header; a GSO packet counted at TC counts as its segments would carry it, headers once per segment.", mi.Description())
 						assert.Equal(t, "By", mi.Unit())
 						assert.True(t, mi.Sum().IsMonotonic())
 						assert.Equal(t, pmetric.AggregationTemporalityDelta, mi.Sum().AggregationTemporality())
@@ -181,7 +181,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["xdp.packets"] = true
 						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
 						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
-						assert.Equal(t, "Packets counted by the XDP program since the previous collection.", mi.Description())
+						assert.Equal(t, "Packets counted since the previous collection; a GSO packet counted at TC counts as its segments.", mi.Description())
 						assert.Equal(t, "{packet}", mi.Unit())
 						assert.True(t, mi.Sum().IsMonotonic())
 						assert.Equal(t, pmetric.AggregationTemporalityDelta, mi.Sum().AggregationTemporality())
@@ -207,7 +207,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["xdp.packets"] = true
 						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
 						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
-						assert.Equal(t, "Packets counted by the XDP program since the previous collection.", mi.Description())
+						assert.Equal(t, "Packets counted since the previous collection; a GSO packet counted at TC counts as its segments.", mi.Description())
 						assert.Equal(t, "{packet}", mi.Unit())
 						assert.True(t, mi.Sum().IsMonotonic())
 						assert.Equal(t, pmetric.AggregationTemporalityDelta, mi.Sum().AggregationTemporality())
