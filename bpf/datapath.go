@@ -43,21 +43,6 @@ type Datapath struct {
 	closed bool
 }
 
-// Options are the settings of a Datapath.
-type Options struct {
-	// Capacity is how many interfaces the datapath counts at once. Its
-	// counters take (Capacity + 1) x 640 bytes x possible CPUs of kernel
-	// memory, allocated at Load.
-	Capacity int
-
-	// TCLegacy attaches TC as clsact filters even where TCX exists: the
-	// path kernels before 6.6 take, for tests on newer kernels.
-	TCLegacy bool
-
-	// withoutFrags loads XDP as on kernels before 5.18 (export_test.go).
-	withoutFrags bool
-}
-
 // objects are what a datapath loads: the programs it attaches and the maps
 // it reads and writes. Of the two XDP programs the kernel gets one, as
 // xdp_count.
@@ -74,9 +59,6 @@ func (o *objects) Close() error {
 	return errors.Join(o.XdpCount.Close(), o.TcCountRx.Close(), o.TcCountTx.Close(),
 		o.Counters.Close(), o.SlotIndex.Close(), o.Slots.Close())
 }
-
-// ErrCapacity means every slot serves an interface already.
-var ErrCapacity = errors.New("every slot of the datapath serves an interface")
 
 // Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; later ones ignore it.
 var removeMemlock = sync.OnceValue(rlimit.RemoveMemlock)

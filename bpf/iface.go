@@ -29,16 +29,6 @@ type Interface struct {
 	clsactAdded bool
 }
 
-// Attachment says where a direction of an interface is counted, and why
-// there.
-type Attachment struct {
-	Hook Hook
-	// Reason is why auto mode chose the hook, or that the mode forced it.
-	Reason string
-	// ProgramID is the id of the program counting.
-	ProgramID uint32
-}
-
 // hook is one program attached to an interface.
 type hook struct {
 	Attachment
