@@ -90,11 +90,22 @@ func (r *recorder) Errorf(format string, args ...any) {
 }
 
 // TestNewPair: a pair's ends are named uniquely after one id, as
-// IsTestInterface knows them; the host end is up, IPv6 off, in the test's
-// namespace, with nothing attached; the peer is up in a namespace of its
-// own.
+// IsTestInterface knows them; the host end is up and ready to send (its
+// operational state up), IPv6 off, in the test's namespace, with nothing
+// attached; the peer is up in a namespace of its own.
 func TestNewPair(t *testing.T) {
 	p, other := NewPair(t), NewPair(t)
+	// A dump, unlike a request for one link, leaves the link watch alone:
+	// it shows whether NewPair waited for it.
+	ls, err := netlink.LinkList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range ls {
+		if n := l.Attrs().Name; (n == p.Host || n == other.Host) && l.Attrs().OperState != netlink.OperUp {
+			t.Errorf("%q is %v when NewPair returns, want up: frames sent out of it would be dropped", n, l.Attrs().OperState)
+		}
+	}
 	if p.Host == other.Host || p.Peer == other.Peer {
 		t.Errorf("two pairs share names: %q/%q and %q/%q", p.Host, p.Peer, other.Host, other.Peer)
 	}
@@ -116,7 +127,7 @@ func TestNewPair(t *testing.T) {
 		t.Errorf("a new pair has XDP program %d", id)
 	}
 	requireNoLink(t, p.Peer)
-	err := p.InPeerNamespace(func() error {
+	err = p.InPeerNamespace(func() error {
 		l, err := netlink.LinkByName(p.Peer)
 		if err == nil && (l.Attrs().Flags&net.FlagUp == 0 || l.Attrs().Index != p.peerIndex) {
 			err = fmt.Errorf("flags %v, index %d; want up, index %d", l.Attrs().Flags, l.Attrs().Index, p.peerIndex)
