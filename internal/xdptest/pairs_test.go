@@ -8,8 +8,6 @@ import (
 	"regexp"
 	"slices"
 	"testing"
-
-	"github.com/vishvananda/netlink"
 )
 
 // TestNewPairs: a group's host ends are its Prefix and a number, and the
@@ -29,12 +27,8 @@ func TestNewPairs(t *testing.T) {
 		}
 		requireNoLink(t, p.Peer)
 	}
-	ls, err := netlink.LinkList()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var matched []string
-	for _, l := range ls {
+	for _, l := range dumpLinks(t) {
 		if ok, _ := path.Match(ps.Prefix+"*", l.Attrs().Name); ok {
 			matched = append(matched, l.Attrs().Name)
 		}

@@ -3,6 +3,7 @@
 package xdptest
 
 import (
+	"errors"
 	"net/netip"
 	"runtime"
 	"testing"
@@ -25,9 +26,15 @@ func TestAddresses(t *testing.T) {
 	if h, pe := p.Addresses(t); h != host || pe != peer {
 		t.Errorf("asked again: %v and %v, want %v and %v", h, pe, host, peer)
 	}
-	addrs, err := netlink.AddrList(linkByName(t, p.Host), netlink.FAMILY_V4)
-	if err != nil {
-		t.Fatal(err)
+	var addrs []netlink.Addr
+	for try := 0; ; try++ { // a dump, which other tests' addresses may interrupt
+		var err error
+		if addrs, err = netlink.AddrList(linkByName(t, p.Host), netlink.FAMILY_V4); err == nil {
+			break
+		}
+		if !errors.Is(err, netlink.ErrDumpInterrupted) || try == 100 {
+			t.Fatal(err)
+		}
 	}
 	if len(addrs) != 1 || addrs[0].IPNet.String() != netip.PrefixFrom(host, 30).String() {
 		t.Errorf("%q has %v, want %v/30", p.Host, addrs, host)

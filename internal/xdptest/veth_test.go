@@ -76,6 +76,22 @@ func sysctl(t *testing.T, key string) string {
 	return strings.TrimSpace(string(b))
 }
 
+// dumpLinks lists the interfaces of the test's namespace with a dump,
+// again while interfaces that change meanwhile (other tests') interrupt
+// it.
+func dumpLinks(t *testing.T) []netlink.Link {
+	t.Helper()
+	for try := 0; ; try++ {
+		ls, err := netlink.LinkList()
+		if err == nil {
+			return ls
+		}
+		if !errors.Is(err, netlink.ErrDumpInterrupted) || try == 100 {
+			t.Fatalf("listing interfaces: %v", err)
+		}
+	}
+}
+
 // recorder is a testing.TB that records the failures of a helper under
 // test instead of failing the test.
 type recorder struct {
@@ -97,11 +113,7 @@ func TestNewPair(t *testing.T) {
 	p, other := NewPair(t), NewPair(t)
 	// A dump, unlike a request for one link, leaves the link watch alone:
 	// it shows whether NewPair waited for it.
-	ls, err := netlink.LinkList()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range ls {
+	for _, l := range dumpLinks(t) {
 		if n := l.Attrs().Name; (n == p.Host || n == other.Host) && l.Attrs().OperState != netlink.OperUp {
 			t.Errorf("%q is %v when NewPair returns, want up: frames sent out of it would be dropped", n, l.Attrs().OperState)
 		}
@@ -127,7 +139,7 @@ func TestNewPair(t *testing.T) {
 		t.Errorf("a new pair has XDP program %d", id)
 	}
 	requireNoLink(t, p.Peer)
-	err = p.InPeerNamespace(func() error {
+	err := p.InPeerNamespace(func() error {
 		l, err := netlink.LinkByName(p.Peer)
 		if err == nil && (l.Attrs().Flags&net.FlagUp == 0 || l.Attrs().Index != p.peerIndex) {
 			err = fmt.Errorf("flags %v, index %d; want up, index %d", l.Attrs().Flags, l.Attrs().Index, p.peerIndex)
