@@ -42,3 +42,11 @@ func (d *Datapath) MoveToHash(ifindex uint32) error {
 	}
 	return d.objs.SlotIndex.Put(pos, counterSlotEntry{})
 }
+
+// CheckSlotFree is checkSlotFree, for the tests of xdp.go, which give it
+// link attributes no real interface can be made to have.
+var CheckSlotFree = checkSlotFree
+
+// XDPError is xdpError, for the tests of xdp.go, which give it the errnos
+// that drivers and older kernels answer with.
+var XDPError = xdpError

@@ -8,14 +8,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strings"
 	"testing"
 	"time"
-
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
-	"github.com/cilium/ebpf/link"
-	"github.com/vishvananda/netlink"
 
 	"github.com/otelcol-xdp/otelcol-xdp/bpf"
 	"github.com/otelcol-xdp/otelcol-xdp/internal/xdptest"
@@ -173,82 +167,6 @@ func TestInterfacesNeverMix(t *testing.T) {
 	waitFor(t, d, i2, want2)
 }
 
-// TestSlotIndexCollision has two interfaces whose indexes fall on the same
-// position of the slot index: the second's slot is found in the slots hash,
-// and both count exactly their own packets; once the first is gone, a third
-// takes the position.
-func TestSlotIndexCollision(t *testing.T) {
-	base := 40000 + int(time.Now().UnixNano()%1000)
-	d := newDatapath(t, bpf.Options{})
-	p1, p2 := xdptest.NewPairIndexed(t, base), xdptest.NewPairIndexed(t, base+4096)
-	i1, i2 := open(t, d, p1.Host), open(t, d, p2.Host)
-	for _, ifc := range []*bpf.Interface{i1, i2} {
-		attach(t, ifc, bpf.Receive, bpf.ModeTC)
-		attach(t, ifc, bpf.Transmit, bpf.ModeTC)
-	}
-	var want1, want2 bpf.Counts
-	trafficBothWays(t, p1, 1, &want1)
-	trafficBothWays(t, p2, 2, &want2)
-	waitFor(t, d, i1, want1)
-	waitFor(t, d, i2, want2)
-
-	if err := i1.Release(); err != nil {
-		t.Fatal(err)
-	}
-	p3 := xdptest.NewPairIndexed(t, base+2*4096)
-	i3 := open(t, d, p3.Host)
-	attach(t, i3, bpf.Receive, bpf.ModeTC)
-	var want3 bpf.Counts
-	trafficBothWays(t, p3, 1, &want3)
-	want3.Dir[bpf.Transmit] = bpf.Totals{} // only receive is attached
-	waitFor(t, d, i3, want3)
-	trafficBothWays(t, p2, 1, &want2)
-	waitFor(t, d, i2, want2)
-}
-
-// TestSlotReuseStartsFromZero: a released slot serves the next interface,
-// whose counters start from zero.
-func TestSlotReuseStartsFromZero(t *testing.T) {
-	d := newDatapath(t, bpf.Options{Capacity: 1})
-	p1, p2 := xdptest.NewPair(t), xdptest.NewPair(t)
-	i1 := open(t, d, p1.Host)
-	attach(t, i1, bpf.Receive, bpf.ModeAuto)
-	var want bpf.Counts
-	for _, f := range xdptest.Frames() {
-		p1.Inject(t, f.Data)
-		add(&want, bpf.Receive, f)
-	}
-	waitFor(t, d, i1, want)
-	if _, err := d.Open(p2.Host); !errors.Is(err, bpf.ErrCapacity) {
-		t.Fatalf("a second interface in a datapath for one: %v, want ErrCapacity", err)
-	}
-	if err := i1.Release(); err != nil {
-		t.Fatal(err)
-	}
-	i2 := open(t, d, p2.Host)
-	if i2.Slot() != i1.Slot() {
-		t.Fatalf("slot %d, want the released slot %d", i2.Slot(), i1.Slot())
-	}
-	if got := counts(t, d, i2); got != (bpf.Counts{}) {
-		t.Errorf("a reused slot starts at %v, want zeros", got)
-	}
-	attach(t, i2, bpf.Receive, bpf.ModeAuto)
-	p1.Inject(t, xdptest.Frames()[0].Data) // i1 is detached: not counted anywhere
-	want = bpf.Counts{}
-	for _, f := range xdptest.Frames()[:3] {
-		p2.Inject(t, f.Data)
-		add(&want, bpf.Receive, f)
-	}
-	waitFor(t, d, i2, want)
-	var s bpf.Snapshot
-	if err := d.Read(&s); err != nil {
-		t.Fatal(err)
-	}
-	if got := *s.Unattributed(); got != (bpf.Counts{}) {
-		t.Errorf("packets met no slot: %v", got)
-	}
-}
-
 // TestAttachedTellsWhenTheInterfaceIsGone deletes the interface under the
 // attachment: the counts stay readable, frozen, and Attached says so.
 func TestAttachedTellsWhenTheInterfaceIsGone(t *testing.T) {
@@ -291,140 +209,11 @@ func TestDetachedFromOutside(t *testing.T) {
 	}
 }
 
-// TestAutoPicksTheHook: auto mode counts receive at TC on virtual
-// interfaces and beside another XDP program, and says why; native mode
-// refuses where the driver has none.
-func TestAutoPicksTheHook(t *testing.T) {
-	d := newDatapath(t, bpf.Options{})
-	br := xdptest.NewGenericOnly(t)
-	a := attach(t, open(t, d, br), bpf.Receive, bpf.ModeAuto)
-	if a.Hook != bpf.HookTCX || a.Reason != "virtual interface (bridge)" {
-		t.Errorf("auto on a bridge: %v because %q; want tcx because virtual interface (bridge)", a.Hook, a.Reason)
-	}
-	lo := open(t, d, "lo")
-	if a := attach(t, lo, bpf.Receive, bpf.ModeAuto); a.Hook != bpf.HookTCX || a.Reason != "loopback interface" {
-		t.Errorf("auto on lo: %v because %q", a.Hook, a.Reason)
-	}
-	if err := lo.Release(); err != nil {
-		t.Fatal(err)
-	}
-
-	br2 := xdptest.NewGenericOnly(t)
-	_, err := open(t, d, br2).Attach(bpf.Receive, bpf.ModeNative)
-	if !errors.Is(err, bpf.ErrNoNativeXDP) || !strings.Contains(err.Error(), br2) {
-		t.Errorf("native mode on a bridge: got %v, want ErrNoNativeXDP naming %q", err, br2)
-	}
-	xdptest.RequireNoXDP(t, br2)
-}
-
-// TestDriverRefusesNative has veth refuse native XDP for a program without
-// frags support on a 9000-byte MTU (ERANGE, not EOPNOTSUPP): the error says
-// the driver refused, and why it likely did. The frags-aware program
-// attaches natively.
-func TestDriverRefusesNative(t *testing.T) {
-	p := xdptest.NewPair(t)
-	p.SetMTU(t, 9000)
-	noFrags := newDatapath(t, bpf.WithoutFrags(bpf.Options{}))
-	_, err := open(t, noFrags, p.Host).Attach(bpf.Receive, bpf.ModeNative)
-	var dr *bpf.DriverRefusedError
-	if !errors.As(err, &dr) || dr.Interface != p.Host || dr.MTU != 9000 || !dr.MTUTooLarge() {
-		t.Fatalf("got %v, want a DriverRefusedError for %q with MTU 9000, too large", err, p.Host)
-	}
-	if errors.Is(err, bpf.ErrNoNativeXDP) {
-		t.Errorf("%v: the driver has native XDP, it refused this program", err)
-	}
-	xdptest.RequireNoXDP(t, p.Host)
-
-	d := newDatapath(t, bpf.Options{})
-	if a := attach(t, open(t, d, p.Host), bpf.Receive, bpf.ModeNative); a.Hook != bpf.HookXDPNative {
-		t.Errorf("the frags-aware program on a 9000-byte MTU: %v", a.Hook)
-	}
-}
-
 func TestOpenUnknownInterface(t *testing.T) {
 	d := newDatapath(t, bpf.Options{})
 	_, err := d.Open("nosuch0")
 	if !errors.Is(err, bpf.ErrInterfaceNotFound) || err.Error() != `interface "nosuch0" not found` {
 		t.Errorf("got %v, want ErrInterfaceNotFound naming the interface", err)
-	}
-}
-
-// passProgram loads a foreign XDP program: someone else's, as far as the
-// counter can tell.
-func passProgram(t *testing.T) *ebpf.Program {
-	t.Helper()
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Type:         ebpf.XDP,
-		License:      "MIT",
-		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, xdpPass), asm.Return()},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { prog.Close() })
-	return prog
-}
-
-// TestBesideForeignProgram puts another XDP program on the interface, by
-// bpf_link and by netlink: forced XDP modes refuse with its id and leave
-// it alone; auto mode counts at TC beside it, exactly.
-func TestBesideForeignProgram(t *testing.T) {
-	attachers := map[string]func(t *testing.T, p *xdptest.Pair, prog *ebpf.Program){
-		"bpf_link": func(t *testing.T, p *xdptest.Pair, prog *ebpf.Program) {
-			l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: p.HostIndex, Flags: link.XDPGenericMode})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { l.Close() })
-		},
-		"netlink": func(t *testing.T, p *xdptest.Pair, prog *ebpf.Program) {
-			l, err := netlink.LinkByName(p.Host)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := netlink.LinkSetXdpFdWithFlags(l, prog.FD(), int(link.XDPDriverMode)); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { netlink.LinkSetXdpFdWithFlags(l, -1, int(link.XDPDriverMode)) })
-		},
-	}
-	for name, attachForeign := range attachers {
-		t.Run(name, func(t *testing.T) {
-			d := newDatapath(t, bpf.Options{})
-			p := xdptest.NewPair(t)
-			attachForeign(t, p, passProgram(t))
-			foreign := xdptest.XDPProgramID(t, p.Host)
-
-			for _, mode := range []bpf.Mode{bpf.ModeNative, bpf.ModeGeneric} {
-				ifc := open(t, d, p.Host)
-				_, err := ifc.Attach(bpf.Receive, mode)
-				var fe *bpf.ForeignProgramError
-				if !errors.As(err, &fe) || fe.ProgramID != foreign || fe.Interface != p.Host {
-					t.Errorf("%v mode: got %v, want a ForeignProgramError naming %q and id %d", mode, err, p.Host, foreign)
-				}
-				if got := xdptest.XDPProgramID(t, p.Host); got != foreign {
-					t.Fatalf("%v mode: the foreign program %d was disturbed: now %d", mode, foreign, got)
-				}
-				if err := ifc.Release(); err != nil {
-					t.Fatal(err)
-				}
-			}
-
-			ifc := open(t, d, p.Host)
-			a := attach(t, ifc, bpf.Receive, bpf.ModeAuto)
-			if want := fmt.Sprintf("interface %q already has XDP program id %d attached", p.Host, foreign); a.Hook != bpf.HookTCX || a.Reason != want {
-				t.Errorf("auto beside program %d: %v because %q; want tcx because %q", foreign, a.Hook, a.Reason, want)
-			}
-			var want bpf.Counts
-			for _, f := range xdptest.Frames() {
-				p.Inject(t, f.Data)
-				add(&want, bpf.Receive, f)
-			}
-			waitFor(t, d, ifc, want)
-			if got := xdptest.XDPProgramID(t, p.Host); got != foreign {
-				t.Errorf("the foreign program %d was disturbed: now %d", foreign, got)
-			}
-		})
 	}
 }
 

@@ -164,21 +164,6 @@ func TestConfigInvalid(t *testing.T) {
 	}
 }
 
-func TestConfigPatterns(t *testing.T) {
-	cfg := loadConfig(t, component.MustNewIDWithName("xdp", "patterns"))
-	require.NoError(t, confmap.Validate(cfg))
-	assert.Equal(t, []string{"eth0", "veth*", "eth[1-3]"}, cfg.Interfaces)
-	assert.Equal(t, []string{"veth9", "veth1?"}, cfg.ExcludeInterfaces)
-	assert.Equal(t, []string{"eth0"}, exactNames(cfg.Interfaces))
-	m := newMatcher(cfg.Interfaces, cfg.ExcludeInterfaces)
-	for name, want := range map[string]bool{
-		"veth0": true, "veth": true, "veth123": true, "eth2": true,
-		"veth9": false, "veth12": false, "eth0": false /* exact, not a pattern's */, "eth4": false, "lo": false, "xveth0": false,
-	} {
-		assert.Equal(t, want, m.matchesPattern(name), name)
-	}
-}
-
 func TestConfigReportsEveryProblem(t *testing.T) {
 	cfg := testConfig("", "eth0", "eth0")
 	cfg.AttachMode = "xdp"

@@ -18,7 +18,6 @@ import (
 	"go.opentelemetry.io/collector/scraper/scrapererror"
 
 	"github.com/otelcol-xdp/otelcol-xdp/bpf"
-	"github.com/otelcol-xdp/otelcol-xdp/xdpreceiver/internal/metadata"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden from the scrapes")
@@ -128,53 +127,6 @@ func TestScrapeSumsEqualKernel(t *testing.T) {
 		assert.Equal(t, int64(kernel[i].Packets), p, "packets of %s", c)
 		assert.Equal(t, int64(kernel[i].Bytes), b, "bytes of %s", c)
 	}
-}
-
-func TestScrapeDisabledMetric(t *testing.T) {
-	k, clk := newFakeKernel(), newFakeClock()
-	cfg := testConfig("eth0")
-	cfg.Metrics.XdpBytes.Enabled = false
-	s := newConfiguredScraper(t, k, clk, cfg)
-	clk.at(0)
-	require.NoError(t, startListed(t, s, newStatusHost()))
-	k.add(t, "eth0", other, 2, 70)
-	clk.at(10)
-	md, err := s.scrape(t.Context())
-	require.NoError(t, err)
-	requireGolden(t, "bytes_disabled", md)
-}
-
-// TestScrapeAggregatedClasses disables network.type on xdp.packets: the
-// builder sums IPv4 and IPv6 TCP into one series per interface, whose
-// points must stay contiguous when IPv6 appears after IPv4.
-func TestScrapeAggregatedClasses(t *testing.T) {
-	k, clk := newFakeKernel(), newFakeClock()
-	cfg := testConfig("eth0")
-	cfg.Metrics.XdpPackets.EnabledAttributes = []metadata.XdpPacketsMetricAttributeKey{
-		metadata.XdpPacketsMetricAttributeKeyNetworkInterfaceName,
-		metadata.XdpPacketsMetricAttributeKeyNetworkIoDirection,
-		metadata.XdpPacketsMetricAttributeKeyNetworkTransport,
-	}
-	cfg.Metrics.XdpBytes.Enabled = false
-	require.NoError(t, cfg.Metrics.XdpPackets.Validate())
-	s := newConfiguredScraper(t, k, clk, cfg)
-	attached := clk.at(0)
-	require.NoError(t, startListed(t, s, newStatusHost()))
-	l := newLedger()
-	k.add(t, "eth0", ipv4TCP, 1, 100)
-	clk.at(10)
-	md, err := s.scrape(t.Context())
-	require.NoError(t, err)
-	l.add(t, md, func(string) pcommon.Timestamp { return attached })
-
-	k.add(t, "eth0", ipv4TCP, 1, 100)
-	k.add(t, "eth0", bpf.Class{Network: bpf.IPv6, Transport: bpf.TCP}, 2, 100)
-	clk.at(20)
-	md, err = s.scrape(t.Context())
-	require.NoError(t, err)
-	require.Equal(t, 1, md.DataPointCount(), "IPv4 and IPv6 TCP summed into one point")
-	l.add(t, md, nil)
-	assert.Equal(t, int64(4), l.sum[seriesKey{"xdp.packets", "eth0", "receive", "", "tcp"}])
 }
 
 // TestScrapeReadFails has the datapath's read fail for two scrapes: the
@@ -316,44 +268,12 @@ func TestShutdownTwice(t *testing.T) {
 	assert.Zero(t, md.DataPointCount(), "a scrape after shutdown reads nothing")
 }
 
-func TestDuplicateInterfaceAcrossInstances(t *testing.T) {
-	k, clk := newFakeKernel(), newFakeClock()
-	edge := newTestScraper(t, k, clk, component.MustNewIDWithName("xdp", "edge"), "eth0", "eth1")
-	backend := newTestScraper(t, k, clk, component.MustNewIDWithName("xdp", "backend"), "eth2", "eth1")
-	require.NoError(t, startListed(t, edge, newStatusHost()))
-
-	err := startListed(t, backend, newStatusHost())
-	require.EqualError(t, err, `interface "eth1" is already counted by receiver "xdp/edge": an interface can belong to one xdp receiver only; remove it from "xdp/edge" or from "xdp/backend"`)
-	assert.Equal(t, []string{"eth0", "eth1"}, k.attaches, "the refused instance attached nothing, not even eth2")
-	assert.Equal(t, 0, k.closes("eth1"), "the refused instance left edge's eth1 alone")
-
-	// A refused instance's shutdown releases nothing of edge's.
-	require.NoError(t, backend.shutdown(t.Context()))
-	err = startListed(t, backend, newStatusHost())
-	require.ErrorContains(t, err, `interface "eth1" is already counted by receiver "xdp/edge"`)
-
-	require.NoError(t, edge.shutdown(t.Context()))
-	require.NoError(t, startListed(t, backend, newStatusHost()), "eth1 is free once edge shuts down")
-}
-
 func TestStartTwice(t *testing.T) {
 	k, clk := newFakeKernel(), newFakeClock()
 	s := newTestScraper(t, k, clk, component.MustNewID("xdp"), "eth0")
 	require.NoError(t, startListed(t, s, newStatusHost()))
 	require.EqualError(t, startListed(t, s, newStatusHost()), "xdp receiver is already started")
 	assert.Equal(t, []string{"eth0"}, k.attaches)
-}
-
-// TestClassAttributes ties bpf's classes to metadata.yaml's enums.
-func TestClassAttributes(t *testing.T) {
-	for i := range bpf.NumClasses {
-		c := bpf.ClassAt(i)
-		assert.Equal(t, c.Network.String(), classAttrs[i].network, "class %d", i)
-		assert.Equal(t, c.Transport.String(), classAttrs[i].transport, "class %d", i)
-	}
-	assert.Len(t, metadata.MapAttributeNetworkType, 4)
-	assert.Len(t, metadata.MapAttributeNetworkTransport, 5)
-	assert.Equal(t, 20, bpf.NumClasses)
 }
 
 func TestDeltaClamp(t *testing.T) {

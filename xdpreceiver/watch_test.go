@@ -178,31 +178,6 @@ func TestDetachedFromOutsideFake(t *testing.T) {
 	assert.Equal(t, ts(20), p.StartTimestamp())
 }
 
-// TestPatternClaimsAcrossInstances: an interface that two instances match
-// is counted by the first that claims it, and by the other once it is
-// free; an exact name is refused at start while a pattern holds it.
-func TestPatternClaimsAcrossInstances(t *testing.T) {
-	k, clk := newFakeKernel(), newFakeClock()
-	exact := newPatternScraper(t, k, clk, component.MustNewIDWithName("xdp", "exact"), newStatusHost(), []string{"eth1"}, nil)
-	hostB := newStatusHost()
-	pattern := newPatternScraper(t, k, clk, component.MustNewIDWithName("xdp", "pattern"), hostB, []string{"eth*"}, nil)
-	assert.ElementsMatch(t, []string{"eth1", "eth0", "eth2"}, k.attaches, "eth1 once, by the first instance")
-	_, err := pattern.scrape(t.Context())
-	require.NoError(t, err)
-	assert.Empty(t, hostB.statuses(), "skipping another instance's interface is no fault")
-
-	require.NoError(t, exact.shutdown(t.Context()))
-	_, err = pattern.scrape(t.Context())
-	require.NoError(t, err)
-	assert.Equal(t, 4, k.attachCount(), "eth1 free: the pattern's instance takes it")
-
-	set := receivertest.NewNopSettings(component.MustNewType("xdp"))
-	set.ID = component.MustNewIDWithName("xdp", "late")
-	late := newScraper(testConfig("eth1"), set, k.kernel(), clk.now)
-	require.EqualError(t, startListed(t, late, newStatusHost()),
-		`interface "eth1" is already counted by receiver "xdp/pattern": an interface can belong to one xdp receiver only; remove it from "xdp/pattern" or from "xdp/late"`)
-}
-
 // TestWatchRenewed ends the link subscription as an overflow would: the
 // status says so, and the next scrape subscribes again and catches up
 // with an interface that appeared meanwhile and one that went.

@@ -59,8 +59,8 @@ func NewPairIndexed(t testing.TB, index int) *Pair {
 	return p
 }
 
-// create makes the veth pair, IPv6 off on the host end, both ends up, and
-// looks up both ends' indexes.
+// create makes the veth pair, IPv6 off on the host end, both ends up and
+// ready to send, and looks up both ends' indexes.
 func (p *Pair) create(t testing.TB) {
 	t.Helper()
 	veth := &netlink.Veth{
@@ -95,6 +95,34 @@ func (p *Pair) create(t testing.TB) {
 		t.Fatalf("setting %q up in its namespace: %v", p.Peer, err)
 	}
 	p.peerIndex = peer.Attrs().Index
+	if err := waitOperUp(p.Host); err != nil {
+		t.Fatalf("waiting for %q to be ready to send: %v", p.Host, err)
+	}
+}
+
+// waitOperUp waits until the named interface's operational state is up.
+//
+// The host end comes up before its peer, without carrier, so its transmit
+// queue stays on the noop qdisc, which drops every frame while sendmsg
+// reports it sent, until the kernel's link watch has seen the carrier come
+// on: a work item that runs some time after the peer came up, late on a
+// busy host. The link watch sets the operational state up and activates
+// the queue in one go, under the RTNL lock, and a request for one link
+// (RTM_GETLINK) runs the link's pending link watch first on current
+// kernels: once such a request sees the state up, the queue is active.
+func waitOperUp(name string) error {
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		l, err := netlink.LinkByName(name)
+		if err != nil {
+			return err
+		}
+		if l.Attrs().OperState == netlink.OperUp {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("operational state %v after 5 s", l.Attrs().OperState)
+		}
+	}
 }
 
 // openSocket opens the injecting socket inside the peer's namespace: a
