@@ -84,9 +84,15 @@ type StreamResult struct {
 // TCPSent is what one end of a connection sent, from its tcp_info.
 type TCPSent struct {
 	Segments      uint64 // every segment, the handshake's and the FIN's too
+	DataSegments  uint64 // the segments that carried data, retransmissions included
 	PayloadBytes  uint64 // data bytes, retransmissions included
 	Retransmitted uint64 // segments sent again
 	RetransBytes  uint64 // payload bytes sent again
+	MSS           uint64 // the largest payload of a segment
+	// HeaderBytes is what every segment but the SYN carries besides its
+	// payload on the wire: Ethernet, IPv4, and TCP with its timestamp
+	// option when the connection uses it.
+	HeaderBytes uint64
 }
 
 // Stream sends size bytes over one TCP connection across the pair, out of
@@ -203,9 +209,15 @@ func (p *Pair) Stream(t testing.TB, size int, out bool) StreamResult {
 			if info.State == tcpClose {
 				*e.sent = TCPSent{
 					Segments:      uint64(info.Segs_out),
+					DataSegments:  uint64(info.Data_segs_out),
 					PayloadBytes:  info.Bytes_sent,
 					Retransmitted: uint64(info.Total_retrans),
 					RetransBytes:  info.Bytes_retrans,
+					MSS:           uint64(info.Snd_mss),
+					HeaderBytes:   14 + 20 + 20,
+				}
+				if info.Options&tcpiOptTimestamps != 0 {
+					e.sent.HeaderBytes += 12 // 10, padded
 				}
 				break
 			}
@@ -221,8 +233,12 @@ func (p *Pair) Stream(t testing.TB, size int, out bool) StreamResult {
 	return res
 }
 
-// tcpClose is TCP_CLOSE of the kernel's TCP states.
-const tcpClose = 7
+// tcpClose is TCP_CLOSE of the kernel's TCP states; tcpiOptTimestamps
+// is TCPI_OPT_TIMESTAMPS of tcp_info's options.
+const (
+	tcpClose          = 7
+	tcpiOptTimestamps = 1
+)
 
 // streamCPUs returns two CPUs this process may run on, or none.
 func streamCPUs() []int {
