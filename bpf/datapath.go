@@ -39,7 +39,9 @@ type Datapath struct {
 	// netlink's package functions open, is freed after an RCU grace
 	// period, and closing one just before a TCX attach makes that attach
 	// wait for a second grace period: 8 ms more per interface.
-	nl     *netlink.Handle
+	nl *netlink.Handle
+	// ids are the programs' ids, which attachments report: asked once.
+	ids    map[*ebpf.Program]uint32
 	closed bool
 }
 
@@ -103,6 +105,10 @@ func Load(opts Options) (*Datapath, error) {
 	}
 	d.slots = newSlotTable(d.objs.SlotIndex, d.objs.Slots, d.objs.Counters, opts.Capacity, d.reader.cpus)
 	d.tc = tcAttacher{legacy: opts.TCLegacy, pid: os.Getpid()}
+	d.ids = map[*ebpf.Program]uint32{}
+	for _, p := range []*ebpf.Program{d.objs.XdpCount, d.objs.TcCountRx, d.objs.TcCountTx} {
+		d.ids[p] = programID(p)
+	}
 	return d, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 )
 
@@ -35,6 +36,26 @@ type hook struct {
 	// detach undoes the attachment; attached tells whether it still holds.
 	detach   func() error
 	attached func() (bool, error)
+}
+
+// linkHook is a hook held by a bpf_link (XDP or TCX): closing the link
+// detaches it, and the link's interface index turns 0 once the interface
+// is gone or the link was detached from outside.
+func linkHook(l link.Link, a Attachment) *hook {
+	return &hook{
+		Attachment: a,
+		detach:     l.Close,
+		attached: func() (bool, error) {
+			info, err := l.Info()
+			if err != nil {
+				return false, err
+			}
+			if x := info.XDP(); x != nil {
+				return x.Ifindex != 0, nil
+			}
+			return info.TCX().Ifindex != 0, nil
+		},
+	}
 }
 
 // Open gives the interface named name (or alternatively named so) a slot.

@@ -51,6 +51,16 @@ func attach(t *testing.T, ifc *bpf.Interface, dir bpf.Direction, mode bpf.Mode) 
 	return a
 }
 
+// attachBoth attaches both directions of each interface, receive where
+// mode says.
+func attachBoth(t *testing.T, mode bpf.Mode, ifcs ...*bpf.Interface) {
+	t.Helper()
+	for _, ifc := range ifcs {
+		attach(t, ifc, bpf.Receive, mode)
+		attach(t, ifc, bpf.Transmit, mode)
+	}
+}
+
 func counts(t *testing.T, d *bpf.Datapath, ifc *bpf.Interface) bpf.Counts {
 	t.Helper()
 	var s bpf.Snapshot
@@ -156,10 +166,7 @@ func TestInterfacesNeverMix(t *testing.T) {
 	d := newDatapath(t, bpf.Options{})
 	p1, p2 := xdptest.NewPair(t), xdptest.NewPair(t)
 	i1, i2 := open(t, d, p1.Host), open(t, d, p2.Host)
-	for _, ifc := range []*bpf.Interface{i1, i2} {
-		attach(t, ifc, bpf.Receive, bpf.ModeAuto)
-		attach(t, ifc, bpf.Transmit, bpf.ModeAuto)
-	}
+	attachBoth(t, bpf.ModeAuto, i1, i2)
 	var want1, want2 bpf.Counts
 	trafficBothWays(t, p1, 2, &want1)
 	trafficBothWays(t, p2, 1, &want2)
@@ -175,8 +182,7 @@ func TestAttachedTellsWhenTheInterfaceIsGone(t *testing.T) {
 			d := newDatapath(t, bpf.Options{})
 			p := xdptest.NewPair(t)
 			ifc := open(t, d, p.Host)
-			attach(t, ifc, bpf.Receive, mode)
-			attach(t, ifc, bpf.Transmit, mode)
+			attachBoth(t, mode, ifc)
 			var want bpf.Counts
 			trafficBothWays(t, p, 1, &want)
 			waitFor(t, d, ifc, want)
@@ -201,8 +207,7 @@ func TestDetachedFromOutside(t *testing.T) {
 	d := newDatapath(t, bpf.Options{})
 	p := xdptest.NewPair(t)
 	ifc := open(t, d, p.Host)
-	attach(t, ifc, bpf.Receive, bpf.ModeTC)
-	attach(t, ifc, bpf.Transmit, bpf.ModeTC)
+	attachBoth(t, bpf.ModeTC, ifc)
 	xdptest.DetachTCXLinks(t, p.Host, 2)
 	if ok, err := ifc.Attached(); ok || err != nil {
 		t.Errorf("Attached() = %v, %v after its links were detached; want false, nil", ok, err)
@@ -325,8 +330,7 @@ func TestSegmentationOffloadsDoNotChangeCounts(t *testing.T) {
 			d := newDatapath(t, bpf.Options{})
 			p := xdptest.NewPair(t)
 			ifc := open(t, d, p.Host)
-			attach(t, ifc, bpf.Receive, bpf.ModeAuto)
-			attach(t, ifc, bpf.Transmit, bpf.ModeAuto)
+			attachBoth(t, bpf.ModeAuto, ifc)
 			tcp := bpf.Class{Network: bpf.IPv4, Transport: bpf.TCP}
 			stream := func(offloads string) bpf.Counter {
 				before := counts(t, d, ifc)

@@ -21,10 +21,7 @@ func TestSlotIndexCollision(t *testing.T) {
 	d := newDatapath(t, bpf.Options{})
 	p1, p2 := xdptest.NewPairIndexed(t, base), xdptest.NewPairIndexed(t, base+4096)
 	i1, i2 := open(t, d, p1.Host), open(t, d, p2.Host)
-	for _, ifc := range []*bpf.Interface{i1, i2} {
-		attach(t, ifc, bpf.Receive, bpf.ModeTC)
-		attach(t, ifc, bpf.Transmit, bpf.ModeTC)
-	}
+	attachBoth(t, bpf.ModeTC, i1, i2)
 	var want1, want2 bpf.Counts
 	trafficBothWays(t, p1, 1, &want1)
 	trafficBothWays(t, p2, 2, &want2)

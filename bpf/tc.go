@@ -68,17 +68,7 @@ func attachTCX(i *Interface, prog *ebpf.Program, dir Direction, reason string) (
 		}
 		return nil, fmt.Errorf("attach TCX %s to %q: %w", dir, i.name, err)
 	}
-	return &hook{
-		Attachment: Attachment{Hook: HookTCX, Reason: reason, ProgramID: programID(prog)},
-		detach:     l.Close,
-		attached: func() (bool, error) {
-			info, err := l.Info()
-			if err != nil {
-				return false, err
-			}
-			return info.TCX().Ifindex != 0, nil
-		},
-	}, nil
+	return linkHook(l, Attachment{Hook: HookTCX, Reason: reason, ProgramID: i.d.ids[prog]}), nil
 }
 
 func clsactParent(dir Direction) uint32 {
@@ -116,7 +106,7 @@ func attachClsact(i *Interface, prog *ebpf.Program, dir Direction, reason string
 	if err != nil {
 		return nil, fmt.Errorf("add TC %s filter to %q: %w", dir, i.name, err)
 	}
-	id := programID(prog)
+	id := i.d.ids[prog]
 	// The kernel chose priority and handle: find the filter again by
 	// its name and program, to delete exactly it later.
 	added, err := findFilter(nl, index, clsactParent(dir), func(b *netlink.BpfFilter) bool { return b.Name == name && uint32(b.Id) == id })
@@ -136,15 +126,25 @@ func attachClsact(i *Interface, prog *ebpf.Program, dir Direction, reason string
 	}, nil
 }
 
+// device names the interface by its index alone, for the requests that
+// need nothing else of it: no RTM_GETLINK first.
+func device(index int) netlink.Link {
+	return &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: index}}
+}
+
+// clsactQdisc is the clsact qdisc of the interface.
+func clsactQdisc(index int) *netlink.GenericQdisc {
+	return &netlink.GenericQdisc{
+		QdiscAttrs: netlink.QdiscAttrs{LinkIndex: index, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT},
+		QdiscType:  "clsact",
+	}
+}
+
 // firstPriority is a priority ahead of every filter of the hook: one less
 // than the lowest in use, or 1, the first, when none is; 0 (the kernel's
 // choice) when the listing fails.
 func firstPriority(nl *netlink.Handle, index int, dir Direction) uint16 {
-	l, err := nl.LinkByIndex(index)
-	if err != nil {
-		return 0
-	}
-	filters, err := nl.FilterList(l, clsactParent(dir))
+	filters, err := nl.FilterList(device(index), clsactParent(dir))
 	if err != nil {
 		return 0
 	}
@@ -164,11 +164,7 @@ func firstPriority(nl *netlink.Handle, index int, dir Direction) uint16 {
 // whether it added it: the detach then removes it again once no filter is
 // left on it. A clsact qdisc of someone else's is never removed.
 func ensureClsact(nl *netlink.Handle, index int) (created bool, err error) {
-	l, err := nl.LinkByIndex(index)
-	if err != nil {
-		return false, err
-	}
-	qdiscs, err := nl.QdiscList(l)
+	qdiscs, err := nl.QdiscList(device(index))
 	if err != nil {
 		return false, err
 	}
@@ -177,11 +173,7 @@ func ensureClsact(nl *netlink.Handle, index int) (created bool, err error) {
 			return false, nil
 		}
 	}
-	q := &netlink.GenericQdisc{
-		QdiscAttrs: netlink.QdiscAttrs{LinkIndex: index, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT},
-		QdiscType:  "clsact",
-	}
-	if err := nl.QdiscAdd(q); err != nil {
+	if err := nl.QdiscAdd(clsactQdisc(index)); err != nil {
 		if errors.Is(err, unix.EEXIST) {
 			return false, nil // added meanwhile, by someone else
 		}
@@ -191,16 +183,8 @@ func ensureClsact(nl *netlink.Handle, index int) (created bool, err error) {
 }
 
 func removeClsactIfEmpty(nl *netlink.Handle, index int) error {
-	l, err := nl.LinkByIndex(index)
-	var nf netlink.LinkNotFoundError
-	if errors.As(err, &nf) {
-		return nil // gone, with its qdiscs
-	}
-	if err != nil {
-		return err
-	}
 	for _, parent := range []uint32{netlink.HANDLE_MIN_INGRESS, netlink.HANDLE_MIN_EGRESS} {
-		filters, err := nl.FilterList(l, parent)
+		filters, err := nl.FilterList(device(index), parent)
 		if err != nil {
 			return err
 		}
@@ -208,22 +192,15 @@ func removeClsactIfEmpty(nl *netlink.Handle, index int) error {
 			return nil
 		}
 	}
-	q := &netlink.GenericQdisc{
-		QdiscAttrs: netlink.QdiscAttrs{LinkIndex: index, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT},
-		QdiscType:  "clsact",
-	}
-	if err := nl.QdiscDel(q); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EINVAL) {
+	// ENODEV: the interface is gone, with its qdiscs.
+	if err := nl.QdiscDel(clsactQdisc(index)); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENODEV) {
 		return err
 	}
 	return nil
 }
 
 func findFilter(nl *netlink.Handle, index int, parent uint32, match func(*netlink.BpfFilter) bool) (*netlink.BpfFilter, error) {
-	l, err := nl.LinkByIndex(index)
-	if err != nil {
-		return nil, err
-	}
-	filters, err := nl.FilterList(l, parent)
+	filters, err := nl.FilterList(device(index), parent)
 	if err != nil {
 		return nil, err
 	}
@@ -258,7 +235,7 @@ func sweepStaleFilters(d *Datapath, pid int) error {
 	}
 	var errs []error
 	for _, l := range ls {
-		dev := &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: l.Index, Name: l.Name}}
+		dev := device(l.Index)
 		for _, parent := range []uint32{netlink.HANDLE_MIN_INGRESS, netlink.HANDLE_MIN_EGRESS} {
 			filters, err := nl.FilterList(dev, parent)
 			if err != nil {

@@ -151,8 +151,7 @@ func TestClsactRestartAfterSIGKILL(t *testing.T) {
 
 	d := legacyDatapath(t)
 	ifc := open(t, d, p.Host)
-	attach(t, ifc, bpf.Receive, bpf.ModeTC)
-	attach(t, ifc, bpf.Transmit, bpf.ModeTC)
+	attachBoth(t, bpf.ModeTC, ifc)
 	if n := len(ourFilters(t, p.Host, dead)); n != 0 {
 		t.Errorf("%d stale filters left on %q", n, p.Host)
 	}

@@ -26,17 +26,7 @@ func (i *Interface) attachXDP(mode Mode, reason string) (*hook, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &hook{
-		Attachment: Attachment{Hook: HookXDPNative, Reason: reason, ProgramID: programID(prog)},
-		detach:     l.Close,
-		attached: func() (bool, error) {
-			info, err := l.Info()
-			if err != nil {
-				return false, err
-			}
-			return info.XDP().Ifindex != 0, nil
-		},
-	}
+	h := linkHook(l, Attachment{Hook: HookXDPNative, Reason: reason, ProgramID: i.d.ids[prog]})
 	if mode == ModeGeneric {
 		h.Hook = HookXDPGeneric
 	}

@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/otelcol-xdp/otelcol-xdp/internal/xdptest"
 )
 
 // binary is the distribution built by `make build`, relative to this
@@ -151,6 +153,17 @@ func (c *collector) signal(t *testing.T, sig os.Signal) {
 	if err := c.cmd.Process.Signal(sig); err != nil {
 		t.Fatalf("sending %v to the collector: %v", sig, err)
 	}
+}
+
+// stop sends the collector SIGTERM, wants it to exit 0, and nothing of it
+// left on ifaces.
+func (c *collector) stop(t *testing.T, ifaces ...string) {
+	t.Helper()
+	c.signal(t, syscall.SIGTERM)
+	if code := c.wait(t, exitTimeout); code != 0 {
+		t.Errorf("after SIGTERM the collector exited with %d, want 0", code)
+	}
+	xdptest.RequireDetached(t, ifaces...)
 }
 
 // eventually polls cond every 50ms until it returns nil or timeout passes,

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -215,11 +214,7 @@ func TestUnprivilegedCounts(t *testing.T) {
 
 	injectExact(t, c, p, sink, 2)
 
-	c.signal(t, syscall.SIGTERM)
-	if code := c.wait(t, exitTimeout); code != 0 {
-		t.Errorf("after SIGTERM the collector exited with %d, want 0", code)
-	}
-	xdptest.RequireDetached(t, p.Host)
+	c.stop(t, p.Host)
 }
 
 // TestCapabilitiesMinimal checks that capabilities holds nothing

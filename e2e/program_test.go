@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -174,11 +173,7 @@ func TestProgramCountsReachOTLP(t *testing.T) {
 		t.Error(problem)
 	}
 
-	c.signal(t, syscall.SIGTERM)
-	if code := c.wait(t, exitTimeout); code != 0 {
-		t.Errorf("after SIGTERM the collector exited with %d, want 0", code)
-	}
-	xdptest.RequireDetached(t, p.Host)
+	c.stop(t, p.Host)
 }
 
 // portName is how a key without a configured name is reported.

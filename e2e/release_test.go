@@ -634,11 +634,7 @@ func TestReleaseImageRuns(t *testing.T) {
 
 	injectExact(t, c, p, sink, 2)
 
-	c.signal(t, syscall.SIGTERM)
-	if code := c.wait(t, exitTimeout); code != 0 {
-		t.Errorf("after SIGTERM the collector exited with %d, want 0", code)
-	}
-	xdptest.RequireDetached(t, p.Host)
+	c.stop(t, p.Host)
 }
 
 // packageFile is what a package must install at a path.
@@ -1051,11 +1047,7 @@ func TestReleaseDebInstall(t *testing.T) {
 		waitAttached(t, c, p.Host, 2)
 		checkCredentials(t, c, nobody, caps)
 		injectExact(t, c, p, sink, 2)
-		c.signal(t, syscall.SIGTERM)
-		if code := c.wait(t, exitTimeout); code != 0 {
-			t.Errorf("after SIGTERM the collector exited with %d, want 0", code)
-		}
-		xdptest.RequireDetached(t, p.Host)
+		c.stop(t, p.Host)
 	})
 
 	// An upgrade (the same package again: dpkg runs the upgrade steps)

@@ -107,14 +107,22 @@ func (e *emitter) begin() {
 	})
 }
 
-// counter appends a point of xdp.packets or xdp.bytes.
-func (e *emitter) counter(dps pmetric.NumberDataPointSlice, start, now pcommon.Timestamp, v int64, iface, dir string, a classAttributes) {
+// point appends a point to dps, and returns its attributes, with room for
+// n of them.
+func (e *emitter) point(dps pmetric.NumberDataPointSlice, start, now pcommon.Timestamp, v int64, n int) pcommon.Map {
 	dp := dps.AppendEmpty()
 	dp.SetStartTimestamp(start)
 	dp.SetTimestamp(now)
 	dp.SetIntValue(v)
+	e.points++
 	attrs := dp.Attributes()
-	attrs.EnsureCapacity(4)
+	attrs.EnsureCapacity(n)
+	return attrs
+}
+
+// counter appends a point of xdp.packets or xdp.bytes.
+func (e *emitter) counter(dps pmetric.NumberDataPointSlice, start, now pcommon.Timestamp, v int64, iface, dir string, a classAttributes) {
+	attrs := e.point(dps, start, now, v, 4)
 	attrs.PutStr(keyInterface, iface)
 	attrs.PutStr(keyDirection, dir)
 	if a.network != "" {
@@ -123,7 +131,6 @@ func (e *emitter) counter(dps pmetric.NumberDataPointSlice, start, now pcommon.T
 	if a.transport != "" {
 		attrs.PutStr(keyTransport, a.transport)
 	}
-	e.points++
 }
 
 // program appends a point of xdp.program.count.
@@ -131,15 +138,9 @@ func (e *emitter) program(start, now pcommon.Timestamp, v int64, iface, key stri
 	if !e.programOn {
 		return
 	}
-	dp := e.programCount.AppendEmpty()
-	dp.SetStartTimestamp(start)
-	dp.SetTimestamp(now)
-	dp.SetIntValue(v)
-	attrs := dp.Attributes()
-	attrs.EnsureCapacity(2)
+	attrs := e.point(e.programCount, start, now, v, 2)
 	attrs.PutStr(keyInterface, iface)
 	attrs.PutStr(keyProgKey, key)
-	e.points++
 }
 
 // take returns the collection's pdata, without the metrics that have no

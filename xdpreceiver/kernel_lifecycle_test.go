@@ -3,7 +3,6 @@
 package xdpreceiver
 
 import (
-	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -132,29 +131,8 @@ func addPoints(md pmetric.Metrics, iface string, c *bpf.Counts) {
 // the start (internal/links proves that such dumps do get interrupted).
 func TestKernelStartWhileLinksChurn(t *testing.T) {
 	xdptest.Privileged(t)
-	bg := xdptest.NewPairs(t, 64)
+	xdptest.NewPairs(t, 64).Churn(t)
 	ps := xdptest.NewPairs(t, 2)
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			name := fmt.Sprintf("%sc%d", bg.Prefix, i%8)
-			veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name}, PeerName: name + "p"}
-			if err := netlink.LinkAdd(veth); err == nil {
-				_ = netlink.LinkDel(veth)
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		close(stop)
-		<-done
-	})
 	p := xdptest.NewPair(t)
 	for i := range 20 {
 		cfg := testConfig(p.Host, ps.Prefix+"*")

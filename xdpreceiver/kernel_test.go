@@ -79,12 +79,26 @@ func (c *recClock) reading(i int) pcommon.Timestamp {
 // injectFrames injects every crafted frame rounds times and adds them to want.
 func injectFrames(t *testing.T, p *xdptest.Pair, rounds int, want *bpf.Totals, keep func(xdptest.Frame) bool) {
 	t.Helper()
+	frames(t, p.Inject, rounds, want, keep)
+}
+
+// sendFrames sends every crafted frame out of the host end rounds times
+// and adds them to want.
+func sendFrames(t *testing.T, p *xdptest.Pair, rounds int, want *bpf.Totals, keep func(xdptest.Frame) bool) {
+	t.Helper()
+	frames(t, p.Send, rounds, want, keep)
+}
+
+// frames puts every crafted frame that keep keeps through put rounds
+// times, and adds them to want.
+func frames(t *testing.T, put func(testing.TB, ...[]byte), rounds int, want *bpf.Totals, keep func(xdptest.Frame) bool) {
+	t.Helper()
 	for range rounds {
 		for _, f := range xdptest.Frames() {
 			if !keep(f) {
 				continue
 			}
-			p.Inject(t, f.Data)
+			put(t, f.Data)
 			want[f.Class.Index()].Packets++
 			want[f.Class.Index()].Bytes += uint64(len(f.Data))
 		}
@@ -179,22 +193,6 @@ func scrapeUntil(t *testing.T, scrape func() pmetric.Metrics, l *ledger[seriesKe
 	}
 	for where := range got {
 		assert.Contains(t, want, where, "points for an interface or direction of another receiver")
-	}
-}
-
-// sendFrames sends every crafted frame out of the host end rounds times
-// and adds them to want.
-func sendFrames(t *testing.T, p *xdptest.Pair, rounds int, want *bpf.Totals, keep func(xdptest.Frame) bool) {
-	t.Helper()
-	for range rounds {
-		for _, f := range xdptest.Frames() {
-			if !keep(f) {
-				continue
-			}
-			p.Send(t, f.Data)
-			want[f.Class.Index()].Packets++
-			want[f.Class.Index()].Bytes += uint64(len(f.Data))
-		}
 	}
 }
 

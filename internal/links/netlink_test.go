@@ -4,7 +4,6 @@ package links_test
 
 import (
 	"errors"
-	"fmt"
 	"testing"
 	"time"
 
@@ -14,39 +13,12 @@ import (
 	"github.com/otelcol-xdp/otelcol-xdp/internal/xdptest"
 )
 
-// churn creates and deletes veths until the test ends, among 64 more that
-// stay: a dump of that many interfaces takes several messages, between
-// which a change interrupts it.
-func churn(t *testing.T) {
-	t.Helper()
-	ps := xdptest.NewPairs(t, 64)
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			name := fmt.Sprintf("%sc%d", ps.Prefix, i%8)
-			veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name}, PeerName: name + "p"}
-			if err := netlink.LinkAdd(veth); err == nil {
-				_ = netlink.LinkDel(veth)
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		close(stop)
-		<-done
-	})
-}
-
 // TestListRetriesInterruptedDumps lists interfaces while others come and
-// go: raw dumps come back interrupted (NLM_F_DUMP_INTR), and List, which
-// retries them, never fails.
+// go, among 64 that stay (a dump of that many takes several messages,
+// between which a change interrupts it): raw dumps come back interrupted
+// (NLM_F_DUMP_INTR), and List, which retries them, never fails.
 func TestListRetriesInterruptedDumps(t *testing.T) {
-	churn(t)
+	xdptest.NewPairs(t, 64).Churn(t)
 	interrupted, lists := 0, 0
 	for deadline := time.Now().Add(5 * time.Second); interrupted < 3 && time.Now().Before(deadline); {
 		if _, err := netlink.LinkList(); errors.Is(err, netlink.ErrDumpInterrupted) {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/vishvananda/netlink"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -58,4 +60,32 @@ func (ps *Pairs) Add(t testing.TB, n int) {
 			t.Fatalf("opening a packet socket for %q: %v", p.Peer, err)
 		}
 	}
+}
+
+// Churn creates and deletes an interface after another, under the group's
+// prefix, until the test ends: the netlink dumps of the namespace's
+// interfaces that run meanwhile come back interrupted (NLM_F_DUMP_INTR)
+// when the group is large enough for a dump to take several messages.
+func (ps *Pairs) Churn(t testing.TB) {
+	t.Helper()
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			name := fmt.Sprintf("%sc%d", ps.Prefix, i%8)
+			veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name}, PeerName: name + "p"}
+			if err := netlink.LinkAdd(veth); err == nil {
+				_ = netlink.LinkDel(veth)
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		close(stop)
+		<-done
+	})
 }

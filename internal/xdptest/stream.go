@@ -351,11 +351,17 @@ func ethtoolSet(fd int, name string, cmd uint32, on bool) error {
 	if on {
 		v.data = 1
 	}
+	return ethtool(fd, name, &v)
+}
+
+// ethtool runs the ethtool command in v on the named interface, through
+// fd, and leaves the answer in v.
+func ethtool(fd int, name string, v *ethtoolValue) error {
 	var ifr ifreqData
 	copy(ifr.name[:], name)
-	ifr.data = uintptr(unsafe.Pointer(&v))
+	ifr.data = uintptr(unsafe.Pointer(v))
 	_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&ifr)))
-	runtime.KeepAlive(&v)
+	runtime.KeepAlive(v)
 	if errno != 0 {
 		return errno
 	}

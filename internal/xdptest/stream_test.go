@@ -5,9 +5,7 @@ package xdptest
 import (
 	"errors"
 	"net/netip"
-	"runtime"
 	"testing"
-	"unsafe"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -87,15 +85,8 @@ func offloads(name string) (tso, gso bool, err error) {
 	defer unix.Close(fd)
 	get := func(cmd uint32) (bool, error) {
 		v := ethtoolValue{cmd: cmd}
-		var ifr ifreqData
-		copy(ifr.name[:], name)
-		ifr.data = uintptr(unsafe.Pointer(&v))
-		_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&ifr)))
-		runtime.KeepAlive(&v)
-		if errno != 0 {
-			return false, errno
-		}
-		return v.data != 0, nil
+		err := ethtool(fd, name, &v)
+		return v.data != 0, err
 	}
 	if tso, err = get(ethtoolGTSO); err != nil {
 		return false, false, err
