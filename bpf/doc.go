@@ -34,13 +34,12 @@
 // deltas, which loses nothing.
 //
 // Where a direction is counted (Mode, Hook): transmit at TC egress, always.
-// Receive in ModeAuto at native XDP on a physical NIC whose driver runs it,
-// which sees every frame before the kernel spends anything on it, and at
-// TC ingress everywhere else: on virtual interfaces (veth, bridge, bond,
-// vlan, tun, ...), where XDP costs TCP streams much of their throughput,
-// where the driver has no native XDP or refuses it, and where another XDP
-// program holds the slot. ModeNative and ModeGeneric force XDP, ModeTC
-// forces TC. At TC a GSO packet counts as the segments the wire carries,
+// Receive in ModeAuto at TC ingress on every interface: attaching XDP makes
+// almost every NIC driver rebuild its rings or turn offloads off
+// (Driver.XDPEffect), and on virtual interfaces XDP costs TCP streams much
+// of their throughput, where TC changes nothing. ModeNative and ModeGeneric
+// force XDP, refused beforehand where the driver would refuse it
+// (DescribeDriver); ModeTC forces TC. At TC a GSO packet counts as the segments the wire carries,
 // its bytes with the headers once per segment; generic XDP sees it as one
 // packet.
 //

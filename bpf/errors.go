@@ -51,13 +51,20 @@ func (e *ForeignProgramError) Error() string {
 	return fmt.Sprintf("interface %q already has XDP program id %d attached", e.Interface, e.ProgramID)
 }
 
-// DriverRefusedError means the driver refused native XDP on the interface for a
+// DriverRefusedError means the driver refuses native XDP on the interface for a
 // reason of its own: an MTU it cannot take with XDP, LRO, too few queues.
-// The kernel tells the reason only to netlink callers; a bpf_link attach
-// gets the errno alone (EINVAL, or veth's ERANGE, ENOSPC, ENOTCONN).
+// Where the reason is known before attaching (Driver.checkNative), Err is
+// ErrLROOn or ErrMTUAboveXDPLimit and nothing was attached. Otherwise the
+// driver refused the attach: the kernel tells the reason only to netlink
+// callers, and a bpf_link attach gets the errno alone (EINVAL, or veth's
+// ERANGE, ENOSPC, ENOTCONN).
 type DriverRefusedError struct {
 	Interface string
-	MTU       int
+	// Driver is the driver's name, where known.
+	Driver string
+	MTU    int
+	// Limit is the largest MTU the driver takes with XDP, where known.
+	Limit int
 	// Frags tells whether the program handles multi-buffer frames; one
 	// that does not cannot take frames larger than a page.
 	Frags bool
@@ -65,6 +72,9 @@ type DriverRefusedError struct {
 }
 
 func (e *DriverRefusedError) Error() string {
+	if e.Limit > 0 {
+		return fmt.Sprintf("driver of %q refuses native XDP: MTU %d above its XDP limit %d", e.Interface, e.MTU, e.Limit)
+	}
 	return fmt.Sprintf("driver of %q refused native XDP: %v", e.Interface, e.Err)
 }
 
@@ -75,8 +85,9 @@ func (e *DriverRefusedError) Unwrap() error { return e.Err }
 // without frags support on a larger MTU.
 const maxLinearMTU = 3498
 
-// MTUTooLarge tells whether the MTU is likely why the driver refused: the
-// program cannot take multi-buffer frames and the MTU needs them.
+// MTUTooLarge tells whether the MTU is likely why the driver refused: it
+// is above the driver's known limit, or the program cannot take
+// multi-buffer frames and the MTU needs them.
 func (e *DriverRefusedError) MTUTooLarge() bool {
-	return !e.Frags && e.MTU > maxLinearMTU
+	return errors.Is(e.Err, ErrMTUAboveXDPLimit) || !e.Frags && e.MTU > maxLinearMTU
 }

@@ -2,6 +2,12 @@
 
 package bpf
 
+import (
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
 // WithoutFrags loads the datapath as on kernels before 5.18: XDP without
 // BPF_F_XDP_HAS_FRAGS, reading headers at variable offsets in place. Tests
 // run both, so the older kernels' path is tested on this kernel too.
@@ -50,3 +56,32 @@ var CheckSlotFree = checkSlotFree
 // XDPError is xdpError, for the tests of xdp.go, which give it the errnos
 // that drivers and older kernels answer with.
 var XDPError = xdpError
+
+// WithXDPDriver makes the named driver known to refuse native XDP above
+// maxMTU, or while LRO is on, for the test's duration: the drivers that
+// refuse (ena, mlx5) cannot be had here, veth can.
+func WithXDPDriver(t testing.TB, name string, maxMTU int, refusesLRO bool) {
+	old, had := xdpDrivers[name]
+	xdpDrivers[name] = xdpDriver{effect: "test", maxMTU: maxMTU, refusesLRO: refusesLRO}
+	t.Cleanup(func() {
+		if had {
+			xdpDrivers[name] = old
+		} else {
+			delete(xdpDrivers, name)
+		}
+	})
+}
+
+// Features reads the interface's active features by name, as
+// DescribeDriver does.
+func Features(iface string) (map[string]bool, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	return readFeatures(fd, iface)
+}
+
+// CheckNative is Driver.checkNative, for the table tests of driver.go.
+func (d Driver) CheckNative(iface string, frags bool) error { return d.checkNative(iface, frags) }

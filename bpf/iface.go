@@ -126,12 +126,16 @@ func (i *Interface) Attach(dir Direction, mode Mode) (Attachment, error) {
 	return h.Attachment, nil
 }
 
-// attachReceive picks the receive hook. In auto mode, XDP in the driver
-// sees every frame before the kernel spends anything on it, where a
-// physical NIC runs it; on virtual interfaces (veth, bridge, ...) and in
-// generic mode, XDP costs TCP streams much of their throughput and sees
-// GSO packets as one frame, so TC counts there, as it does where another
-// XDP program holds the slot.
+// autoReason is why auto mode counts receive at TC on every interface.
+const autoReason = "auto: TC changes nothing in the driver"
+
+// attachReceive picks the receive hook. Auto mode counts at TC on every
+// interface, physical or virtual: attaching the first XDP program, and
+// detaching the last, makes almost every NIC driver rebuild its rings and
+// drop the link, or turn offloads off (Driver.XDPEffect), and on a veth
+// native XDP turns segmentation offload off on the peer; at TC nothing in
+// the driver changes, and GSO and GRO packets count as the segments the
+// wire carries. XDP is for the modes that ask for it.
 func (i *Interface) attachReceive(mode Mode) (*hook, error) {
 	switch mode {
 	case ModeNative, ModeGeneric:
@@ -139,24 +143,7 @@ func (i *Interface) attachReceive(mode Mode) (*hook, error) {
 	case ModeTC:
 		return i.d.tc.attach(i, Receive, "attach_mode: tc")
 	}
-	if x := i.link.Attrs().Xdp; x != nil && x.Attached {
-		return i.d.tc.attach(i, Receive, (&ForeignProgramError{Interface: i.name, ProgramID: x.ProgId}).Error())
-	}
-	if reason, ok := physical(i.link); !ok {
-		return i.d.tc.attach(i, Receive, reason)
-	}
-	h, err := i.attachXDP(ModeNative, "physical NIC whose driver runs XDP")
-	var refused *DriverRefusedError
-	var foreign *ForeignProgramError
-	switch {
-	case errors.Is(err, ErrNoNativeXDP):
-		return i.d.tc.attach(i, Receive, "driver has no native XDP")
-	case errors.As(err, &refused):
-		return i.d.tc.attach(i, Receive, "driver refused native XDP: "+refused.Err.Error())
-	case errors.As(err, &foreign): // taken since the check
-		return i.d.tc.attach(i, Receive, foreign.Error())
-	}
-	return h, err
+	return i.d.tc.attach(i, Receive, autoReason)
 }
 
 // Attached tells whether every program attached to the interface still

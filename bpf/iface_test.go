@@ -137,7 +137,7 @@ func TestCountsBothDirectionsOnEveryHook(t *testing.T) {
 			if rx.Hook != tc.hook || tx.Hook != bpf.HookTCX {
 				t.Errorf("receive at %v (%s), transmit at %v; want %v and tcx", rx.Hook, rx.Reason, tx.Hook, tc.hook)
 			}
-			if tc.mode == bpf.ModeAuto && rx.Reason != "virtual interface (veth)" {
+			if tc.mode == bpf.ModeAuto && rx.Reason != autoReason {
 				t.Errorf("auto mode on a veth: reason %q", rx.Reason)
 			}
 			var want bpf.Counts

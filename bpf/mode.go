@@ -7,11 +7,13 @@ import "fmt"
 type Mode int
 
 const (
-	// ModeAuto counts with native XDP on a physical NIC whose driver runs
-	// it and whose XDP slot is free, and at TC ingress everywhere else.
+	// ModeAuto counts at TC ingress on every interface, where attaching
+	// changes nothing in the driver. For a user's XDP program, which
+	// cannot run at TC, it tries native XDP, then generic.
 	ModeAuto Mode = iota
 	// ModeNative forces XDP in the driver: it fails where the driver has
-	// no XDP support or the slot is taken.
+	// no XDP support or the slot is taken, and most drivers rebuild their
+	// rings to attach it (Driver.XDPEffect).
 	ModeNative
 	// ModeGeneric forces XDP in the network stack: it works on every
 	// interface, but costs a TCP stream much of its throughput, and sees a

@@ -5,8 +5,6 @@ package bpf
 import (
 	"errors"
 	"fmt"
-	"net"
-	"os"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -40,6 +38,15 @@ func attachXDPLink(prog *ebpf.Program, ifc netlink.Link, mode Mode, frags bool) 
 	try := func(m Mode) (link.Link, error) {
 		return link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifc.Attrs().Index, Flags: xdpFlags(m)})
 	}
+	if mode == ModeNative || mode == ModeAuto {
+		// What the driver would refuse, refused before it reconfigures.
+		if err := preflightNative(ifc, frags); err != nil {
+			if mode == ModeNative {
+				return nil, mode, err
+			}
+			mode = ModeGeneric
+		}
+	}
 	if mode == ModeAuto {
 		l, err := try(ModeNative)
 		if err == nil {
@@ -57,6 +64,17 @@ func attachXDPLink(prog *ebpf.Program, ifc netlink.Link, mode Mode, frags bool) 
 	return l, mode, nil
 }
 
+// preflightNative refuses native XDP that the interface's driver would
+// refuse (Driver.checkNative). A driver that cannot be described is left
+// to the kernel to judge.
+func preflightNative(ifc netlink.Link, frags bool) error {
+	d, err := DescribeDriver(ifc.Attrs().Name)
+	if err != nil {
+		return nil
+	}
+	return d.checkNative(ifc.Attrs().Name, frags)
+}
+
 func xdpFlags(m Mode) link.XDPAttachFlags {
 	if m == ModeNative {
 		return link.XDPDriverMode
@@ -71,28 +89,6 @@ func programID(p *ebpf.Program) uint32 {
 	}
 	id, _ := info.ID()
 	return uint32(id)
-}
-
-// physical tells whether the interface is a NIC of its own, which may run
-// XDP in its driver, or why not: loopback, a virtual kind (veth, bridge,
-// bond, vlan, tun, vxlan, wireguard, macvlan, ...), or no parent device
-// on a bus.
-func physical(l netlink.Link) (reason string, ok bool) {
-	a := l.Attrs()
-	if a.Flags&net.FlagLoopback != 0 {
-		return "loopback interface", false
-	}
-	if t := l.Type(); t != "device" {
-		return "virtual interface (" + t + ")", false
-	}
-	if a.ParentDevBus != "" {
-		return "", true
-	}
-	// IFLA_PARENT_DEV_BUS_NAME is Linux 5.14+; sysfs says it too.
-	if _, err := os.Stat("/sys/class/net/" + a.Name + "/device"); err == nil {
-		return "", true
-	}
-	return "virtual interface (no parent device)", false
 }
 
 // checkSlotFree refuses early, when the interface already has an XDP

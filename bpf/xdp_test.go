@@ -18,23 +18,31 @@ import (
 	"github.com/otelcol-xdp/otelcol-xdp/internal/xdptest"
 )
 
-// TestAutoPicksTheHook: auto mode counts receive at TC on virtual
-// interfaces and beside another XDP program, and says why; native mode
-// refuses where the driver has none.
+// autoReason is why auto mode counts at TC, everywhere.
+const autoReason = "auto: TC changes nothing in the driver"
+
+// TestAutoPicksTheHook: auto mode counts receive at TC on every
+// interface, and says why; native mode refuses where the driver has none.
 func TestAutoPicksTheHook(t *testing.T) {
 	d := newDatapath(t, bpf.Options{})
 	br := xdptest.NewGenericOnly(t)
 	a := attach(t, open(t, d, br), bpf.Receive, bpf.ModeAuto)
-	if a.Hook != bpf.HookTCX || a.Reason != "virtual interface (bridge)" {
-		t.Errorf("auto on a bridge: %v because %q; want tcx because virtual interface (bridge)", a.Hook, a.Reason)
+	if a.Hook != bpf.HookTCX || a.Reason != autoReason {
+		t.Errorf("auto on a bridge: %v because %q; want tcx because %q", a.Hook, a.Reason, autoReason)
 	}
 	lo := open(t, d, "lo")
-	if a := attach(t, lo, bpf.Receive, bpf.ModeAuto); a.Hook != bpf.HookTCX || a.Reason != "loopback interface" {
+	if a := attach(t, lo, bpf.Receive, bpf.ModeAuto); a.Hook != bpf.HookTCX || a.Reason != autoReason {
 		t.Errorf("auto on lo: %v because %q", a.Hook, a.Reason)
 	}
 	if err := lo.Release(); err != nil {
 		t.Fatal(err)
 	}
+	// veth's driver runs XDP natively: auto leaves it alone all the same.
+	p := xdptest.NewPair(t)
+	if a := attach(t, open(t, d, p.Host), bpf.Receive, bpf.ModeAuto); a.Hook != bpf.HookTCX || a.Reason != autoReason {
+		t.Errorf("auto on a veth: %v because %q", a.Hook, a.Reason)
+	}
+	xdptest.RequireNoXDP(t, p.Host)
 
 	br2 := xdptest.NewGenericOnly(t)
 	_, err := open(t, d, br2).Attach(bpf.Receive, bpf.ModeNative)
@@ -42,6 +50,44 @@ func TestAutoPicksTheHook(t *testing.T) {
 		t.Errorf("native mode on a bridge: got %v, want ErrNoNativeXDP naming %q", err, br2)
 	}
 	xdptest.RequireNoXDP(t, br2)
+}
+
+// TestNativeRefusedBeforeTheDriver: where the driver would refuse native
+// XDP (here veth, made to refuse an MTU above 1400 as ena refuses one above
+// 3498), the attach refuses first and attaches nothing; a user's program in
+// auto mode goes to generic XDP instead, as it does when the driver
+// refuses.
+func TestNativeRefusedBeforeTheDriver(t *testing.T) {
+	bpf.WithXDPDriver(t, "veth", 1400, false)
+	d := newDatapath(t, bpf.Options{})
+	p := xdptest.NewPair(t)
+	refused := open(t, d, p.Host)
+	_, err := refused.Attach(bpf.Receive, bpf.ModeNative)
+	var dr *bpf.DriverRefusedError
+	if !errors.Is(err, bpf.ErrMTUAboveXDPLimit) || !errors.As(err, &dr) || dr.Limit != 1400 || dr.MTU != 1500 || dr.Driver != "veth" {
+		t.Fatalf("native on a veth of MTU 1500: got %v, want a DriverRefusedError with limit 1400", err)
+	}
+	xdptest.RequireNoXDP(t, p.Host)
+	if err := refused.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if a := attach(t, open(t, d, p.Host), bpf.Receive, bpf.ModeGeneric); a.Hook != bpf.HookXDPGeneric {
+		t.Errorf("generic mode: %v, want xdp-generic: no driver refuses it", a.Hook)
+	}
+
+	q := xdptest.NewPair(t)
+	o, err := bpf.OpenCustom(bpf.CustomSpec{Object: portCountObject, Function: "xdp_count", Map: "packet_count"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := o.Attach(q.Host, bpf.ModeAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ca.Close() })
+	if ca.Mode() != bpf.ModeGeneric {
+		t.Errorf("a user's program in auto mode, where the driver refuses native: %v, want generic", ca.Mode())
+	}
 }
 
 // TestDriverRefusesNative has veth refuse native XDP for a program without
@@ -131,8 +177,8 @@ func TestBesideForeignProgram(t *testing.T) {
 
 			ifc := open(t, d, p.Host)
 			a := attach(t, ifc, bpf.Receive, bpf.ModeAuto)
-			if want := fmt.Sprintf("interface %q already has XDP program id %d attached", p.Host, foreign); a.Hook != bpf.HookTCX || a.Reason != want {
-				t.Errorf("auto beside program %d: %v because %q; want tcx because %q", foreign, a.Hook, a.Reason, want)
+			if a.Hook != bpf.HookTCX || a.Reason != autoReason {
+				t.Errorf("auto beside program %d: %v because %q; want tcx because %q", foreign, a.Hook, a.Reason, autoReason)
 			}
 			var want bpf.Counts
 			for _, f := range xdptest.Frames() {

@@ -36,16 +36,22 @@ func advise(err error, hostInterfaces func() []string) error {
 			"beside it at TC, detach it (bpftool net detach xdp dev %s), or remove %q from this receiver",
 			err, foreign.Interface, foreign.Interface)
 	case errors.Is(err, bpf.ErrNoNativeXDP):
-		return fmt.Errorf("%w: set attach_mode to auto (TC where the driver has no native XDP), tc or generic", err)
+		return fmt.Errorf("%w: set attach_mode to auto or tc, which count at TC, or to generic", err)
 	case errors.Is(err, bpf.ErrCapacity):
 		return fmt.Errorf("%w: raise max_interfaces (each slot takes 640 bytes of kernel memory per possible CPU), "+
 			"or match fewer interfaces", err)
+	case errors.As(err, &refused) && errors.Is(err, bpf.ErrLROOn):
+		return fmt.Errorf("%w: turn them off (ethtool -K %s lro off rx-gro-hw off), or set attach_mode to auto or tc, "+
+			"which count at TC and change nothing in the driver", err, refused.Interface)
+	case errors.As(err, &refused) && refused.Limit > 0:
+		return fmt.Errorf("%w: lower the MTU to %d or less, or set attach_mode to auto or tc, which count at TC "+
+			"and change nothing in the driver", err, refused.Limit)
 	case errors.As(err, &refused) && refused.MTUTooLarge():
 		return fmt.Errorf("%w: its MTU %d is too large for XDP without multi-buffer support, which needs Linux 5.18: "+
-			"lower the MTU, or set attach_mode to auto, tc or generic", err, refused.MTU)
+			"lower the MTU, or set attach_mode to auto or tc, which count at TC, or to generic", err, refused.MTU)
 	case errors.As(err, &refused):
 		return fmt.Errorf("%w: drivers refuse native XDP when LRO is on (ethtool -K %s lro off), when they have too "+
-			"few queues, or for an MTU they cannot take; the kernel log says which; or set attach_mode to auto, tc or generic",
+			"few queues, or for an MTU they cannot take; the kernel log says which; or set attach_mode to auto or tc, which count at TC, or to generic",
 			err, refused.Interface)
 	case errors.Is(err, bpf.ErrNoXDPLink):
 		return fmt.Errorf("%w: otelcol-xdp attaches only through bpf_link, so that no program outlives it; "+

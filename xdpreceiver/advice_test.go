@@ -28,17 +28,24 @@ func TestAdvice(t *testing.T) {
 				`or remove "eth0" from this receiver`},
 		{"no native", fmt.Errorf("attach XDP to %q in native mode: %w", "br0", bpf.ErrNoNativeXDP),
 			`attach XDP to "br0" in native mode: driver has no native XDP support: set attach_mode to auto ` +
-				`(TC where the driver has no native XDP), tc or generic`},
+				`or tc, which count at TC, or to generic`},
 		{"capacity", fmt.Errorf("count %q: %w", "veth512", bpf.ErrCapacity),
 			`count "veth512": every slot of the datapath serves an interface: raise max_interfaces (each slot takes ` +
 				`640 bytes of kernel memory per possible CPU), or match fewer interfaces`},
 		{"mtu", &bpf.DriverRefusedError{Interface: "eth0", MTU: 9000, Err: syscall.EINVAL},
 			`driver of "eth0" refused native XDP: invalid argument: its MTU 9000 is too large for XDP without multi-buffer ` +
-				`support, which needs Linux 5.18: lower the MTU, or set attach_mode to auto, tc or generic`},
+				`support, which needs Linux 5.18: lower the MTU, or set attach_mode to auto or tc, which count at TC, or to generic`},
 		{"driver", &bpf.DriverRefusedError{Interface: "eth0", MTU: 9000, Frags: true, Err: syscall.EINVAL},
 			`driver of "eth0" refused native XDP: invalid argument: drivers refuse native XDP when LRO is on ` +
 				`(ethtool -K eth0 lro off), when they have too few queues, or for an MTU they cannot take; the kernel log ` +
-				`says which; or set attach_mode to auto, tc or generic`},
+				`says which; or set attach_mode to auto or tc, which count at TC, or to generic`},
+		{"lro", &bpf.DriverRefusedError{Interface: "eth0", Driver: "mlx5_core", MTU: 1500, Frags: true, Err: bpf.ErrLROOn},
+			`driver of "eth0" refused native XDP: driver refuses XDP while LRO or hardware GRO is on: turn them off ` +
+				`(ethtool -K eth0 lro off rx-gro-hw off), or set attach_mode to auto or tc, which count at TC and change ` +
+				`nothing in the driver`},
+		{"mtu limit", &bpf.DriverRefusedError{Interface: "eth0", Driver: "ena", MTU: 9001, Limit: 3498, Frags: true, Err: bpf.ErrMTUAboveXDPLimit},
+			`driver of "eth0" refuses native XDP: MTU 9001 above its XDP limit 3498: lower the MTU to 3498 or less, ` +
+				`or set attach_mode to auto or tc, which count at TC and change nothing in the driver`},
 		{"no xdp link", fmt.Errorf("attach XDP to %q: %w", "eth0", bpf.ErrNoXDPLink),
 			`attach XDP to "eth0": kernel cannot attach XDP through a bpf_link (Linux 5.9+): otelcol-xdp attaches only ` +
 				`through bpf_link, so that no program outlives it; upgrade to Linux 5.9 or later`},

@@ -42,6 +42,8 @@ type builtinSource struct {
 	dirs   []bpf.Direction
 	em     *emitter
 	logger *zap.Logger
+	// describe tells what XDP does to a driver, for modes that attach it.
+	describe func(name string) (bpf.Driver, error)
 	// unattributed tracks slot 0, the packets that met no slot: reported
 	// under an empty interface name, never lost silently.
 	unattributed *builtinSeries
@@ -65,6 +67,9 @@ func (b *builtinSource) attach(name string) (attachment, error) {
 	ifc, err := b.dp.open(name)
 	if err != nil {
 		return nil, err
+	}
+	if b.mode == bpf.ModeNative || b.mode == bpf.ModeGeneric {
+		xdpNotice(b.logger, b.describe, name, b.mode)
 	}
 	a := &builtinAttachment{ifc: ifc}
 	for _, dir := range b.dirs {

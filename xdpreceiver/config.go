@@ -42,9 +42,9 @@ type Config struct {
 	// named interface: Validate refuses that contradiction.
 	ExcludeInterfaces []string `mapstructure:"exclude_interfaces"`
 
-	// AttachMode is where receive is counted: auto (native XDP on a
-	// physical NIC whose driver runs it, TC everywhere else), native or
-	// generic (XDP, forced), or tc (TC, forced).
+	// AttachMode is where receive is counted: auto (TC on every
+	// interface, which changes nothing in the driver), native or generic
+	// (XDP, forced), or tc (TC, as auto).
 	AttachMode string `mapstructure:"attach_mode"`
 
 	// Directions are what is counted: receive, transmit, or both. Transmit

@@ -15,12 +15,11 @@
 //
 // The receiver loads its programs and one per-CPU counters map once, at
 // start, for all its interfaces (package bpf). Transmit is counted at TC
-// egress. Receive, in auto mode, at native XDP on a physical NIC whose
-// driver runs it, and at TC ingress on every other interface (virtual
-// ones, where XDP would cost TCP much of its throughput; drivers without
-// native XDP; an XDP slot that another program holds). The log line of
-// each interface, and the status, say which hook each direction got, and
-// why.
+// egress. Receive, in auto mode, at TC ingress on every interface: XDP
+// makes almost every NIC driver reset or turn offloads off as it comes and
+// goes, and TC changes nothing. native and generic force XDP, and log what
+// the driver will do before attaching it. The log line of each interface,
+// and the status, say which hook each direction got, and why.
 //
 // The code is laid out by job: config.go validates; scraper.go is the
 // receiver's life (start, scrape, shutdown) and its lock; registry.go holds

@@ -25,7 +25,8 @@ func linuxKernel() kernel {
 			}
 			return bpfProgram{o}, nil
 		},
-		links: netlinkLinks{},
+		describeDriver: bpf.DescribeDriver,
+		links:          netlinkLinks{},
 	}
 }
 

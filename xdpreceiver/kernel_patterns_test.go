@@ -3,7 +3,6 @@
 package xdpreceiver
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
@@ -52,8 +51,8 @@ func TestKernelPatternForeignProgram(t *testing.T) {
 }
 
 // TestKernelAutoBesideForeignProgram: in auto mode, an interface whose XDP
-// slot someone else's program holds is counted at TC, exactly, and the
-// status says where and why.
+// slot someone else's program holds is counted at TC, exactly, as every
+// interface is in auto mode, and the status says where and why.
 func TestKernelAutoBesideForeignProgram(t *testing.T) {
 	xdptest.Privileged(t)
 	p := xdptest.NewPair(t)
@@ -69,7 +68,7 @@ func TestKernelAutoBesideForeignProgram(t *testing.T) {
 	d, ok := host.last().Attributes().Get("interfaces")
 	require.True(t, ok)
 	where, _ := d.Map().Get(p.Host)
-	assert.Equal(t, fmt.Sprintf("receive: tcx (interface %q already has XDP program id %d attached)", p.Host, foreign), where.Str())
+	assert.Equal(t, "receive: tcx (auto: TC changes nothing in the driver)", where.Str())
 }
 
 // TestKernelExactNameAbsentAtStart: an exact name must exist at start,

@@ -204,7 +204,7 @@ func TestKernelCountsEveryClass(t *testing.T) {
 	for _, tc := range []struct {
 		mode, hooks string
 	}{
-		{"auto", "receive: tcx (virtual interface (veth)), transmit: tcx (transmit is counted at TC egress)"},
+		{"auto", "receive: tcx (auto: TC changes nothing in the driver), transmit: tcx (transmit is counted at TC egress)"},
 		{"tc", "receive: tcx (attach_mode: tc), transmit: tcx (transmit is counted at TC egress)"},
 		{"native", "receive: xdp-native (attach_mode: native), transmit: tcx (transmit is counted at TC egress)"},
 		{"generic", "receive: xdp-generic (attach_mode: generic), transmit: tcx (transmit is counted at TC egress)"},

@@ -4,6 +4,7 @@ import (
 	"strconv"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.uber.org/zap"
 
 	"github.com/otelcol-xdp/otelcol-xdp/bpf"
 )
@@ -36,6 +37,9 @@ type programSource struct {
 	mode  bpf.Mode
 	names map[uint32]string // configured names of keys
 	em    *emitter
+	// describe tells what XDP does to a driver, logged before attaching.
+	describe func(name string) (bpf.Driver, error)
+	logger   *zap.Logger
 }
 
 func (p *programSource) start() (err error) {
@@ -44,6 +48,7 @@ func (p *programSource) start() (err error) {
 }
 
 func (p *programSource) attach(name string) (attachment, error) {
+	xdpNotice(p.logger, p.describe, name, p.mode)
 	a, err := p.obj.attach(name, p.mode)
 	if err != nil {
 		return nil, err

@@ -26,7 +26,10 @@ type kernel struct {
 	loadDatapath func(opts bpf.Options) (datapath, error)
 	// openProgram reads and checks a user's program, once.
 	openProgram func(spec bpf.CustomSpec) (programObject, error)
-	links       linkSource
+	// describeDriver tells what attaching XDP does to an interface's
+	// driver, for the log line before XDP is attached.
+	describeDriver func(name string) (bpf.Driver, error)
+	links          linkSource
 }
 
 // xdpScraper is one receiver instance: it starts counting, collects, and
@@ -79,10 +82,13 @@ func newScraper(cfg *Config, set receiver.Settings, k kernel, now func() time.Ti
 	mode, _ := bpf.ParseMode(s.cfg.AttachMode) // Validate checked it
 	if p := cfg.Program.Get(); p != nil {
 		spec := p.spec()
-		s.src = &programSource{open: func() (programObject, error) { return k.openProgram(spec) }, mode: mode, names: p.keyNames(), em: s.em}
+		s.src = &programSource{open: func() (programObject, error) { return k.openProgram(spec) }, mode: mode, names: p.keyNames(), em: s.em,
+			describe: k.describeDriver, logger: s.logger}
 	} else {
 		opts := bpf.Options{Capacity: cfg.MaxInterfaces}
-		s.src = newBuiltinSource(func() (datapath, error) { return k.loadDatapath(opts) }, mode, cfg.directions(), s.em, s.logger)
+		b := newBuiltinSource(func() (datapath, error) { return k.loadDatapath(opts) }, mode, cfg.directions(), s.em, s.logger)
+		b.describe = k.describeDriver
+		s.src = b
 	}
 	return s
 }

@@ -33,7 +33,7 @@ func TestDescribe(t *testing.T) {
 		hookOf(bpf.Receive, bpf.HookTCX, "virtual interface (veth)"),
 		hookOf(bpf.Transmit, bpf.HookTCX, "transmit is counted at TC egress"),
 	}}
-	nic := &builtinAttachment{hookList: []hookInfo{hookOf(bpf.Receive, bpf.HookXDPNative, "physical NIC whose driver runs XDP")}}
+	nic := &builtinAttachment{hookList: []hookInfo{hookOf(bpf.Receive, bpf.HookXDPNative, "attach_mode: native")}}
 	for _, tc := range []struct {
 		ifc  *iface
 		want string
@@ -45,7 +45,7 @@ func TestDescribe(t *testing.T) {
 		{&iface{state: stateFaulted, faultKind: faultDetached, att: nic}, "faulted: detached"},
 		{&iface{state: stateAttached}, "attached"},
 		{&iface{state: stateAttached, att: veth}, "receive: tcx (virtual interface (veth)), transmit: tcx (transmit is counted at TC egress)"},
-		{&iface{state: stateAttached, att: nic, faultKind: faultRead}, "receive: xdp-native (physical NIC whose driver runs XDP); read"},
+		{&iface{state: stateAttached, att: nic, faultKind: faultRead}, "receive: xdp-native (attach_mode: native); read"},
 	} {
 		assert.Equal(t, tc.want, describe(tc.ifc))
 	}
