@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -81,11 +82,17 @@ func newScraper(cfg *Config, set receiver.Settings, k kernel, now func() time.Ti
 		spec := p.spec()
 		s.src = &programSource{open: func() (programObject, error) { return k.openProgram(spec) }, mode: mode, names: p.keyNames(), em: s.em}
 	} else {
-		opts := bpf.Options{Capacity: cfg.MaxInterfaces}
+		opts := bpf.Options{Capacity: cfg.MaxInterfaces, TCLegacy: os.Getenv(tcLegacyEnv) == "1"}
 		s.src = newBuiltinSource(func() (datapath, error) { return k.loadDatapath(opts) }, mode, cfg.directions(), s.em, s.logger)
 	}
 	return s
 }
+
+// tcLegacyEnv, set to 1, makes TC attach as clsact filters, as on kernels
+// before 6.6, where TCX exists too: for the end-to-end tests of that path,
+// which run the built collector on newer kernels. It is no setting of the
+// receiver's.
+const tcLegacyEnv = "OTELCOL_XDP_TC_LEGACY"
 
 // start loads the source, then attaches every exactly named interface, or
 // fails and attaches none; then it follows link changes, and its watch
