@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 
@@ -201,33 +200,27 @@ func startIsolatedHelper(t *testing.T, iface string) *helperProcess {
 }
 
 // unprivilegedCopy copies the test binary where nobody may run it: go
-// test's own directory is root's alone.
-var unprivilegedCopy = func() func(t *testing.T) string {
-	var once sync.Once
-	var path string
-	var err error
-	return func(t *testing.T) string {
-		t.Helper()
-		once.Do(func() {
-			var dir string
-			if dir, err = os.MkdirTemp("", "otelcol-xdp-bpf-test-"); err != nil {
-				return
-			}
-			path = filepath.Join(dir, "bpf.test")
-			var b []byte
-			if b, err = os.ReadFile(os.Args[0]); err == nil {
-				if err = os.Chmod(dir, 0o755); err == nil {
-					err = os.WriteFile(path, b, 0o755)
-				}
-			}
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { os.RemoveAll(filepath.Dir(path)) })
-		return path
+// test's own directory is root's alone. The copy goes when the test ends.
+func unprivilegedCopy(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "otelcol-xdp-bpf-test-")
+	if err != nil {
+		t.Fatal(err)
 	}
-}()
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	b, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "bpf.test")
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
 
 // TestClsactStaleFiltersUnderLeastPrivilege: collectors that are each pid
 // 1 of their own PID namespace, with CAP_BPF and CAP_NET_ADMIN only, as in
