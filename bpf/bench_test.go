@@ -4,10 +4,13 @@ package bpf_test
 
 import (
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/otelcol-xdp/otelcol-xdp/bpf"
 	"github.com/otelcol-xdp/otelcol-xdp/bpf/internal/baseline"
@@ -181,4 +184,64 @@ func median(v []float64) float64 {
 	s := slices.Clone(v)
 	slices.Sort(s)
 	return s[len(s)/2]
+}
+
+// BenchmarkClsactAttached asks every interface of 512, counted both ways
+// through clsact filters, whether it is still attached, as the receiver
+// does for each idle interface at every collection. One op is one round
+// of the 512:
+//
+//	notified  Attached with the TC notifications: nothing changed, so
+//	          no dump (the case of every collection but those right after
+//	          a change)
+//	dump      what a change costs, and what asking without notifications
+//	          would cost every time: the dump of both hooks' filters
+func BenchmarkClsactAttached(b *testing.B) {
+	const n = 512
+	x.Privileged(b)
+	d, err := bpf.Load(bpf.Options{Capacity: n, TCLegacy: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { d.Close() })
+	ps := x.NewPairs(b, n)
+	ifcs := make([]*bpf.Interface, n)
+	for i := range ifcs {
+		ifc, err := d.Open(ps.Prefix + strconv.Itoa(i))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { ifc.Release() })
+		for _, dir := range []bpf.Direction{bpf.Receive, bpf.Transmit} {
+			if _, err := ifc.Attach(dir, bpf.ModeTC); err != nil {
+				b.Fatal(err)
+			}
+		}
+		ifcs[i] = ifc
+	}
+	b.Run("notified", func(b *testing.B) {
+		for b.Loop() {
+			for _, ifc := range ifcs {
+				if ok, err := ifc.Attached(); !ok || err != nil {
+					b.Fatal(ok, err)
+				}
+			}
+		}
+	})
+	b.Run("dump", func(b *testing.B) {
+		nl, err := netlink.NewHandle(unix.NETLINK_ROUTE) // one socket, as the datapath's
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer nl.Close()
+		for b.Loop() {
+			for _, ifc := range ifcs {
+				for _, parent := range []uint32{netlink.HANDLE_MIN_INGRESS, netlink.HANDLE_MIN_EGRESS} {
+					if fs, err := nl.FilterList(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: ifc.Ifindex()}}, parent); err != nil || len(fs) != 1 {
+						b.Fatal(fs, err)
+					}
+				}
+			}
+		}
+	})
 }

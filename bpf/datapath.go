@@ -5,7 +5,6 @@ package bpf
 import (
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 
 	"github.com/cilium/ebpf"
@@ -104,7 +103,7 @@ func Load(opts Options) (*Datapath, error) {
 		return nil, errors.Join(fmt.Errorf("open a netlink socket: %w", err), d.objs.Close())
 	}
 	d.slots = newSlotTable(d.objs.SlotIndex, d.objs.Slots, d.objs.Counters, opts.Capacity, d.reader.cpus)
-	d.tc = tcAttacher{legacy: opts.TCLegacy, pid: os.Getpid()}
+	d.tc = tcAttacher{legacy: opts.TCLegacy}
 	d.ids = map[*ebpf.Program]uint32{}
 	for _, p := range []*ebpf.Program{d.objs.XdpCount, d.objs.TcCountRx, d.objs.TcCountTx} {
 		d.ids[p] = programID(p)
@@ -168,5 +167,6 @@ func (d *Datapath) Close() error {
 	}
 	d.closed = true
 	d.nl.Close()
-	return d.objs.Close()
+	// The owner last: filters left attached are stale from here on.
+	return errors.Join(d.objs.Close(), d.tc.close())
 }

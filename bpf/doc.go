@@ -46,10 +46,10 @@
 // Nothing outlives the process: XDP and TCX programs are held by bpf_links
 // that die with it, even by SIGKILL. Kernels before 6.6 have no TCX: there
 // the programs are filters of the clsact qdisc, which outlive it; a
-// datapath's first such attach removes the filters that a process that
-// died left behind
-// (identified by their name, their program's name and tag, and their
-// process being gone), and touches no one else's.
+// datapath's first such attach removes the filters that a datapath that
+// died left behind (identified by their name and their program's tag, and
+// their owner's abstract unix socket being gone: see owner), and touches
+// no one else's.
 //
 // Kernel requirements: XDP through bpf_link needs Linux 5.9; TCX 6.6 (the
 // clsact qdisc before); the XDP program is loaded frags-aware (the whole

@@ -3,8 +3,10 @@
 package bpf
 
 import (
+	"errors"
 	"testing"
 
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -85,3 +87,43 @@ func Features(iface string) (map[string]bool, error) {
 
 // CheckNative is Driver.checkNative, for the table tests of driver.go.
 func (d Driver) CheckNative(iface string, frags bool) error { return d.checkNative(iface, frags) }
+
+// ClsactFilterName is the name of the datapath's clsact filters: empty
+// until its first clsact attach draws its owner's token.
+func (d *Datapath) ClsactFilterName() string {
+	if d.tc.owner == nil {
+		return ""
+	}
+	return filterName(d.tc.owner.token)
+}
+
+// FailFilterLookup makes the lookup that follows every clsact filter add
+// fail, until the test ends.
+func FailFilterLookup(t testing.TB) {
+	lookupAdded = func(*netlink.Handle, int, uint32, func(*netlink.BpfFilter) bool) (*netlink.BpfFilter, error) {
+		return nil, errors.New("injected lookup failure")
+	}
+	t.Cleanup(func() { lookupAdded = findFilter })
+}
+
+// TCWatch is tcWatch, for the tests of tcwatch.go, which need interfaces
+// from xdptest (which imports this package).
+type TCWatch struct{ *tcWatch }
+
+func NewTCWatch() (TCWatch, error) {
+	w, err := newTCWatch()
+	return TCWatch{w}, err
+}
+
+func (w TCWatch) Close() error           { return w.close() }
+func (w TCWatch) Watch(index int) uint64 { return w.watch(index) }
+func (w TCWatch) Unwatch(index int)      { w.unwatch(index) }
+func (w TCWatch) ChangedSince(index int, since uint64) (bool, uint64, error) {
+	return w.changedSince(index, since)
+}
+
+// Lose makes the watch lose notifications, as when its buffer overflows.
+func (w TCWatch) Lose() { w.gen++; w.lost = w.gen }
+
+// Watched is how many interfaces the watch follows.
+func (w TCWatch) Watched() int { return len(w.refs) + len(w.changed) }

@@ -147,9 +147,11 @@ func (i *Interface) attachReceive(mode Mode) (*hook, error) {
 }
 
 // Attached tells whether every program attached to the interface still
-// runs on it: a deleted interface, and a link detached from outside
-// (bpftool link detach), stop them. A clsact filter cannot tell without a
-// netlink dump, and counts as attached.
+// runs on it: a deleted interface, a link detached from outside (bpftool
+// link detach), and a clsact filter or qdisc removed from outside (tc
+// filter del, tc qdisc del) stop them. A clsact filter is looked for, with
+// a dump, only after the kernel notified a change of the interface's TC
+// configuration.
 func (i *Interface) Attached() (bool, error) {
 	for _, h := range i.hooks {
 		if h == nil {

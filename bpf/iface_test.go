@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -237,13 +238,25 @@ func TestSIGKILLLeavesNothingAttached(t *testing.T) {
 	xdptest.RequireNoTCX(t, p.Host)
 }
 
-type helperProcess struct{ cmd *exec.Cmd }
+// helperProcess is a helper test running in a process of its own: its
+// pid as it sees it, and the name of its clsact filters, if it added any.
+type helperProcess struct {
+	cmd     *exec.Cmd
+	pid     string
+	filters string
+}
 
 // startHelper runs the test binary's helper test in a process of its own,
 // counting on iface in mode, and waits until it says it attached.
 func startHelper(t *testing.T, test, iface, mode string, env ...string) *helperProcess {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
+	return startHelperCmd(t, exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1"), iface, mode, env...)
+}
+
+// startHelperCmd is startHelper with a command of the caller's: the test
+// binary, as another user or in other namespaces.
+func startHelperCmd(t *testing.T, cmd *exec.Cmd, iface, mode string, env ...string) *helperProcess {
+	t.Helper()
 	cmd.Env = append(append(os.Environ(), "XDP_HELPER_IFACE="+iface, "XDP_HELPER_MODE="+mode), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -254,10 +267,18 @@ func startHelper(t *testing.T, test, iface, mode string, env ...string) *helperP
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	h := &helperProcess{cmd: cmd}
 	lines := bufio.NewScanner(stdout)
 	for lines.Scan() {
-		if lines.Text() == "attached" {
-			return &helperProcess{cmd}
+		line := lines.Text()
+		if v, ok := strings.CutPrefix(line, "pid "); ok {
+			h.pid = v
+		} else if v, ok := strings.CutPrefix(line, "filters "); ok {
+			h.filters = v
+		} else if line == "attached" {
+			return h
+		} else {
+			t.Logf("helper: %s", line)
 		}
 	}
 	t.Fatal("the helper process never attached")
@@ -300,6 +321,10 @@ func TestHelperProcessCounts(t *testing.T) {
 	if err != nil {
 		fmt.Println("attach failed:", err)
 		os.Exit(1)
+	}
+	fmt.Println("pid", os.Getpid())
+	if name := d.ClsactFilterName(); name != "" {
+		fmt.Println("filters", name)
 	}
 	fmt.Println("attached")
 	time.Sleep(time.Minute) // killed long before

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -24,17 +23,15 @@ import (
 type tcAttacher struct {
 	// legacy is set once TCX turns out to be missing (or for tests).
 	legacy bool
-	pid    int
+	// owner names the datapath's clsact filters and tells other
+	// processes that it lives; watch tells its hooks when to look whether
+	// they are still attached. Both come with the first legacy attach.
+	owner *owner
+	watch *tcWatch
 	// swept: the stale filters of earlier processes were removed, once,
 	// before the first legacy attach.
 	swept bool
 }
-
-// filterPrefix starts the name of every clsact filter a datapath adds; the
-// pid of its process follows. A filter is ours when its name has the
-// prefix and its program is one of ours, by name and tag; it is stale when
-// that process is gone.
-const filterPrefix = "otelcol-xdp/"
 
 func (t *tcAttacher) attach(i *Interface, dir Direction, reason string) (*hook, error) {
 	prog := i.d.Program(false, dir)
@@ -45,13 +42,30 @@ func (t *tcAttacher) attach(i *Interface, dir Direction, reason string) (*hook, 
 		}
 		t.legacy = true
 	}
+	if t.owner == nil {
+		// Before the sweep: datapaths that start together must see
+		// each other alive.
+		o, err := newOwner()
+		if err != nil {
+			return nil, err
+		}
+		w, err := newTCWatch()
+		if err != nil {
+			return nil, errors.Join(err, o.close())
+		}
+		t.owner, t.watch = o, w
+	}
 	if !t.swept {
-		if err := sweepStaleFilters(i.d, t.pid); err != nil {
+		if err := sweepStaleFilters(i.d); err != nil {
 			return nil, err
 		}
 		t.swept = true
 	}
-	return attachClsact(i, prog, dir, reason, t.pid)
+	return attachClsact(i, prog, dir, reason, filterName(t.owner.token), t.watch)
+}
+
+func (t *tcAttacher) close() error {
+	return errors.Join(t.watch.close(), t.owner.close())
 }
 
 func attachTCX(i *Interface, prog *ebpf.Program, dir Direction, reason string) (*hook, error) {
@@ -78,51 +92,99 @@ func clsactParent(dir Direction) uint32 {
 	return netlink.HANDLE_MIN_INGRESS
 }
 
+// filterHandle is the handle of every filter a datapath adds: each gets a
+// priority of its own, free before, so that priority and handle name it
+// alone, without asking the kernel which it chose.
+const filterHandle = 1
+
+// addAttempts bounds the adds that lose a race for a free priority to
+// someone adding a filter there meanwhile.
+const addAttempts = 3
+
+// lookupAdded finds the filter just added (findFilter; a seam for tests).
+var lookupAdded = findFilter
+
 // attachClsact adds the program as a direct-action bpf filter of the
 // interface's clsact qdisc, adding the qdisc if it has none, ahead of the
 // hook's existing filters where a priority is free there, so that the
 // counter sees every packet before another filter may drop or redirect it.
-func attachClsact(i *Interface, prog *ebpf.Program, dir Direction, reason string, pid int) (*hook, error) {
-	index, nl := i.Ifindex(), i.d.nl
+func attachClsact(i *Interface, prog *ebpf.Program, dir Direction, reason, name string, w *tcWatch) (*hook, error) {
+	index, nl, parent := i.Ifindex(), i.d.nl, clsactParent(dir)
 	created, err := ensureClsact(nl, index)
 	if err != nil {
 		return nil, fmt.Errorf("add clsact qdisc to %q: %w", i.name, err)
 	}
 	i.clsactAdded = i.clsactAdded || created
-	name := filterPrefix + strconv.Itoa(pid)
+	// From before the add on, so that no removal after it goes unseen.
+	seen := w.watch(index)
 	f := &netlink.BpfFilter{
-		FilterAttrs:  netlink.FilterAttrs{LinkIndex: index, Parent: clsactParent(dir), Priority: firstPriority(nl, index, dir), Protocol: unix.ETH_P_ALL},
+		FilterAttrs:  netlink.FilterAttrs{LinkIndex: index, Parent: parent, Handle: filterHandle, Protocol: unix.ETH_P_ALL},
 		Fd:           prog.FD(),
 		Name:         name,
 		DirectAction: true,
 	}
-	err = nl.FilterAdd(f)
-	if errors.Is(err, unix.EINVAL) && f.Priority != 0 {
-		// The priority holds filters of another protocol or kind: let the
-		// kernel choose one.
-		f.Priority = 0
-		err = nl.FilterAdd(f)
+	for range addAttempts {
+		if f.Priority, err = freePriority(nl, index, parent); err != nil {
+			break
+		}
+		// EEXIST, EINVAL: a filter (of another kind or protocol) took
+		// the priority since the listing.
+		if err = nl.FilterAdd(f); !errors.Is(err, unix.EEXIST) && !errors.Is(err, unix.EINVAL) {
+			break
+		}
 	}
 	if err != nil {
+		w.unwatch(index)
 		return nil, fmt.Errorf("add TC %s filter to %q: %w", dir, i.name, err)
 	}
 	id := i.d.ids[prog]
-	// The kernel chose priority and handle: find the filter again by
-	// its name and program, to delete exactly it later.
-	added, err := findFilter(nl, index, clsactParent(dir), func(b *netlink.BpfFilter) bool { return b.Name == name && uint32(b.Id) == id })
-	if err != nil || added == nil {
-		return nil, fmt.Errorf("find TC %s filter of %q again: %w", dir, i.name, errors.Join(err, errors.New("not listed")))
+	is := func(b *netlink.BpfFilter) bool {
+		return b.Priority == f.Priority && b.Handle == f.Handle && b.Name == name && uint32(b.Id) == id
 	}
+	del := func() error {
+		err := nl.FilterDel(f)
+		if errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EINVAL) {
+			err = nil // the interface, and its filters, are gone
+		}
+		return err
+	}
+	// The hook knows its filter by how the kernel lists it (is), which
+	// kernels before 4.13 could not (no TCA_BPF_ID): a filter it would
+	// never find again fails here, removed, not at every collection.
+	added, err := lookupAdded(nl, index, parent, is)
+	if err != nil || added == nil {
+		w.unwatch(index)
+		return nil, errors.Join(fmt.Errorf("find TC %s filter of %q again: %w", dir, i.name, errors.Join(err, errors.New("not listed"))),
+			del())
+	}
+	if _, seen, err = w.changedSince(index, seen); err != nil {
+		w.unwatch(index)
+		return nil, errors.Join(err, del())
+	}
+	watching := true
 	return &hook{
 		Attachment: Attachment{Hook: HookTCLegacy, Reason: reason, ProgramID: id},
 		detach: func() error {
-			err := nl.FilterDel(added)
-			if errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EINVAL) {
-				err = nil // the interface, and its filters, are gone
+			if watching {
+				w.unwatch(index)
+				watching = false
 			}
-			return err
+			return del()
 		},
-		attached: func() (bool, error) { return true, nil },
+		// A dump only when a notification concerned the interface:
+		// the filter was there when seen was taken.
+		attached: func() (bool, error) {
+			changed, now, err := w.changedSince(index, seen)
+			if err != nil || !changed {
+				return err == nil, err
+			}
+			found, err := findFilter(nl, index, parent, is)
+			if err != nil {
+				return false, err
+			}
+			seen = now
+			return found != nil, nil
+		},
 	}, nil
 }
 
@@ -140,24 +202,32 @@ func clsactQdisc(index int) *netlink.GenericQdisc {
 	}
 }
 
-// firstPriority is a priority ahead of every filter of the hook: one less
-// than the lowest in use, or 1, the first, when none is; 0 (the kernel's
-// choice) when the listing fails.
-func firstPriority(nl *netlink.Handle, index int, dir Direction) uint16 {
-	filters, err := nl.FilterList(device(index), clsactParent(dir))
+// freePriority is a priority that no filter of the hook has: ahead of
+// every filter, one less than the lowest in use; where that is 1, the
+// first free one.
+func freePriority(nl *netlink.Handle, index int, parent uint32) (uint16, error) {
+	filters, err := nl.FilterList(device(index), parent)
 	if err != nil {
-		return 0
+		return 0, err
 	}
+	used := map[uint16]bool{}
 	lowest := uint16(0)
 	for _, f := range filters {
-		if p := f.Attrs().Priority; lowest == 0 || p < lowest {
+		p := f.Attrs().Priority
+		used[p] = true
+		if lowest == 0 || p < lowest {
 			lowest = p
 		}
 	}
-	if lowest > 1 {
-		return lowest - 1
+	if lowest == 0 || lowest > 1 {
+		return max(lowest, 2) - 1, nil
 	}
-	return 1
+	for p := uint16(2); p != 0; p++ {
+		if !used[p] {
+			return p, nil
+		}
+	}
+	return 0, errors.New("every priority is taken")
 }
 
 // ensureClsact adds a clsact qdisc unless the interface has one, and says
@@ -213,26 +283,37 @@ func findFilter(nl *netlink.Handle, index int, parent uint32, match func(*netlin
 }
 
 // sweepStaleFilters removes, from every interface of the network
-// namespace, the clsact filters that a datapath of an earlier process left
-// when it died without detaching (SIGKILL, a crash): ours by the prefix of
-// their name and by their program's name and tag, stale because their
-// process is gone. Filters and qdiscs of anyone else stay untouched, and
-// so do filters of a live process, or of another version of the counter
-// (another tag), which are left to it.
-func sweepStaleFilters(d *Datapath, pid int) error {
+// namespace, the clsact filters that a datapath left when it died without
+// detaching (SIGKILL, a crash, an OOM kill).
+//
+// A filter is ours when its name has filterPrefix and its program's tag,
+// which the dump carries, is the tag of one of this datapath's TC
+// programs: the same program, loaded by another process. It is stale when
+// its owner is gone: nothing is bound to the owner's socket (owner). Names
+// of versions before tokens carry a pid instead: such a filter is stale
+// when no process of that pid, other than this one, runs this program
+// (comm); in a PID namespace of its own, where every collector is pid 1,
+// that cannot be told, and it stays. Everything else stays untouched:
+// filters and qdiscs of anyone else, filters of a live datapath, and those
+// of another version of the counter (another tag).
+//
+// All of it from dumps and sockets, which need no privilege: opening a
+// program by its id (BPF_PROG_GET_FD_BY_ID) would need CAP_SYS_ADMIN.
+func sweepStaleFilters(d *Datapath) error {
 	nl := d.nl
-	ours := map[string]string{} // program name -> tag
+	tags := map[string]bool{}
 	for _, p := range []*ebpf.Program{d.objs.TcCountRx, d.objs.TcCountTx} {
 		info, err := p.Info()
 		if err != nil {
 			return fmt.Errorf("describe TC program: %w", err)
 		}
-		ours[info.Name] = info.Tag
+		tags[info.Tag] = true
 	}
 	ls, err := links.List()
 	if err != nil {
 		return err
 	}
+	self := os.Getpid()
 	var errs []error
 	for _, l := range ls {
 		dev := device(l.Index)
@@ -243,7 +324,7 @@ func sweepStaleFilters(d *Datapath, pid int) error {
 			}
 			for _, f := range filters {
 				b, ok := f.(*netlink.BpfFilter)
-				if !ok || !staleFilter(b, ours, pid) {
+				if !ok || !tags[b.Tag] || !staleFilter(b.Name, self) {
 					continue
 				}
 				if err := nl.FilterDel(b); err != nil && !errors.Is(err, unix.ENOENT) {
@@ -255,25 +336,18 @@ func sweepStaleFilters(d *Datapath, pid int) error {
 	return errors.Join(errs...)
 }
 
-func staleFilter(f *netlink.BpfFilter, ours map[string]string, self int) bool {
-	owner, ok := strings.CutPrefix(f.Name, filterPrefix)
-	if !ok {
+// staleFilter tells whether the owner that the name of one of our filters
+// names is gone (sweepStaleFilters).
+func staleFilter(name string, self int) bool {
+	token, pid, ok := parseOwner(name)
+	switch {
+	case !ok:
 		return false
+	case token != "":
+		return !ownerAlive(token)
+	default:
+		return pid != self && !processAlive(pid)
 	}
-	pid, err := strconv.Atoi(owner)
-	if err != nil || pid == self || processAlive(pid) {
-		return false
-	}
-	p, err := ebpf.NewProgramFromID(ebpf.ProgramID(f.Id))
-	if err != nil {
-		return false
-	}
-	info, err := p.Info()
-	if cerr := p.Close(); err != nil || cerr != nil {
-		return false
-	}
-	tag, ok := ours[info.Name]
-	return ok && tag == info.Tag && tag == f.Tag
 }
 
 // processAlive tells whether a process of that pid runs the same program

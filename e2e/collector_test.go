@@ -80,8 +80,9 @@ func startCollector(t *testing.T, config string) *collector {
 // startCollectorIn runs bin with config written to dir/config.yaml (mode
 // 0644, for a collector that runs as another user), through wrapper when it
 // is not empty: a command, such as setpriv, that execs the rest of its
-// arguments, so that the process started is the collector itself.
-func startCollectorIn(t *testing.T, config, bin, dir string, wrapper []string) *collector {
+// arguments, so that the process started is the collector itself. setup,
+// if any, prepares the command before it starts (environment, namespaces).
+func startCollectorIn(t *testing.T, config, bin, dir string, wrapper []string, setup ...func(*exec.Cmd)) *collector {
 	t.Helper()
 	path := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
@@ -91,6 +92,9 @@ func startCollectorIn(t *testing.T, config, bin, dir string, wrapper []string) *
 	args := append(append([]string(nil), wrapper...), bin, "--config="+path)
 	c.cmd = exec.Command(args[0], args[1:]...)
 	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
+	for _, f := range setup {
+		f(c.cmd)
+	}
 	if err := c.cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", strings.Join(args, " "), err)
 	}

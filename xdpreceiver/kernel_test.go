@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/vishvananda/netlink"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/consumer/consumertest"
@@ -428,6 +429,47 @@ func TestKernelDetachedFromOutside(t *testing.T) {
 	assert.Zero(t, md.DataPointCount())
 	reattached := clk.reading(clk.len() - 1)
 	require.True(t, xdptest.Attached(t, p.Host), "attached again")
+	require.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}, host.statuses())
+
+	want = bpf.Totals{}
+	injectFrames(t, p, 2, &want, all)
+	scrapeUntil(t, scrape, newLedger(), func(string) pcommon.Timestamp { return reattached },
+		map[at]*bpf.Totals{}, map[at]*bpf.Totals{rx(p.Host): &want})
+}
+
+// TestKernelClsactRemovedFromOutside removes the clsact qdisc that holds
+// the receiver's filter, as `tc qdisc del dev X clsact` or a CNI that sets
+// TC up again does, on the path of kernels before 6.6 (forced through
+// OTELCOL_XDP_TC_LEGACY): as for a link detached from outside, the
+// receiver reports the fault, attaches again on the next scrape, and its
+// series resume from the new attachment.
+func TestKernelClsactRemovedFromOutside(t *testing.T) {
+	xdptest.Privileged(t)
+	t.Setenv(tcLegacyEnv, "1")
+	p := xdptest.NewPair(t)
+	s, clk, host := startKernelScraper(t, testConfig(p.Host))
+	attached := clk.reading(0)
+	scrape := mustScrape(t, s)
+	require.NotEmpty(t, xdptest.ClsactFilters(t, p.Host), "counts through a clsact filter")
+	var want bpf.Totals
+	injectFrames(t, p, 1, &want, all)
+	scrapeUntil(t, scrape, newLedger(), func(string) pcommon.Timestamp { return attached },
+		map[at]*bpf.Totals{}, map[at]*bpf.Totals{rx(p.Host): &want})
+
+	require.NoError(t, netlink.QdiscDel(&netlink.GenericQdisc{
+		QdiscAttrs: netlink.QdiscAttrs{LinkIndex: p.HostIndex, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT},
+		QdiscType:  "clsact",
+	}))
+	xdptest.RequireDetached(t, p.Host)
+	_, err := s.scrape(t.Context())
+	require.ErrorContains(t, err, `were detached from outside the collector`)
+	require.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, host.statuses())
+
+	md := scrape() // attaches again, reports from the next scrape on
+	assert.Zero(t, md.DataPointCount())
+	reattached := clk.reading(clk.len() - 1)
+	require.True(t, xdptest.Attached(t, p.Host), "attached again")
+	require.NotEmpty(t, xdptest.ClsactFilters(t, p.Host), "attached again through a clsact filter")
 	require.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}, host.statuses())
 
 	want = bpf.Totals{}

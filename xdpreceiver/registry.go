@@ -402,7 +402,7 @@ func (r *registry) collectOne(ifc *iface, final bool) {
 		r.linkAdded(links.Link{Index: index, Name: ifc.name})
 	default:
 		r.setState(ifc, stateFaulted, faultDetached, fmt.Errorf("the programs counting %q were detached from outside the "+
-			"collector (bpftool link detach); it is attached again at the next collection, if nothing else took its place", ifc.name))
+			"collector (bpftool link detach; tc filter del or tc qdisc del on kernels before 6.6); it is attached again at the next collection, if nothing else took its place", ifc.name))
 	}
 }
 

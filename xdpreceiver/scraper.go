@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -85,13 +86,19 @@ func newScraper(cfg *Config, set receiver.Settings, k kernel, now func() time.Ti
 		s.src = &programSource{open: func() (programObject, error) { return k.openProgram(spec) }, mode: mode, names: p.keyNames(), em: s.em,
 			describe: k.describeDriver, logger: s.logger}
 	} else {
-		opts := bpf.Options{Capacity: cfg.MaxInterfaces}
+		opts := bpf.Options{Capacity: cfg.MaxInterfaces, TCLegacy: os.Getenv(tcLegacyEnv) == "1"}
 		b := newBuiltinSource(func() (datapath, error) { return k.loadDatapath(opts) }, mode, cfg.directions(), s.em, s.logger)
 		b.describe = k.describeDriver
 		s.src = b
 	}
 	return s
 }
+
+// tcLegacyEnv, set to 1, makes TC attach as clsact filters, as on kernels
+// before 6.6, where TCX exists too: for the end-to-end tests of that path,
+// which run the built collector on newer kernels. It is no setting of the
+// receiver's.
+const tcLegacyEnv = "OTELCOL_XDP_TC_LEGACY"
 
 // start loads the source, then attaches every exactly named interface, or
 // fails and attaches none; then it follows link changes, and its watch
