@@ -23,7 +23,7 @@ func DescribeDriver(iface string) (Driver, error) {
 	if err != nil {
 		return Driver{}, fmt.Errorf("describe driver of %q: %w", iface, err)
 	}
-	defer unix.Close(fd)
+	defer func() { _ = unix.Close(fd) }()
 
 	var d Driver
 	if target, err := os.Readlink("/sys/class/net/" + iface + "/device/driver"); err == nil {

@@ -95,7 +95,7 @@ func ownerAlive(token string) bool {
 	if err != nil {
 		return true
 	}
-	defer unix.Close(fd)
+	defer func() { _ = unix.Close(fd) }()
 	return !errors.Is(unix.Connect(fd, ownerAddress(token)), unix.ECONNREFUSED)
 }
 

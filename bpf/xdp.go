@@ -68,11 +68,10 @@ func attachXDPLink(prog *ebpf.Program, ifc netlink.Link, mode Mode, frags bool) 
 // refuse (Driver.checkNative). A driver that cannot be described is left
 // to the kernel to judge.
 func preflightNative(ifc netlink.Link, frags bool) error {
-	d, err := DescribeDriver(ifc.Attrs().Name)
-	if err != nil {
-		return nil
+	if d, err := DescribeDriver(ifc.Attrs().Name); err == nil {
+		return d.checkNative(ifc.Attrs().Name, frags)
 	}
-	return d.checkNative(ifc.Attrs().Name, frags)
+	return nil
 }
 
 func xdpFlags(m Mode) link.XDPAttachFlags {
