@@ -38,9 +38,9 @@ func BenchmarkPerPacket(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { base.Close() })
-	xdp, tc := newRunner(b, "xdp", loadDatapath(b, bpf.Options{Capacity: 4}), true, bpf.Receive), (*runner)(nil)
-	tc = newRunner(b, "tc", xdp.d, false, bpf.Receive)
-	hashed := newRunner(b, "xdp-hash", loadDatapath(b, bpf.Options{Capacity: 4}), true, bpf.Receive)
+	xdp, tc := newRunner(b, "xdp", loadDatapath(b, bpf.Options{Capacity: 4}), true, bpf.Receive, bpf.LayerEthernet), (*runner)(nil)
+	tc = newRunner(b, "tc", xdp.d, false, bpf.Receive, bpf.LayerEthernet)
+	hashed := newRunner(b, "xdp-hash", loadDatapath(b, bpf.Options{Capacity: 4}), true, bpf.Receive, bpf.LayerEthernet)
 	if err := hashed.d.MoveToHash(loIndex); err != nil {
 		b.Fatal(err)
 	}

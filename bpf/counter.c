@@ -3,12 +3,17 @@
 //go:build ignore
 
 /*
- * The counter: one program per hook, all counting into one per-CPU map.
+ * The counter: one program per hook and kind of link, all counting into one
+ * per-CPU map.
  *
  *   xdp_count         XDP, receive: on NICs whose driver runs XDP natively.
  *   xdp_count_linear  the same, for kernels before 5.18 (no frags).
  *   tc_count_rx       TC ingress (TCX or clsact), receive: everywhere else.
  *   tc_count_tx       TC egress (TCX or clsact), transmit.
+ *
+ * and the same four with _l3 for devices without a link layer, whose
+ * packets start at the IP header (enum link, parse.h): the loader picks them
+ * by the interface's hardware type.
  *
  * A receiver loads them once and attaches them to all its interfaces. Each
  * interface has a slot in the counters map, which holds its counters of both
@@ -18,9 +23,12 @@
  * - Every packet is counted exactly once, in exactly one class of one slot,
  *   and every program passes every packet on: XDP_PASS, TC_ACT_UNSPEC (the
  *   next program or filter, or the default action, decides).
- * - A packet is what the wire carries. At TC a GSO packet counts as its
- *   segments, and its bytes as the segments carry them: the headers once per
- *   segment. A VLAN tag the device took off (or will put on) counts too.
+ * - A packet is what the wire carries: the whole frame, from the Ethernet
+ *   header on, or the IP packet on a device without a link layer. At TC a
+ *   GSO packet counts as its segments, and its bytes as the segments carry
+ *   them: every header that each segment repeats, once per segment, the
+ *   inner headers of a tunnel (VXLAN, Geneve, GRE, IPIP, SIT) included. A
+ *   VLAN tag the device took off (or will put on) counts too.
  * - Nothing is read past the packet (parse.h).
  * - A slot's counters only grow while it serves an interface. User space
  *   reads them, and clears a slot only before it serves another interface.
@@ -130,7 +138,7 @@ static __always_inline void count(__u32 slot, enum direction dir, __u32 class, _
 	c->bytes += bytes;
 }
 
-static __always_inline int xdp_count_frame(struct xdp_md *ctx, enum hook hook, __u32 len)
+static __always_inline int xdp_count_frame(struct xdp_md *ctx, enum hook hook, enum link link, __u32 len)
 {
 	struct cursor c = {
 		.ctx = ctx,
@@ -139,7 +147,7 @@ static __always_inline int xdp_count_frame(struct xdp_md *ctx, enum hook hook, _
 		.end = (void *)(long)ctx->data_end,
 		.len = len,
 	};
-	__u32 class = class_of(classify(&c));
+	__u32 class = class_of(classify(&c, link));
 
 	count(slot_of(ctx->ingress_ifindex), DIRECTION_RECEIVE, class, 1, len);
 	return XDP_PASS;
@@ -152,7 +160,7 @@ static __always_inline int xdp_count_frame(struct xdp_md *ctx, enum hook hook, _
 SEC("xdp.frags")
 int xdp_count(struct xdp_md *ctx)
 {
-	return xdp_count_frame(ctx, HOOK_XDP, bpf_xdp_get_buff_len(ctx));
+	return xdp_count_frame(ctx, HOOK_XDP, LINK_ETHERNET, bpf_xdp_get_buff_len(ctx));
 }
 
 /*
@@ -162,20 +170,161 @@ int xdp_count(struct xdp_md *ctx)
 SEC("xdp")
 int xdp_count_linear(struct xdp_md *ctx)
 {
-	return xdp_count_frame(ctx, HOOK_XDP_LINEAR, ctx->data_end - ctx->data);
+	return xdp_count_frame(ctx, HOOK_XDP_LINEAR, LINK_ETHERNET, ctx->data_end - ctx->data);
 }
 
+/* The same two for devices without a link layer. */
+SEC("xdp.frags")
+int xdp_count_l3(struct xdp_md *ctx)
+{
+	return xdp_count_frame(ctx, HOOK_XDP, LINK_IP, bpf_xdp_get_buff_len(ctx));
+}
+
+SEC("xdp")
+int xdp_count_l3_linear(struct xdp_md *ctx)
+{
+	return xdp_count_frame(ctx, HOOK_XDP_LINEAR, LINK_IP, ctx->data_end - ctx->data);
+}
+
+/* Ethertypes of what a GRE or Geneve header carries. */
+#define ETH_P_TEB 0x6558 /* transparent Ethernet bridging: an Ethernet frame */
+
 /*
- * The length of the headers that every segment of a GSO packet repeats: up
- * to and including the transport header, whose length only TCP varies.
+ * The end of the TCP or UDP header of the IP packet at off, which the
+ * ethertype proto (host order) says is IPv4 or IPv6, or 0 when the packet
+ * is anything else or ends first. IPv6 extension headers are not walked:
+ * a tunnel's inner packet that has them is not recognized.
  */
-static __always_inline __u32 gso_header_len(struct __sk_buff *skb, __u32 transport, __u32 l4)
+static __always_inline __u32 inner_transport_end(struct __sk_buff *skb, __u32 off, __u32 proto)
 {
 	struct {
 		__u8 ignored[12];
 		__u8 doff; /* data offset, in its upper four bits */
 	} tcp;
+	__u8 l4;
 
+	if (proto == ETH_P_IP) {
+		struct iphdr ip;
+
+		if (bpf_skb_load_bytes(skb, off, &ip, sizeof(ip)) || ip.version != 4 || ip.ihl < 5)
+			return 0;
+		off += ip.ihl * 4;
+		l4 = ip.protocol;
+	} else if (proto == ETH_P_IPV6) {
+		struct ipv6hdr ip6;
+
+		if (bpf_skb_load_bytes(skb, off, &ip6, sizeof(ip6)) || ip6.version != 6)
+			return 0;
+		off += sizeof(ip6);
+		l4 = ip6.nexthdr;
+	} else {
+		return 0;
+	}
+	if (l4 == IPPROTO_UDP)
+		return off + 8;
+	if (l4 != IPPROTO_TCP || bpf_skb_load_bytes(skb, off, &tcp, sizeof(tcp)) || tcp.doff < 5 << 4)
+		return 0;
+	return off + (tcp.doff >> 4) * 4;
+}
+
+/*
+ * The same for an inner Ethernet frame at off, as VXLAN, Geneve and
+ * gretap carry: untagged, IPv4 or IPv6.
+ */
+static __always_inline __u32 inner_frame_end(struct __sk_buff *skb, __u32 off)
+{
+	__be16 proto;
+
+	if (bpf_skb_load_bytes(skb, off + 12, &proto, sizeof(proto)))
+		return 0;
+	return inner_transport_end(skb, off + sizeof(struct ethhdr), bpf_ntohs(proto));
+}
+
+/*
+ * The end of the inner transport header of a tunnel packet whose outer
+ * transport header, of IP protocol proto, is at off; 0 when it is no
+ * tunnel this recognizes. Tunnels are told by their headers, not by
+ * ports, which every overlay configures its own way:
+ *
+ * - IPIP and SIT (IPv4 or IPv6 in IP): the inner IP header is at off.
+ * - GRE, version 0, without routing: its header (4 bytes, and 4 more for
+ *   each of checksum, key and sequence number) carries IPv4, IPv6 or an
+ *   Ethernet frame (gretap).
+ * - Geneve over UDP: version 0, options of the length it says, then the
+ *   protocol it names: an Ethernet frame, IPv4 or IPv6.
+ * - VXLAN over UDP: the I flag set and no other flag but GBP's, then an
+ *   Ethernet frame. Its reserved protocol bytes are 0 (or GBP's policy),
+ *   where Geneve's name a protocol, which tells the two apart.
+ *
+ * A UDP GSO packet that is no tunnel (UDP_SEGMENT) would have to carry, in
+ * its payload, both such a header and an inner Ethernet, IP and transport
+ * header to be taken for one.
+ */
+static __always_inline __u32 tunnel_header_end(struct __sk_buff *skb, __u32 proto, __u32 off)
+{
+	struct {
+		__u8 b0;
+		__u8 b1;
+		__be16 proto;
+	} h;
+	__u32 n;
+
+	switch (proto) {
+	case IPPROTO_IPIP:
+		return inner_transport_end(skb, off, ETH_P_IP);
+	case IPPROTO_IPV6:
+		return inner_transport_end(skb, off, ETH_P_IPV6);
+	case IPPROTO_GRE:
+		if (bpf_skb_load_bytes(skb, off, &h, sizeof(h)) || h.b1 & 0x07 || h.b0 & 0x40)
+			return 0;
+		n = 4 + (h.b0 >> 7) * 4 + (h.b0 >> 5 & 1) * 4 + (h.b0 >> 4 & 1) * 4;
+		if (h.proto == bpf_htons(ETH_P_TEB))
+			return inner_frame_end(skb, off + n);
+		return inner_transport_end(skb, off + n, bpf_ntohs(h.proto));
+	case IPPROTO_UDP:
+		off += 8; /* the UDP header */
+		if (bpf_skb_load_bytes(skb, off, &h, sizeof(h)))
+			return 0;
+		if (h.b0 >> 6 == 0 && (h.proto == bpf_htons(ETH_P_TEB) || h.proto == bpf_htons(ETH_P_IP) ||
+				       h.proto == bpf_htons(ETH_P_IPV6))) {
+			n = 8 + (h.b0 & 0x3f) * 4; /* Geneve */
+			if (h.proto == bpf_htons(ETH_P_TEB))
+				return inner_frame_end(skb, off + n);
+			return inner_transport_end(skb, off + n, bpf_ntohs(h.proto));
+		}
+		if ((h.b0 & 0x7f) == 0x08 && (h.b0 & 0x80 || !h.proto)) /* VXLAN */
+			return inner_frame_end(skb, off + 8);
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * The length of the headers that every segment of a GSO packet repeats:
+ * up to and including the transport header behind which the payload is
+ * cut, whose length only TCP varies. For a tunnel that is the inner one:
+ * every segment repeats the outer headers, the tunnel's and the inner
+ * packet's. transport and proto are the outer transport's class and IP
+ * protocol, l4 its offset.
+ *
+ * The kernel computes this too (qdisc_pkt_len_init), but a program sees it
+ * only at egress, as wire_len, and with a tunnel's inner headers only on
+ * recent kernels (6.18 has them); at ingress, TCX and clsact alike,
+ * wire_len is skb->len less the Ethernet header, whatever the segments.
+ * So both directions count it here, the same way on every kernel.
+ */
+static __always_inline __u32 gso_header_len(struct __sk_buff *skb, __u32 transport, __u32 proto, __u32 l4)
+{
+	struct {
+		__u8 ignored[12];
+		__u8 doff; /* data offset, in its upper four bits */
+	} tcp;
+	__u32 end;
+
+	end = tunnel_header_end(skb, proto, l4);
+	if (end && end < skb->len)
+		return end;
 	switch (transport) {
 	case TRANSPORT_TCP:
 		if (bpf_skb_load_bytes(skb, l4, &tcp, sizeof(tcp)))
@@ -188,7 +337,7 @@ static __always_inline __u32 gso_header_len(struct __sk_buff *skb, __u32 transpo
 	}
 }
 
-static __always_inline int tc_count(struct __sk_buff *skb, enum direction dir)
+static __always_inline int tc_count(struct __sk_buff *skb, enum direction dir, enum link link)
 {
 	struct cursor c = {
 		.ctx = skb,
@@ -197,8 +346,8 @@ static __always_inline int tc_count(struct __sk_buff *skb, enum direction dir)
 		.end = (void *)(long)skb->data_end,
 		.len = skb->len,
 	};
-	struct class_info ci = classify(&c);
-	__u32 tag, class, l4;
+	struct class_info ci = classify(&c, link);
+	__u32 tag, class, l4, proto;
 	__u64 segs = 1, bytes;
 
 	/*
@@ -213,10 +362,11 @@ static __always_inline int tc_count(struct __sk_buff *skb, enum direction dir)
 	/* From here on, one state for every path through the parse. */
 	class = class_of(ci);
 	l4 = c.off + unknown_zero;
+	proto = (c.proto + unknown_zero) & 0xff;
 	bytes = skb->len + tag;
 
 	if (skb->gso_size) {
-		__u32 hdr = gso_header_len(skb, class % TRANSPORT_COUNT, l4);
+		__u32 hdr = gso_header_len(skb, class % TRANSPORT_COUNT, proto, l4);
 
 		segs = skb->gso_segs;
 		if (!segs && skb->len > hdr) /* untrusted GSO (SKB_GSO_DODGY) */
@@ -233,11 +383,23 @@ static __always_inline int tc_count(struct __sk_buff *skb, enum direction dir)
 SEC("tc")
 int tc_count_rx(struct __sk_buff *skb)
 {
-	return tc_count(skb, DIRECTION_RECEIVE);
+	return tc_count(skb, DIRECTION_RECEIVE, LINK_ETHERNET);
 }
 
 SEC("tc")
 int tc_count_tx(struct __sk_buff *skb)
 {
-	return tc_count(skb, DIRECTION_TRANSMIT);
+	return tc_count(skb, DIRECTION_TRANSMIT, LINK_ETHERNET);
+}
+
+SEC("tc")
+int tc_count_rx_l3(struct __sk_buff *skb)
+{
+	return tc_count(skb, DIRECTION_RECEIVE, LINK_IP);
+}
+
+SEC("tc")
+int tc_count_tx_l3(struct __sk_buff *skb)
+{
+	return tc_count(skb, DIRECTION_TRANSMIT, LINK_IP);
 }

@@ -9,7 +9,11 @@
 
 #include <linux/types.h>
 
-/* network.type: what the (possibly VLAN-tagged) ethertype says. */
+/*
+ * network.type: what the (possibly VLAN-tagged) ethertype says; on a device
+ * without a link layer, the protocol the kernel took the packet for (TC), or
+ * its IP version (XDP).
+ */
 enum net_type {
 	NET_TYPE_IPV4 = 0,
 	NET_TYPE_IPV6 = 1,
@@ -56,7 +60,12 @@ enum direction {
  */
 struct counter {
 	__u64 packets; /* what the wire carries: a GSO packet counts its segments */
-	__u64 bytes;   /* whole frames, Ethernet header included */
+	/*
+	 * Whole frames, Ethernet header included, or, on a device without a
+	 * link layer, whole IP packets; for a GSO packet, every header that
+	 * each segment repeats, once per segment, a tunnel's inner ones too.
+	 */
+	__u64 bytes;
 };
 
 /*

@@ -75,19 +75,23 @@ type counterWindow struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	counterMapCounters         = "counters"
-	counterMapSlotIndex        = "slot_index"
-	counterMapSlots            = "slots"
-	counterMapWindows          = "windows"
-	counterProgTcCountRx       = "tc_count_rx"
-	counterProgTcCountTx       = "tc_count_tx"
-	counterProgXdpCount        = "xdp_count"
-	counterProgXdpCountLinear  = "xdp_count_linear"
-	counterVarUnknownZero      = "unknown_zero"
-	counterVarUnusedDirection  = "unused_direction"
-	counterVarUnusedNetType    = "unused_net_type"
-	counterVarUnusedSlotLayout = "unused_slot_layout"
-	counterVarUnusedTransport  = "unused_transport"
+	counterMapCounters          = "counters"
+	counterMapSlotIndex         = "slot_index"
+	counterMapSlots             = "slots"
+	counterMapWindows           = "windows"
+	counterProgTcCountRx        = "tc_count_rx"
+	counterProgTcCountRxL3      = "tc_count_rx_l3"
+	counterProgTcCountTx        = "tc_count_tx"
+	counterProgTcCountTxL3      = "tc_count_tx_l3"
+	counterProgXdpCount         = "xdp_count"
+	counterProgXdpCountL3       = "xdp_count_l3"
+	counterProgXdpCountL3Linear = "xdp_count_l3_linear"
+	counterProgXdpCountLinear   = "xdp_count_linear"
+	counterVarUnknownZero       = "unknown_zero"
+	counterVarUnusedDirection   = "unused_direction"
+	counterVarUnusedNetType     = "unused_net_type"
+	counterVarUnusedSlotLayout  = "unused_slot_layout"
+	counterVarUnusedTransport   = "unused_transport"
 )
 
 // loadCounter returns the embedded CollectionSpec for counter.
@@ -132,10 +136,14 @@ type counterSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type counterProgramSpecs struct {
-	TcCountRx      *ebpf.ProgramSpec `ebpf:"tc_count_rx"`
-	TcCountTx      *ebpf.ProgramSpec `ebpf:"tc_count_tx"`
-	XdpCount       *ebpf.ProgramSpec `ebpf:"xdp_count"`
-	XdpCountLinear *ebpf.ProgramSpec `ebpf:"xdp_count_linear"`
+	TcCountRx        *ebpf.ProgramSpec `ebpf:"tc_count_rx"`
+	TcCountRxL3      *ebpf.ProgramSpec `ebpf:"tc_count_rx_l3"`
+	TcCountTx        *ebpf.ProgramSpec `ebpf:"tc_count_tx"`
+	TcCountTxL3      *ebpf.ProgramSpec `ebpf:"tc_count_tx_l3"`
+	XdpCount         *ebpf.ProgramSpec `ebpf:"xdp_count"`
+	XdpCountL3       *ebpf.ProgramSpec `ebpf:"xdp_count_l3"`
+	XdpCountL3Linear *ebpf.ProgramSpec `ebpf:"xdp_count_l3_linear"`
+	XdpCountLinear   *ebpf.ProgramSpec `ebpf:"xdp_count_linear"`
 }
 
 // counterMapSpecs contains maps before they are loaded into the kernel.
@@ -209,17 +217,25 @@ type counterVariables struct {
 //
 // It can be passed to loadCounterObjects or ebpf.CollectionSpec.LoadAndAssign.
 type counterPrograms struct {
-	TcCountRx      *ebpf.Program `ebpf:"tc_count_rx"`
-	TcCountTx      *ebpf.Program `ebpf:"tc_count_tx"`
-	XdpCount       *ebpf.Program `ebpf:"xdp_count"`
-	XdpCountLinear *ebpf.Program `ebpf:"xdp_count_linear"`
+	TcCountRx        *ebpf.Program `ebpf:"tc_count_rx"`
+	TcCountRxL3      *ebpf.Program `ebpf:"tc_count_rx_l3"`
+	TcCountTx        *ebpf.Program `ebpf:"tc_count_tx"`
+	TcCountTxL3      *ebpf.Program `ebpf:"tc_count_tx_l3"`
+	XdpCount         *ebpf.Program `ebpf:"xdp_count"`
+	XdpCountL3       *ebpf.Program `ebpf:"xdp_count_l3"`
+	XdpCountL3Linear *ebpf.Program `ebpf:"xdp_count_l3_linear"`
+	XdpCountLinear   *ebpf.Program `ebpf:"xdp_count_linear"`
 }
 
 func (p *counterPrograms) Close() error {
 	return _CounterClose(
 		p.TcCountRx,
+		p.TcCountRxL3,
 		p.TcCountTx,
+		p.TcCountTxL3,
 		p.XdpCount,
+		p.XdpCountL3,
+		p.XdpCountL3Linear,
 		p.XdpCountLinear,
 	)
 }

@@ -44,21 +44,32 @@ type Datapath struct {
 	closed bool
 }
 
-// objects are what a datapath loads: the programs it attaches and the maps
-// it reads and writes. Of the two XDP programs the kernel gets one, as
-// xdp_count.
+// objects are what a datapath loads: the programs it attaches, for
+// Ethernet devices and for devices without a link layer (Layer), and the
+// maps it reads and writes. Of each pair of XDP programs the kernel gets
+// one, as xdp_count and xdp_count_l3.
 type objects struct {
-	XdpCount  *ebpf.Program `ebpf:"xdp_count"`
-	TcCountRx *ebpf.Program `ebpf:"tc_count_rx"`
-	TcCountTx *ebpf.Program `ebpf:"tc_count_tx"`
-	Counters  *ebpf.Map     `ebpf:"counters"`
-	SlotIndex *ebpf.Map     `ebpf:"slot_index"`
-	Slots     *ebpf.Map     `ebpf:"slots"`
+	XdpCount    *ebpf.Program `ebpf:"xdp_count"`
+	TcCountRx   *ebpf.Program `ebpf:"tc_count_rx"`
+	TcCountTx   *ebpf.Program `ebpf:"tc_count_tx"`
+	XdpCountL3  *ebpf.Program `ebpf:"xdp_count_l3"`
+	TcCountRxL3 *ebpf.Program `ebpf:"tc_count_rx_l3"`
+	TcCountTxL3 *ebpf.Program `ebpf:"tc_count_tx_l3"`
+	Counters    *ebpf.Map     `ebpf:"counters"`
+	SlotIndex   *ebpf.Map     `ebpf:"slot_index"`
+	Slots       *ebpf.Map     `ebpf:"slots"`
+}
+
+func (o *objects) programs() []*ebpf.Program {
+	return []*ebpf.Program{o.XdpCount, o.TcCountRx, o.TcCountTx, o.XdpCountL3, o.TcCountRxL3, o.TcCountTxL3}
 }
 
 func (o *objects) Close() error {
-	return errors.Join(o.XdpCount.Close(), o.TcCountRx.Close(), o.TcCountTx.Close(),
-		o.Counters.Close(), o.SlotIndex.Close(), o.Slots.Close())
+	var errs []error
+	for _, p := range o.programs() {
+		errs = append(errs, p.Close())
+	}
+	return errors.Join(append(errs, o.Counters.Close(), o.SlotIndex.Close(), o.Slots.Close())...)
 }
 
 // Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; later ones ignore it.
@@ -88,10 +99,13 @@ func Load(opts Options) (*Datapath, error) {
 	spec.Maps[counterMapCounters].MaxEntries = uint32(opts.Capacity) + 1
 	spec.Maps[counterMapSlots].MaxEntries = uint32(opts.Capacity)
 	if !frags {
-		// Before 5.18: the variant that reads in place, as xdp_count.
+		// Before 5.18: the variants that read in place, as xdp_count and
+		// xdp_count_l3.
 		spec.Programs[counterProgXdpCount] = spec.Programs[counterProgXdpCountLinear]
+		spec.Programs[counterProgXdpCountL3] = spec.Programs[counterProgXdpCountL3Linear]
 	}
 	delete(spec.Programs, counterProgXdpCountLinear)
+	delete(spec.Programs, counterProgXdpCountL3Linear)
 	d := &Datapath{frags: frags, capacity: opts.Capacity}
 	if err := spec.LoadAndAssign(&d.objs, nil); err != nil {
 		return nil, fmt.Errorf("load counter: %w", err)
@@ -105,7 +119,7 @@ func Load(opts Options) (*Datapath, error) {
 	d.slots = newSlotTable(d.objs.SlotIndex, d.objs.Slots, d.objs.Counters, opts.Capacity, d.reader.cpus)
 	d.tc = tcAttacher{legacy: opts.TCLegacy}
 	d.ids = map[*ebpf.Program]uint32{}
-	for _, p := range []*ebpf.Program{d.objs.XdpCount, d.objs.TcCountRx, d.objs.TcCountTx} {
+	for _, p := range d.objs.programs() {
 		d.ids[p] = programID(p)
 	}
 	return d, nil
@@ -133,17 +147,31 @@ func (d *Datapath) Capacity() int { return d.capacity }
 // Frags tells whether the XDP program was loaded frags-aware.
 func (d *Datapath) Frags() bool { return d.frags }
 
-// Program returns the program of a hook and direction: xdp_count for XDP,
-// tc_count_rx or tc_count_tx for TC. It is for BPF_PROG_TEST_RUN and
-// benchmarks; attaching goes through Open.
+// Program returns the program of a hook and direction for Ethernet
+// devices: xdp_count for XDP, tc_count_rx or tc_count_tx for TC. It is for
+// BPF_PROG_TEST_RUN and benchmarks; attaching goes through Open.
 func (d *Datapath) Program(xdp bool, dir Direction) *ebpf.Program {
+	return d.ProgramFor(LayerEthernet, xdp, dir)
+}
+
+// ProgramFor returns the program of a hook and direction for devices whose
+// packets start as l says: for LayerIP, xdp_count_l3, tc_count_rx_l3 or
+// tc_count_tx_l3.
+func (d *Datapath) ProgramFor(l Layer, xdp bool, dir Direction) *ebpf.Program {
+	o := &d.objs
 	switch {
+	case xdp && l == LayerIP:
+		return o.XdpCountL3
 	case xdp:
-		return d.objs.XdpCount
+		return o.XdpCount
+	case dir == Transmit && l == LayerIP:
+		return o.TcCountTxL3
 	case dir == Transmit:
-		return d.objs.TcCountTx
+		return o.TcCountTx
+	case l == LayerIP:
+		return o.TcCountRxL3
 	default:
-		return d.objs.TcCountRx
+		return o.TcCountRx
 	}
 }
 

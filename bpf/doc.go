@@ -6,7 +6,10 @@
 // VLAN-tagged) ethertype names and the transport its IPv4 header or IPv6
 // extension-header chain names (parse.h), and adds it to its interface's
 // slot of one per-CPU array, per direction and class. They always pass the
-// packet on. counter.h is the one definition of the maps' keys and values,
+// packet on. On devices without a link layer (tun, WireGuard, ipip, gre,
+// ppp, ...: Layer), whose packets start at the IP header, their _l3
+// variants count instead: the network type is then the protocol the kernel
+// took the packet for at TC, and its IP version at XDP. counter.h is the one definition of the maps' keys and values,
 // shared with Go through bpf2go; the compiled object and its bindings are
 // committed, so building needs no clang and a host needs no kernel
 // headers.
@@ -39,9 +42,10 @@
 // (Driver.XDPEffect), and on virtual interfaces XDP costs TCP streams much
 // of their throughput, where TC changes nothing. ModeNative and ModeGeneric
 // force XDP, refused beforehand where the driver would refuse it
-// (DescribeDriver); ModeTC forces TC. At TC a GSO packet counts as the segments the wire carries,
-// its bytes with the headers once per segment; generic XDP sees it as one
-// packet.
+// (DescribeDriver); ModeTC forces TC. At TC a GSO packet counts as the
+// segments the wire carries, its bytes with every header that each segment
+// repeats once per segment, a tunnel's inner headers included (VXLAN,
+// Geneve, GRE, IPIP, SIT); generic XDP sees it as one packet.
 //
 // Nothing outlives the process: XDP and TCX programs are held by bpf_links
 // that die with it, even by SIGKILL. Kernels before 6.6 have no TCX: there

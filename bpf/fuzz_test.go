@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/otelcol-xdp/otelcol-xdp/bpf"
+	x "github.com/otelcol-xdp/otelcol-xdp/internal/xdptest"
 )
 
 // BPF_PROG_TEST_RUN takes XDP frames from an Ethernet header long up to what
@@ -24,6 +25,12 @@ const maxLinear = 3500
 // The other programs and variants must count every frame in the same class
 // as frags-aware XDP: TC ingress and egress, and XDP without frags (kernels
 // before 5.18) for frames that fit one buffer.
+//
+// The programs for devices without a link layer take the frame as an IP
+// packet, and must count it in the class that frags-aware XDP counts it
+// in behind an Ethernet header with the ethertype they take it for: at XDP
+// the one of its IP version nibble (or another one), at TC the protocol
+// that the test run gives it (testRunProtocol).
 func FuzzCount(f *testing.F) {
 	rs := runners(f)
 	f.Fuzz(func(t *testing.T, frame []byte) {
@@ -35,11 +42,37 @@ func FuzzCount(f *testing.F) {
 			if !r.frags && len(frame) > maxLinear {
 				continue
 			}
-			if other, ok := countOnce(t, r, frame); ok && other != got {
-				t.Errorf("counted as %v by %s, as %v by %s", got, rs[0].name, other, r.name)
+			want := got
+			if r.layer == bpf.LayerIP {
+				if len(frame)+14 > maxFrame {
+					continue
+				}
+				want, _ = countOnce(t, rs[0], x.Cat(x.Eth(l3Ethertype(r, frame)), frame))
+			}
+			if other, ok := countOnce(t, r, frame); ok && other != want {
+				t.Errorf("counted as %v by %s, as %v by %s (want %v)", got, rs[0].name, other, r.name, want)
 			}
 		}
 	})
+}
+
+// l3Ethertype is the ethertype that the program of r, one for devices
+// without a link layer, takes the IP packet p for.
+func l3Ethertype(r *runner, p []byte) uint16 {
+	if !r.xdp {
+		switch et := testRunProtocol(p); et {
+		case x.EtherIPv4, x.EtherIPv6, x.EtherARP:
+			return et
+		}
+		return x.EtherLocal
+	}
+	switch p[0] >> 4 {
+	case 4:
+		return x.EtherIPv4
+	case 6:
+		return x.EtherIPv6
+	}
+	return x.EtherLocal
 }
 
 // countOnce runs frame once and returns the one class it was counted in,

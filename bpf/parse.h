@@ -5,6 +5,9 @@
  * cursor, reads one header, moves the cursor past it and returns what the
  * header names next.
  *
+ * A frame starts with an Ethernet header, or, on a device without a link
+ * layer (enum link), with its IP header.
+ *
  * Invariants:
  * - Nothing is read past the frame. A fixed header is read in place once
  *   (void *)(hdr + 1) <= end; extension headers are read from a copy of the
@@ -78,6 +81,23 @@ enum hook {
 	HOOK_TC,         /* bpf_skb_load_bytes */
 };
 
+/*
+ * What the first header of a frame is, on the interface that the program
+ * counts: a literal in each program, like enum hook, chosen by the loader
+ * from the interface's hardware type (ARPHRD_*), so that the choice costs
+ * no packet anything.
+ */
+enum link {
+	LINK_ETHERNET, /* an Ethernet header: ether, loopback */
+	/*
+	 * The IP header: devices without a link layer (tun, WireGuard, ipip,
+	 * sit, ip6tnl, gre, ppp, raw-IP modems). Which IP header, TC learns
+	 * from skb->protocol; XDP, which has no protocol, from the version
+	 * nibble.
+	 */
+	LINK_IP,
+};
+
 /* Where the parse is. pos and off name the same place. */
 struct cursor {
 	void *ctx;      /* the program's context: xdp_md or __sk_buff */
@@ -87,6 +107,12 @@ struct cursor {
 	__u32 off;      /* the next header's offset from the frame's start */
 	__u32 len;      /* the whole frame, every buffer included */
 	__u32 tags;     /* VLAN tags in the frame's data */
+	/*
+	 * The IP protocol that the transport header at off has: set where the
+	 * IP header names it directly, 0 behind IPv6 extension headers.
+	 * Tunnelled GSO packets are told by it (counter.c).
+	 */
+	__u32 proto;
 };
 
 /* What a frame is counted as. */
@@ -169,6 +195,27 @@ static __always_inline __be16 parse_ethhdr(struct cursor *c)
 	return proto;
 }
 
+/*
+ * The ethertype of the IP packet under the cursor, from its version nibble,
+ * for XDP on a device without a link layer: 0 (other) when it is neither
+ * IPv4 nor IPv6, or empty. The cursor stays: the IP header starts here.
+ */
+static __always_inline __be16 parse_ip_version(struct cursor *c)
+{
+	__u8 *v = c->pos;
+
+	if ((void *)(v + 1) > c->end)
+		return 0;
+	switch (*v >> 4) {
+	case 4:
+		return bpf_htons(ETH_P_IP);
+	case 6:
+		return bpf_htons(ETH_P_IPV6);
+	default:
+		return 0;
+	}
+}
+
 static __always_inline __u32 transport_of(__u8 proto, int is_ipv6)
 {
 	switch (proto) {
@@ -204,6 +251,7 @@ static __always_inline __u32 parse_ipv4(struct cursor *c)
 	if (iph->ihl > 5 && c->off + iph->ihl * 4 > c->len)
 		return TRANSPORT_NONE;
 	c->off += iph->ihl * 4;
+	c->proto = iph->protocol;
 	return transport_of(iph->protocol, 0);
 }
 
@@ -440,6 +488,7 @@ static __always_inline __u32 parse_ipv6(struct cursor *c)
 	if (!ipv6_is_ext(nexthdr)) {
 		if (nexthdr == IPPROTO_NONE)
 			return TRANSPORT_NONE;
+		c->proto = nexthdr;
 		return transport_of(nexthdr, 1);
 	}
 	switch (c->hook) {
@@ -457,14 +506,26 @@ static __always_inline __u32 parse_ipv6(struct cursor *c)
 }
 
 /*
- * Classifies the frame under the cursor, which starts at its Ethernet
- * header, and leaves the cursor's offset at its transport header.
+ * Classifies the frame under the cursor, which starts at its first header,
+ * of the kind link says, and leaves the cursor's offset at its transport
+ * header. On a device without a link layer the network type is what the
+ * kernel took the packet for (skb->protocol) at TC, and what its version
+ * nibble says at XDP; either way the IP header is then parsed at offset 0,
+ * and one whose version is not the one expected is cut short (none).
  */
-static __always_inline struct class_info classify(struct cursor *c)
+static __always_inline struct class_info classify(struct cursor *c, enum link link)
 {
 	struct class_info ci = {.net = NET_TYPE_OTHER, .transport = TRANSPORT_NONE};
+	__be16 proto;
 
-	switch (parse_ethhdr(c)) {
+	if (link == LINK_ETHERNET)
+		proto = parse_ethhdr(c);
+	else if (c->hook == HOOK_TC)
+		proto = (__be16)((struct __sk_buff *)c->ctx)->protocol;
+	else
+		proto = parse_ip_version(c);
+
+	switch (proto) {
 	case bpf_htons(ETH_P_IP):
 		ci.net = NET_TYPE_IPV4;
 		ci.transport = parse_ipv4(c);

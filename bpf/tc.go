@@ -34,7 +34,7 @@ type tcAttacher struct {
 }
 
 func (t *tcAttacher) attach(i *Interface, dir Direction, reason string) (*hook, error) {
-	prog := i.d.Program(false, dir)
+	prog := i.program(false, dir)
 	if !t.legacy {
 		h, err := attachTCX(i, prog, dir, reason)
 		if !errors.Is(err, ebpf.ErrNotSupported) {
@@ -302,7 +302,7 @@ func findFilter(nl *netlink.Handle, index int, parent uint32, match func(*netlin
 func sweepStaleFilters(d *Datapath) error {
 	nl := d.nl
 	tags := map[string]bool{}
-	for _, p := range []*ebpf.Program{d.objs.TcCountRx, d.objs.TcCountTx} {
+	for _, p := range d.tcPrograms() {
 		info, err := p.Info()
 		if err != nil {
 			return fmt.Errorf("describe TC program: %w", err)

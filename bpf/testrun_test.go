@@ -11,7 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/otelcol-xdp/otelcol-xdp/bpf"
-	"github.com/otelcol-xdp/otelcol-xdp/internal/xdptest"
+	x "github.com/otelcol-xdp/otelcol-xdp/internal/xdptest"
 )
 
 // The programs' verdicts: XDP_PASS, and TC_ACT_UNSPEC (the next program
@@ -35,20 +35,96 @@ type runner struct {
 	xdp   bool
 	frags bool // takes multi-buffer frames
 	dir   bpf.Direction
+	layer bpf.Layer
 	slot  uint32
 }
 
 // runners returns a runner of every program and variant: XDP frags-aware
-// (Linux 5.18+) and without frags (older kernels), TC ingress and egress.
-// All classify alike.
+// (Linux 5.18+) and without frags (older kernels), TC ingress and egress;
+// first for Ethernet devices, then for devices without a link layer
+// (layer IP), which take IP packets (runner.frame). All classify alike.
 func runners(tb testing.TB) []*runner {
 	tb.Helper()
 	frags, noFrags := loadDatapath(tb, bpf.Options{Capacity: 4}), loadDatapath(tb, bpf.WithoutFrags(bpf.Options{Capacity: 4}))
-	return []*runner{
-		newRunner(tb, "xdp", frags, true, bpf.Receive),
-		newRunner(tb, "xdp-without-frags", noFrags, true, bpf.Receive),
-		newRunner(tb, "tc-ingress", frags, false, bpf.Receive),
-		newRunner(tb, "tc-egress", frags, false, bpf.Transmit),
+	var rs []*runner
+	for _, l := range []bpf.Layer{bpf.LayerEthernet, bpf.LayerIP} {
+		suffix := ""
+		if l == bpf.LayerIP {
+			suffix = "-l3"
+		}
+		rs = append(rs,
+			newRunner(tb, "xdp"+suffix, frags, true, bpf.Receive, l),
+			newRunner(tb, "xdp-without-frags"+suffix, noFrags, true, bpf.Receive, l),
+			newRunner(tb, "tc-ingress"+suffix, frags, false, bpf.Receive, l),
+			newRunner(tb, "tc-egress"+suffix, frags, false, bpf.Transmit, l))
+	}
+	return rs
+}
+
+// frame returns what the runner's program takes for the Ethernet frame f,
+// which counts as want: f itself on Ethernet; on a device without a link
+// layer the IP packet f carries, when f is an untagged IPv4 or IPv6 frame
+// whose IP version is its ethertype's, and false for every other frame.
+//
+// BPF_PROG_TEST_RUN takes the protocol of a TC program's packet from its
+// bytes 12 and 13, as of an Ethernet header (eth_type_trans): for an IP
+// packet, from its source address (198.18, IPv4) or from within it (zero,
+// IPv6), so that it never takes an IP packet for IP. The TC programs for
+// devices without a link layer then count the packet as that protocol
+// says (testRunClass); on a tun, where skb->protocol is the packet's, the
+// tun tests count every class (TestCountsEveryClassOnATun).
+func (r *runner) frame(f []byte, want bpf.Class) ([]byte, bpf.Class, bool) {
+	if r.layer == bpf.LayerEthernet {
+		return f, want, true
+	}
+	if len(f) <= 14 {
+		return nil, want, false
+	}
+	p, et := f[14:], binary.BigEndian.Uint16(f[12:14])
+	if !(et == x.EtherIPv4 && p[0]>>4 == 4 || et == x.EtherIPv6 && p[0]>>4 == 6) {
+		return nil, want, false
+	}
+	if r.xdp {
+		return p, want, true
+	}
+	return p, testRunClass(p, want), true
+}
+
+// testRunProtocol is the protocol BPF_PROG_TEST_RUN gives a TC program's
+// packet: bytes 12 and 13 as eth_type_trans reads them, an ethertype from
+// 0x0600 on, and otherwise a length of 802.3 (ETH_P_802_3 or ETH_P_802_2).
+func testRunProtocol(p []byte) uint16 {
+	switch et := binary.BigEndian.Uint16(p[12:14]); {
+	case et >= 0x0600:
+		return et
+	case len(p) >= 16 && p[14] == 0xff && p[15] == 0xff:
+		return 0x0001
+	default:
+		return 0x0004
+	}
+}
+
+// testRunClass is the class in which a TC program for devices without a
+// link layer counts the IP packet p in a test run, where its protocol is
+// testRunProtocol's: want, the class of p's IP version, when the two
+// agree; for an IP protocol that its header does not match, the protocol's
+// with no transport; otherwise ARP or other, as for Ethernet.
+func testRunClass(p []byte, want bpf.Class) bpf.Class {
+	switch testRunProtocol(p) {
+	case x.EtherIPv4:
+		if want.Network == bpf.IPv4 {
+			return want
+		}
+		return ipv4None
+	case x.EtherIPv6:
+		if want.Network == bpf.IPv6 {
+			return want
+		}
+		return ipv6None
+	case x.EtherARP:
+		return cls(bpf.ARP, bpf.TransportNone)
+	default:
+		return other
 	}
 }
 
@@ -56,7 +132,7 @@ func runners(tb testing.TB) []*runner {
 // opened, so that test runs count in its slot.
 func loadDatapath(tb testing.TB, opts bpf.Options) *bpf.Datapath {
 	tb.Helper()
-	xdptest.Privileged(tb)
+	x.Privileged(tb)
 	d, err := bpf.Load(opts)
 	if err != nil {
 		tb.Fatal(err)
@@ -73,9 +149,9 @@ func loadDatapath(tb testing.TB, opts bpf.Options) *bpf.Datapath {
 	return d
 }
 
-func newRunner(tb testing.TB, name string, d *bpf.Datapath, xdp bool, dir bpf.Direction) *runner {
+func newRunner(tb testing.TB, name string, d *bpf.Datapath, xdp bool, dir bpf.Direction, l bpf.Layer) *runner {
 	tb.Helper()
-	return &runner{name: name, d: d, prog: d.Program(xdp, dir), xdp: xdp, frags: !xdp || d.Frags(), dir: dir, slot: 1}
+	return &runner{name: name, d: d, prog: d.ProgramFor(l, xdp, dir), xdp: xdp, frags: !xdp || d.Frags(), dir: dir, layer: l, slot: 1}
 }
 
 func (r *runner) options(frame []byte, repeat uint32) *ebpf.RunOptions {
@@ -106,12 +182,16 @@ func (r *runner) runFrame(tb testing.TB, frame []byte) (bpf.Totals, bool) {
 }
 
 // mayRefuse tells whether BPF_PROG_TEST_RUN may refuse the frame before
-// the program runs: for skb programs, a frame that does not fit a page, or
-// an IPv4 or IPv6 ethertype followed by a short header (the kernel reads
-// addresses from it). On a real interface such frames do reach TC, and
-// the veth tests count them there.
+// the program runs: a frame shorter than an Ethernet header, which only a
+// device without a link layer carries; for skb programs, a frame that does
+// not fit a page, or an IPv4 or IPv6 ethertype followed by a short header
+// (the kernel reads addresses from it). On a real interface such frames do
+// reach the programs, and the veth and tun tests count them there.
 func (r *runner) mayRefuse(frame []byte) bool {
-	if r.xdp || len(frame) < 14 {
+	if len(frame) < 14 {
+		return r.layer == bpf.LayerIP
+	}
+	if r.xdp {
 		return false
 	}
 	if len(frame) > maxLinear {

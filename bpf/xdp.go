@@ -12,14 +12,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// attachXDP attaches xdp_count in mode (native or generic) through a
-// bpf_link, which dies with the process. It never replaces a program that
-// is attached already: it refuses with a *ForeignProgramError instead.
+// attachXDP attaches xdp_count (xdp_count_l3 on a device without a link
+// layer) in mode (native or generic) through a bpf_link, which dies with
+// the process. It never replaces a program that is attached already: it
+// refuses with a *ForeignProgramError instead.
 func (i *Interface) attachXDP(mode Mode, reason string) (*hook, error) {
 	if err := checkSlotFree(i.link); err != nil {
 		return nil, err
 	}
-	prog := i.d.objs.XdpCount
+	prog := i.program(true, Receive)
 	l, mode, err := attachXDPLink(prog, i.link, mode, i.d.frags)
 	if err != nil {
 		return nil, err

@@ -220,3 +220,19 @@ func Frames() []Frame {
 		{"three tags", Cat(Eth(EtherIPv4, Ether8021AD, Ether8021Q, Ether8021Q), IPv4(ProtoUDP, nil, len(udp)), udp), class(bpf.NetworkOther, bpf.TransportNone)},
 	}
 }
+
+// Packets returns the frames of Frames that carry IPv4 or IPv6 without a
+// VLAN tag, with their Ethernet header taken off, and an IPv6 header cut
+// short: what a device without a link layer (tun, WireGuard, ipip) carries,
+// one packet or more of every IP class. Each starts with its IP version
+// nibble, so that a tun takes it (IFF_NO_PI).
+func Packets() []Frame {
+	var ps []Frame
+	for _, f := range Frames() {
+		switch binary.BigEndian.Uint16(f.Data[12:14]) {
+		case EtherIPv4, EtherIPv6:
+			ps = append(ps, Frame{f.Name, f.Data[14:], f.Class})
+		}
+	}
+	return append(ps, Frame{"ipv6/none short header", IPv6(ProtoUDP, 0)[:24], class(bpf.IPv6, bpf.TransportNone)})
+}

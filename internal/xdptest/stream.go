@@ -25,9 +25,17 @@ import (
 // sends ARP on it too, so they compare TCP's counts only.
 func (p *Pair) Addresses(t testing.TB) (host, peer netip.Addr) {
 	t.Helper()
-	if p.hostAddr.IsValid() {
-		return p.hostAddr, p.peerAddr
+	if !p.hostAddr.IsValid() {
+		p.hostAddr, p.peerAddr = addresses(t, p.ns, p.Host, p.Peer)
 	}
+	return p.hostAddr, p.peerAddr
+}
+
+// addresses gives the interface hostName of the test's namespace and
+// peerName of ns the addresses .1 and .2 of a /30 of their own in
+// 198.18.0.0/15.
+func addresses(t testing.TB, ns *namespace, hostName, peerName string) (host, peer netip.Addr) {
+	t.Helper()
 	for range 16 {
 		var b [2]byte
 		if _, err := rand.Read(b[:]); err != nil {
@@ -37,26 +45,25 @@ func (p *Pair) Addresses(t testing.TB) (host, peer netip.Addr) {
 		block := uint32(binary.BigEndian.Uint16(b[:])&0x7fff) * 4
 		base := uint32(198)<<24 | uint32(18)<<16 + block
 		h, pe := addr4(base+1), addr4(base+2)
-		err := netlink.AddrAdd(linkByName(t, p.Host), &netlink.Addr{IPNet: ipNet(h, 30)})
+		err := netlink.AddrAdd(linkByName(t, hostName), &netlink.Addr{IPNet: ipNet(h, 30)})
 		if errors.Is(err, unix.EEXIST) {
 			continue // another test's block
 		}
 		if err != nil {
-			t.Fatalf("adding %s to %q: %v", h, p.Host, err)
+			t.Fatalf("adding %s to %q: %v", h, hostName, err)
 		}
-		hdl, err := p.ns.handle()
+		hdl, err := ns.handle()
 		if err != nil {
 			t.Fatal(err)
 		}
-		peerLink, err := hdl.LinkByName(p.Peer)
+		peerLink, err := hdl.LinkByName(peerName)
 		if err == nil {
 			err = hdl.AddrAdd(peerLink, &netlink.Addr{IPNet: ipNet(pe, 30)})
 		}
 		hdl.Close()
 		if err != nil {
-			t.Fatalf("adding %s to %q: %v", pe, p.Peer, err)
+			t.Fatalf("adding %s to %q: %v", pe, peerName, err)
 		}
-		p.hostAddr, p.peerAddr = h, pe
 		return h, pe
 	}
 	t.Fatal("no free /30 in 198.18.0.0/15 after 16 tries")
@@ -105,10 +112,17 @@ type TCPSent struct {
 func (p *Pair) Stream(t testing.TB, size int, out bool) StreamResult {
 	t.Helper()
 	host, peer := p.Addresses(t)
-	server, client := p.ns.do, func(f func() error) error { return f() }
+	return stream(t, p.ns, host, peer, size, out)
+}
+
+// stream is Stream between the address host of the test's namespace and
+// peer of ns.
+func stream(t testing.TB, ns *namespace, host, peer netip.Addr, size int, out bool) StreamResult {
+	t.Helper()
+	server, client := ns.do, func(f func() error) error { return f() }
 	serverAddr := peer
 	if !out {
-		server, client = client, p.ns.do
+		server, client = client, ns.do
 		serverAddr = host
 	}
 	var ln net.Listener
@@ -312,9 +326,20 @@ const (
 // burst, which the device (or the stack, late) segments.
 func (p *Pair) SetSegmentation(t testing.TB, peer, on bool) {
 	t.Helper()
-	name, do := p.Host, func(f func() error) error { return f() }
+	name, ns := p.Host, (*namespace)(nil)
 	if peer {
-		name, do = p.Peer, p.ns.do
+		name, ns = p.Peer, p.ns
+	}
+	setSegmentation(t, ns, name, on)
+}
+
+// setSegmentation turns TSO and GSO of the named interface on or off, in
+// ns, or in the test's namespace with ns nil.
+func setSegmentation(t testing.TB, ns *namespace, name string, on bool) {
+	t.Helper()
+	do := func(f func() error) error { return f() }
+	if ns != nil {
+		do = ns.do
 	}
 	err := do(func() error {
 		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)

@@ -37,19 +37,23 @@ type slotconstWindow struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	slotconstMapCounters         = "counters"
-	slotconstMapSlotIndex        = "slot_index"
-	slotconstMapSlots            = "slots"
-	slotconstMapWindows          = "windows"
-	slotconstProgTcCountRx       = "tc_count_rx"
-	slotconstProgTcCountTx       = "tc_count_tx"
-	slotconstProgXdpCount        = "xdp_count"
-	slotconstProgXdpCountLinear  = "xdp_count_linear"
-	slotconstVarUnknownZero      = "unknown_zero"
-	slotconstVarUnusedDirection  = "unused_direction"
-	slotconstVarUnusedNetType    = "unused_net_type"
-	slotconstVarUnusedSlotLayout = "unused_slot_layout"
-	slotconstVarUnusedTransport  = "unused_transport"
+	slotconstMapCounters          = "counters"
+	slotconstMapSlotIndex         = "slot_index"
+	slotconstMapSlots             = "slots"
+	slotconstMapWindows           = "windows"
+	slotconstProgTcCountRx        = "tc_count_rx"
+	slotconstProgTcCountRxL3      = "tc_count_rx_l3"
+	slotconstProgTcCountTx        = "tc_count_tx"
+	slotconstProgTcCountTxL3      = "tc_count_tx_l3"
+	slotconstProgXdpCount         = "xdp_count"
+	slotconstProgXdpCountL3       = "xdp_count_l3"
+	slotconstProgXdpCountL3Linear = "xdp_count_l3_linear"
+	slotconstProgXdpCountLinear   = "xdp_count_linear"
+	slotconstVarUnknownZero       = "unknown_zero"
+	slotconstVarUnusedDirection   = "unused_direction"
+	slotconstVarUnusedNetType     = "unused_net_type"
+	slotconstVarUnusedSlotLayout  = "unused_slot_layout"
+	slotconstVarUnusedTransport   = "unused_transport"
 )
 
 // loadSlotconst returns the embedded CollectionSpec for slotconst.
@@ -94,10 +98,14 @@ type slotconstSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type slotconstProgramSpecs struct {
-	TcCountRx      *ebpf.ProgramSpec `ebpf:"tc_count_rx"`
-	TcCountTx      *ebpf.ProgramSpec `ebpf:"tc_count_tx"`
-	XdpCount       *ebpf.ProgramSpec `ebpf:"xdp_count"`
-	XdpCountLinear *ebpf.ProgramSpec `ebpf:"xdp_count_linear"`
+	TcCountRx        *ebpf.ProgramSpec `ebpf:"tc_count_rx"`
+	TcCountRxL3      *ebpf.ProgramSpec `ebpf:"tc_count_rx_l3"`
+	TcCountTx        *ebpf.ProgramSpec `ebpf:"tc_count_tx"`
+	TcCountTxL3      *ebpf.ProgramSpec `ebpf:"tc_count_tx_l3"`
+	XdpCount         *ebpf.ProgramSpec `ebpf:"xdp_count"`
+	XdpCountL3       *ebpf.ProgramSpec `ebpf:"xdp_count_l3"`
+	XdpCountL3Linear *ebpf.ProgramSpec `ebpf:"xdp_count_l3_linear"`
+	XdpCountLinear   *ebpf.ProgramSpec `ebpf:"xdp_count_linear"`
 }
 
 // slotconstMapSpecs contains maps before they are loaded into the kernel.
@@ -171,17 +179,25 @@ type slotconstVariables struct {
 //
 // It can be passed to loadSlotconstObjects or ebpf.CollectionSpec.LoadAndAssign.
 type slotconstPrograms struct {
-	TcCountRx      *ebpf.Program `ebpf:"tc_count_rx"`
-	TcCountTx      *ebpf.Program `ebpf:"tc_count_tx"`
-	XdpCount       *ebpf.Program `ebpf:"xdp_count"`
-	XdpCountLinear *ebpf.Program `ebpf:"xdp_count_linear"`
+	TcCountRx        *ebpf.Program `ebpf:"tc_count_rx"`
+	TcCountRxL3      *ebpf.Program `ebpf:"tc_count_rx_l3"`
+	TcCountTx        *ebpf.Program `ebpf:"tc_count_tx"`
+	TcCountTxL3      *ebpf.Program `ebpf:"tc_count_tx_l3"`
+	XdpCount         *ebpf.Program `ebpf:"xdp_count"`
+	XdpCountL3       *ebpf.Program `ebpf:"xdp_count_l3"`
+	XdpCountL3Linear *ebpf.Program `ebpf:"xdp_count_l3_linear"`
+	XdpCountLinear   *ebpf.Program `ebpf:"xdp_count_linear"`
 }
 
 func (p *slotconstPrograms) Close() error {
 	return _SlotconstClose(
 		p.TcCountRx,
+		p.TcCountRxL3,
 		p.TcCountTx,
+		p.TcCountTxL3,
 		p.XdpCount,
+		p.XdpCountL3,
+		p.XdpCountL3Linear,
 		p.XdpCountLinear,
 	)
 }

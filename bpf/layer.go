@@ -1,0 +1,78 @@
+//go:build linux
+
+package bpf
+
+import (
+	"fmt"
+
+	"github.com/cilium/ebpf"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Layer is what the packets of an interface start with, which decides the
+// program that counts them: an Ethernet header, or, on a device without a
+// link layer, the IP header.
+type Layer uint8
+
+const (
+	// LayerEthernet: Ethernet devices and loopback, and devices of a
+	// hardware type that LayerOf does not know.
+	LayerEthernet Layer = iota
+	// LayerIP: tun, WireGuard, ipip, sit, ip6tnl, gre, ppp, raw-IP
+	// modems. Their bytes are the IP packet, which is all such a device
+	// carries.
+	LayerIP
+)
+
+func (l Layer) String() string {
+	if l == LayerIP {
+		return "ip"
+	}
+	return "ethernet"
+}
+
+// l3EncapTypes are the hardware types (ARPHRD_*, as netlink's EncapType
+// spells them) of devices that carry IP without a link-layer header:
+// ARPHRD_NONE (tun, WireGuard), ARPHRD_TUNNEL (ipip), ARPHRD_TUNNEL6
+// (ip6tnl), ARPHRD_SIT, ARPHRD_IPGRE and ARPHRD_IP6GRE, ARPHRD_PPP and
+// ARPHRD_RAWIP (wwan modems), the last two of which netlink names by
+// number.
+//
+// A gre device without a remote address (or with a multicast one) has a
+// link-layer header after all: the outer IP and GRE headers, which its
+// packets then count as (IPv4, other).
+var l3EncapTypes = map[string]bool{
+	"none":    true,
+	"ipip":    true,
+	"tunnel6": true,
+	"sit":     true,
+	"gre":     true,
+	fmt.Sprintf("unknown%d", unix.ARPHRD_IP6GRE): true,
+	"ppp": true,
+	fmt.Sprintf("unknown%d", unix.ARPHRD_RAWIP): true,
+}
+
+// LayerOf tells what the packets of the interface start with, from its
+// hardware type.
+func LayerOf(l netlink.Link) Layer {
+	if l3EncapTypes[l.Attrs().EncapType] {
+		return LayerIP
+	}
+	return LayerEthernet
+}
+
+// layer is what the interface's packets start with.
+func (i *Interface) layer() Layer { return LayerOf(i.link) }
+
+// program is the program that counts the interface: at XDP (receive), or
+// at TC in direction dir.
+func (i *Interface) program(xdp bool, dir Direction) *ebpf.Program {
+	return i.d.ProgramFor(i.layer(), xdp, dir)
+}
+
+// tcPrograms are every TC program of the datapath, which its clsact
+// filters may hold.
+func (d *Datapath) tcPrograms() []*ebpf.Program {
+	return []*ebpf.Program{d.objs.TcCountRx, d.objs.TcCountTx, d.objs.TcCountRxL3, d.objs.TcCountTxL3}
+}
