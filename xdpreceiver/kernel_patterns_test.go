@@ -29,7 +29,7 @@ func TestKernelPatternForeignProgram(t *testing.T) {
 	cfg := testConfig(ps.Prefix + "*")
 	cfg.AttachMode = "native"
 	s, clk, host := startKernelScraper(t, cfg, "a foreign program on a pattern's interface does not fail start")
-	attached := clk.reading(0)
+	attached := clk.reading(1)
 	scrape := mustScrape(t, s)
 	var want bpf.Totals
 	injectFrames(t, ps.Pairs[0], 1, &want, all)
@@ -59,7 +59,7 @@ func TestKernelAutoBesideForeignProgram(t *testing.T) {
 	p := xdptest.NewPair(t)
 	foreign, _ := xdptest.AttachForeignXDP(t, p.Host)
 	s, clk, host := startKernelScraper(t, testConfig(p.Host))
-	attached := clk.reading(0)
+	attached := clk.reading(1)
 	var want bpf.Totals
 	injectFrames(t, p, 2, &want, all)
 	scrapeUntil(t, mustScrape(t, s), newLedger(), func(string) pcommon.Timestamp { return attached },

@@ -11,6 +11,7 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/scraper/scrapererror"
@@ -103,7 +104,7 @@ func (s *xdpScraper) start(_ context.Context, host component.Host) error {
 	// Once, before anything is attached: a datapath or program that cannot
 	// be loaded fails Start with what is wrong with it, rather than with an
 	// attach error per interface.
-	if err := s.src.start(); err != nil {
+	if err := s.src.start(func() pcommon.Timestamp { return pcommon.NewTimestampFromTime(s.now()) }); err != nil {
 		return fmt.Errorf("xdp receiver attached none of %s: %w", quoteAll(s.cfg.Interfaces), advise(err, nil))
 	}
 	exact := exactNames(s.cfg.Interfaces)
