@@ -50,3 +50,8 @@ var CheckSlotFree = checkSlotFree
 // XDPError is xdpError, for the tests of xdp.go, which give it the errnos
 // that drivers and older kernels answer with.
 var XDPError = xdpError
+
+// ReadObject reads a program object as CheckCustom does, for a process
+// whose effective uid is euid: tests run as root, and check what a
+// collector running as another user would accept.
+var ReadObject = readObject

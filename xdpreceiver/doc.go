@@ -71,7 +71,7 @@
 // has one XDP slot:
 //
 //	program:
-//	  object: /etc/otelcol/my_xdp.o  # a compiled BPF ELF object
+//	  object: /etc/otelcol/my_xdp.o  # a compiled BPF ELF object, absolute path
 //	  function_name: xdp_count       # the XDP program in it to attach
 //	  map: packet_count              # the default
 //	  keys: {0: allowed, 1: dropped} # optional names of keys
@@ -83,6 +83,15 @@
 // never mix their counts and a file changed on disk later changes nothing.
 // A value that goes backwards starts its series again from the previous
 // collection, and a key gone from the map counts as zero.
+//
+// The program runs with the collector's privileges in the kernel, so
+// whoever can write the configuration or the object can drop or redirect
+// traffic on every interface it counts. Start refuses an object that
+// anyone but root and the collector's user could have changed: a file that
+// is not regular, owned by anyone else, or writable by its group or
+// others, or a directory on its path (as given or with links resolved)
+// owned by anyone else, or writable by its group or others without the
+// sticky bit.
 //
 // Attaching needs root, or CAP_BPF and CAP_NET_ADMIN (and CAP_PERFMON
 // before Linux 5.18); CAP_NET_ADMIN also lets the netlink subscription
