@@ -48,9 +48,12 @@
 // An interface has one XDP slot. A program of someone else's there is never
 // replaced: auto mode counts beside it at TC; native or generic mode fails
 // Start for an exact name, and reports a pattern's interface and serves
-// the others. An interface that two instances match through patterns is
-// counted by the first that claims it; an exact name that another instance
-// already counts fails Start.
+// the others. Instances claim interfaces, not names: an interface that two
+// instances match through patterns, or through a pattern and an
+// alternative name, is counted by the first that claims it; an exact name
+// of an interface that another instance already counts, by whatever name,
+// fails Start, and if it appears later on such an interface it is a fault
+// of the instance that names it until the other lets the interface go.
 //
 // The points of a series are contiguous: each starts at the time of the
 // previous one, and the first starts at the time taken just before its
