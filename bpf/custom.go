@@ -6,9 +6,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -26,9 +29,9 @@ var counterMapTypes = []ebpf.MapType{ebpf.Array, ebpf.Hash, ebpf.PerCPUArray, eb
 // returns the object's spec trimmed to that one program.
 func CheckCustom(s CustomSpec) (*ebpf.CollectionSpec, error) {
 	// Read whole, once: the checks and the spec see the same bytes.
-	obj, err := os.ReadFile(s.Object)
+	obj, err := readObject(s.Object, os.Geteuid())
 	if err != nil {
-		return nil, fmt.Errorf("opening XDP program object %q: %w: check program.object", s.Object, err)
+		return nil, err
 	}
 	if !bytes.HasPrefix(obj, []byte("\x7fELF")) {
 		return nil, fmt.Errorf("XDP program object %q is not an ELF file: give the object that "+
@@ -67,6 +70,109 @@ func CheckCustom(s CustomSpec) (*ebpf.CollectionSpec, error) {
 
 	spec.Programs = map[string]*ebpf.ProgramSpec{s.Function: prog}
 	return spec, nil
+}
+
+// readObject reads the object at path, unless anyone but root and euid (the
+// user this process runs as) could have written what it reads: a program
+// loaded from it runs with this process's privileges in the kernel, on
+// every interface it is attached to. So the file must be a regular file
+// owned by root or euid and writable by its owner only; and every
+// directory on its path, both as given and with its symbolic links
+// resolved, must be owned by root or euid and writable by its owner only,
+// or sticky (like /tmp, where nobody removes or renames another's file).
+//
+// The file's checks are made on the open descriptor, which the read then
+// reads: nothing can be swapped in between. The directories' cannot be,
+// but they need not: a directory only root or euid can write stays so
+// until root or euid changes it.
+func readObject(path string, euid int) ([]byte, error) {
+	// O_NONBLOCK: opening a FIFO would block until someone wrote to it;
+	// it is refused below as not a regular file.
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening XDP program object %q: %w: check program.object", path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("stat XDP program object %q: %w", path, err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	if !fi.Mode().IsRegular() {
+		return nil, &UnsafeObjectError{Path: path, Reason: fmt.Sprintf("it is not a regular file (%s)", fi.Mode().Type())}
+	}
+	if reason := writableByOthers("it", st, euid); reason != "" {
+		return nil, &UnsafeObjectError{Path: path, Reason: reason}
+	}
+	if err := checkDirectories(path, st, euid); err != nil {
+		return nil, err
+	}
+	obj, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("reading XDP program object %q: %w", path, err)
+	}
+	return obj, nil
+}
+
+// checkDirectories checks every directory on path, the way to the file
+// whose descriptor's stat is st: those of the path as given, where a
+// symbolic link could be replaced, and those of the path resolved, where
+// the file itself could be.
+func checkDirectories(path string, st *syscall.Stat_t, euid int) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fmt.Errorf("resolving XDP program object %q: %w", path, err)
+	}
+	resolved, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return fmt.Errorf("resolving XDP program object %q: %w", path, err)
+	}
+	var at syscall.Stat_t
+	if err := syscall.Stat(resolved, &at); err != nil || at.Dev != st.Dev || at.Ino != st.Ino {
+		return &UnsafeObjectError{Path: path, Reason: "it was replaced while it was being opened"}
+	}
+	for _, p := range []string{abs, resolved} {
+		for dir := filepath.Dir(p); ; dir = filepath.Dir(dir) {
+			var ds syscall.Stat_t
+			if err := syscall.Stat(dir, &ds); err != nil {
+				return fmt.Errorf("checking directory %q of XDP program object %q: %w", dir, path, err)
+			}
+			if reason := writableByOthers(fmt.Sprintf("directory %q", dir), &ds, euid); reason != "" {
+				return &UnsafeObjectError{Path: path, Reason: reason}
+			}
+			if dir == "/" {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// writableByOthers says how someone other than root and euid could write
+// what, whose stat is st, or returns "" when nobody could. A sticky
+// directory writable by others is safe for what its owners put in it.
+func writableByOthers(what string, st *syscall.Stat_t, euid int) string {
+	if st.Uid != 0 && int(st.Uid) != euid {
+		if euid == 0 {
+			return fmt.Sprintf("%s is owned by uid %d, not root", what, st.Uid)
+		}
+		return fmt.Sprintf("%s is owned by uid %d, neither root nor uid %d, which this process runs as", what, st.Uid, euid)
+	}
+	mode := st.Mode & 0o7777
+	var unsticky string
+	if st.Mode&syscall.S_IFMT == syscall.S_IFDIR {
+		if mode&syscall.S_ISVTX != 0 {
+			return ""
+		}
+		unsticky = ", without the sticky bit"
+	}
+	switch {
+	case mode&0o002 != 0:
+		return fmt.Sprintf("%s is writable by every user (mode %04o%s)", what, mode, unsticky)
+	case mode&0o020 != 0:
+		return fmt.Sprintf("%s is writable by its group, gid %d (mode %04o%s)", what, st.Gid, mode, unsticky)
+	}
+	return ""
 }
 
 func isCounterMap(m *ebpf.MapSpec) bool {

@@ -91,3 +91,18 @@ const maxLinearMTU = 3498
 func (e *DriverRefusedError) MTUTooLarge() bool {
 	return errors.Is(e.Err, ErrMTUAboveXDPLimit) || !e.Frags && e.MTU > maxLinearMTU
 }
+
+// UnsafeObjectError means a program object could have been written by
+// someone other than root and the user this process runs as: through the
+// file itself, or through a directory on its path, where one could put
+// another file in its place. Loading it would give them this process's
+// privileges in the kernel, so it is never loaded.
+type UnsafeObjectError struct {
+	Path string
+	// Reason says who else could have written it, and through what.
+	Reason string
+}
+
+func (e *UnsafeObjectError) Error() string {
+	return fmt.Sprintf("program object %q is unsafe to load: %s", e.Path, e.Reason)
+}

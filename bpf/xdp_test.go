@@ -76,7 +76,7 @@ func TestNativeRefusedBeforeTheDriver(t *testing.T) {
 	}
 
 	q := xdptest.NewPair(t)
-	o, err := bpf.OpenCustom(bpf.CustomSpec{Object: portCountObject, Function: "xdp_count", Map: "packet_count"})
+	o, err := bpf.OpenCustom(bpf.CustomSpec{Object: portCountObject(t), Function: "xdp_count", Map: "packet_count"})
 	if err != nil {
 		t.Fatal(err)
 	}

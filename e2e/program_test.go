@@ -5,7 +5,6 @@ package e2e
 import (
 	"fmt"
 	"maps"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -96,10 +95,9 @@ func (s *programSink) check(iface string) []string {
 // the given program on iface, exporting over OTLP/gRPC to otlpAddr.
 func programConfig(t *testing.T, iface, function, otlpAddr string) string {
 	t.Helper()
-	object, err := filepath.Abs(portCountObject)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// A copy the collector accepts whoever owns the checkout: it refuses
+	// an object that others than root and its user could change.
+	object := xdptest.SafeObject(t, portCountObject)
 	return fmt.Sprintf(`receivers:
   xdp/custom:
     interfaces: [%q]

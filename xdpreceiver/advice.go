@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"slices"
 	"strings"
 
@@ -22,6 +23,7 @@ const privilegeAdvice = "run the collector as root, or grant it CAP_BPF and CAP_
 func advise(err error, hostInterfaces func() []string) error {
 	var foreign *bpf.ForeignProgramError
 	var refused *bpf.DriverRefusedError
+	var unsafe *bpf.UnsafeObjectError
 	switch {
 	case err == nil:
 		return nil
@@ -56,6 +58,11 @@ func advise(err error, hostInterfaces func() []string) error {
 	case errors.Is(err, bpf.ErrNoXDPLink):
 		return fmt.Errorf("%w: otelcol-xdp attaches only through bpf_link, so that no program outlives it; "+
 			"upgrade to Linux 5.9 or later", err)
+	case errors.As(err, &unsafe):
+		return fmt.Errorf("%w: whoever can change the object, or a directory on its path, gets the collector's privileges "+
+			"in the kernel on every interface it counts; install it where only root can write, for example "+
+			"install -o root -g root -m 0644 %s /etc/otelcol/, and set program.object to the copy's path",
+			err, path.Base(unsafe.Path))
 	case errors.Is(err, os.ErrPermission):
 		// EPERM and EACCES: no capability, or a verifier that refuses
 		// without CAP_PERFMON ("pointer arithmetic ... prohibited for

@@ -53,6 +53,11 @@ func TestAdvice(t *testing.T) {
 			"load XDP counter: operation not permitted: " + privilegeAdvice},
 		{"eacces", fmt.Errorf("load XDP counter: %w", syscall.EACCES),
 			"load XDP counter: permission denied: " + privilegeAdvice},
+		{"unsafe object", &bpf.UnsafeObjectError{Path: "/home/dev/prog.o", Reason: "it is writable by its group, gid 1000 (mode 0664)"},
+			`program object "/home/dev/prog.o" is unsafe to load: it is writable by its group, gid 1000 (mode 0664): whoever can ` +
+				`change the object, or a directory on its path, gets the collector's privileges in the kernel on every interface ` +
+				`it counts; install it where only root can write, for example install -o root -g root -m 0644 prog.o /etc/otelcol/, ` +
+				`and set program.object to the copy's path`},
 		{"other", errors.New("something else"), "something else"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

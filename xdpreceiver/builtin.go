@@ -53,12 +53,17 @@ func newBuiltinSource(load func() (datapath, error), mode bpf.Mode, dirs []bpf.D
 	return &builtinSource{load: load, mode: mode, dirs: dirs, em: em, logger: logger}
 }
 
-func (b *builtinSource) start() (err error) {
+// start loads the datapath. Slot 0 exists from the load on: its series
+// start at a reading taken before the load, as an interface's do before its
+// attach, so that every packet it ever counts falls inside its first
+// point's interval (a zero start would make that interval span decades).
+func (b *builtinSource) start(now func() pcommon.Timestamp) (err error) {
+	loaded := now()
 	b.dp, err = b.load()
 	if err != nil {
 		return err
 	}
-	b.unattributed = b.newSeries(0).(*builtinSeries)
+	b.unattributed = b.newSeries(loaded).(*builtinSeries)
 	return nil
 }
 

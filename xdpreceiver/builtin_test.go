@@ -27,7 +27,7 @@ func startBuiltin(t *testing.T, k *fakeKernel, em *emitter, dirs []bpf.Direction
 		return d, err
 	}
 	src := newBuiltinSource(load, bpf.ModeAuto, dirs, em, logger)
-	require.NoError(t, src.start())
+	require.NoError(t, src.start(func() pcommon.Timestamp { return 1 }))
 	t.Cleanup(func() { _ = src.close() })
 	return src
 }
@@ -199,6 +199,59 @@ func TestBuiltinUnattributed(t *testing.T) {
 	assert.Equal(t, 1, logs.FilterMessageSnippet("met no slot").Len(), "warned once")
 }
 
+// TestBuiltinUnattributedStartsAtLoad: the series of slot 0 start when
+// the datapath begins to load, before the load returns, not at time 0:
+// every packet slot 0 counts is inside its first point's interval, and
+// the interval is no longer than the datapath's life.
+func TestBuiltinUnattributedStartsAtLoad(t *testing.T) {
+	k, em, zero := newFakeKernel(), newDefaultEmitter(nil), &bpf.Counts{}
+	clock := pcommon.Timestamp(7)
+	load := func() (datapath, error) {
+		clock = 9 // loading takes a while
+		d, err := k.kernel().loadDatapath(bpf.Options{Capacity: 8})
+		return slotZeroDatapath{d, zero}, err
+	}
+	src := newBuiltinSource(load, bpf.ModeAuto, []bpf.Direction{bpf.Receive}, em, zap.NewNop())
+	require.NoError(t, src.start(func() pcommon.Timestamp { return clock }))
+	t.Cleanup(func() { _ = src.close() })
+
+	var intervals [][2]pcommon.Timestamp
+	for _, now := range []pcommon.Timestamp{12, 15} {
+		zero.Dir[bpf.Receive][arp.Index()].Packets++
+		require.NoError(t, src.collect())
+		src.emitOwn(em, func() pcommon.Timestamp { return now })
+		forEachPoint(em.take(), func(m pmetric.Metric, dp pmetric.NumberDataPoint) {
+			if m.Name() == metricPackets {
+				intervals = append(intervals, [2]pcommon.Timestamp{dp.StartTimestamp(), dp.Timestamp()})
+			}
+		})
+	}
+	assert.Equal(t, [][2]pcommon.Timestamp{{7, 12}, {12, 15}}, intervals,
+		"the first point starts at the reading taken before the load")
+}
+
+// TestScraperUnattributedStartsAtStart: through the scraper, slot 0's first
+// point starts at the clock's reading when Start loaded the datapath.
+func TestScraperUnattributedStartsAtStart(t *testing.T) {
+	k, clk := newFakeKernel(), newFakeClock()
+	loaded := clk.at(5)
+	s := newConfiguredScraper(t, k, clk, testConfig("eth0"))
+	require.NoError(t, startListed(t, s, newStatusHost()))
+	clk.at(10)
+	k.mu.Lock()
+	k.slotZero.Dir[bpf.Receive][arp.Index()] = bpf.Counter{Packets: 1, Bytes: 60}
+	k.mu.Unlock()
+	md, err := s.scrape(t.Context())
+	require.NoError(t, err)
+	var starts []pcommon.Timestamp
+	forEachPoint(md, func(m pmetric.Metric, dp pmetric.NumberDataPoint) {
+		if keyOf(m, dp).iface == "" {
+			starts = append(starts, dp.StartTimestamp())
+		}
+	})
+	assert.Equal(t, []pcommon.Timestamp{loaded, loaded}, starts, "xdp.packets and xdp.bytes of slot 0 start at the load")
+}
+
 // TestBuiltinSeriesMoved: a series has moved when every configured
 // direction counted packets between its last two reads: then every
 // program ran, and the kernel need not be asked whether it is attached.
@@ -231,7 +284,7 @@ func TestBuiltinClose(t *testing.T) {
 	load := func() (datapath, error) { return k.kernel().loadDatapath(bpf.Options{Capacity: 1}) }
 	src := newBuiltinSource(load, bpf.ModeAuto, []bpf.Direction{bpf.Receive}, newDefaultEmitter(nil), zap.NewNop())
 	require.NoError(t, src.close(), "close before start")
-	require.NoError(t, src.start())
+	require.NoError(t, src.start(func() pcommon.Timestamp { return 1 }))
 	assert.Equal(t, 1, k.datapaths)
 	require.NoError(t, src.close())
 	require.NoError(t, src.close())

@@ -72,7 +72,12 @@ const defaultProgramMap = "packet_count"
 // ProgramConfig names a user's XDP program in a compiled BPF ELF object,
 // and the counter map it keeps.
 type ProgramConfig struct {
-	// Object is the path of the compiled BPF ELF object.
+	// Object is the absolute path of the compiled BPF ELF object. Whoever
+	// can change it gets the collector's privileges in the kernel, so the
+	// file and every directory on its path must be writable by root or the
+	// collector's user only (bpf.UnsafeObjectError). A relative path is
+	// refused: the receiver does not know where its configuration lives,
+	// and the collector's working directory is nobody's choice.
 	Object string `mapstructure:"object"`
 	// FunctionName is the XDP program in the object to attach.
 	FunctionName string `mapstructure:"function_name"`
@@ -118,8 +123,12 @@ func parseKey(k string) (uint32, error) {
 // another machine works.
 func (p *ProgramConfig) validate() []error {
 	var errs []error
-	if p.Object == "" {
+	switch {
+	case p.Object == "":
 		errs = append(errs, errors.New(`"program.object" is empty: give the path of the compiled BPF ELF object, for example /etc/otelcol/my_xdp.o`))
+	case !path.IsAbs(p.Object): // a Linux path, even where a configuration is validated elsewhere
+		errs = append(errs, fmt.Errorf(`"program.object" is %q, a relative path, which would depend on the collector's working directory: `+
+			`give the absolute path of the object, for example /etc/otelcol/%s`, p.Object, path.Base(p.Object)))
 	}
 	if p.FunctionName == "" {
 		errs = append(errs, errors.New(`"program.function_name" is empty: give the name of the XDP program in the object to attach (its C function, SEC("xdp"))`))

@@ -131,6 +131,8 @@ func TestConfigInvalid(t *testing.T) {
 		{"negative_interval", `"collection_interval" is -5s: set a positive duration, for example 10s`},
 		{"program_empty", `"program.object" is empty: give the path of the compiled BPF ELF object, for example /etc/otelcol/my_xdp.o` + "\n" +
 			`"program.function_name" is empty: give the name of the XDP program in the object to attach (its C function, SEC("xdp"))`},
+		{"program_relative", `"program.object" is "objects/port_count.o", a relative path, which would depend on the collector's working directory: ` +
+			`give the absolute path of the object, for example /etc/otelcol/port_count.o`},
 		{"program_no_object", `"program.object" is empty: give the path of the compiled BPF ELF object, for example /etc/otelcol/my_xdp.o`},
 		{"program_no_function", `"program.function_name" is empty: give the name of the XDP program in the object to attach (its C function, SEC("xdp"))`},
 		{"program_empty_map", `"program.map" is empty: give the name of the counter map to export, or leave it out for "packet_count"`},

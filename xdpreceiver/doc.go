@@ -47,9 +47,12 @@
 // An interface has one XDP slot. A program of someone else's there is never
 // replaced: auto mode counts beside it at TC; native or generic mode fails
 // Start for an exact name, and reports a pattern's interface and serves
-// the others. An interface that two instances match through patterns is
-// counted by the first that claims it; an exact name that another instance
-// already counts fails Start.
+// the others. Instances claim interfaces, not names: an interface that two
+// instances match through patterns, or through a pattern and an
+// alternative name, is counted by the first that claims it; an exact name
+// of an interface that another instance already counts, by whatever name,
+// fails Start, and if it appears later on such an interface it is a fault
+// of the instance that names it until the other lets the interface go.
 //
 // The points of a series are contiguous: each starts at the time of the
 // previous one, and the first starts at the time taken just before its
@@ -70,7 +73,7 @@
 // has one XDP slot:
 //
 //	program:
-//	  object: /etc/otelcol/my_xdp.o  # a compiled BPF ELF object
+//	  object: /etc/otelcol/my_xdp.o  # a compiled BPF ELF object, absolute path
 //	  function_name: xdp_count       # the XDP program in it to attach
 //	  map: packet_count              # the default
 //	  keys: {0: allowed, 1: dropped} # optional names of keys
@@ -82,6 +85,15 @@
 // never mix their counts and a file changed on disk later changes nothing.
 // A value that goes backwards starts its series again from the previous
 // collection, and a key gone from the map counts as zero.
+//
+// The program runs with the collector's privileges in the kernel, so
+// whoever can write the configuration or the object can drop or redirect
+// traffic on every interface it counts. Start refuses an object that
+// anyone but root and the collector's user could have changed: a file that
+// is not regular, owned by anyone else, or writable by its group or
+// others, or a directory on its path (as given or with links resolved)
+// owned by anyone else, or writable by its group or others without the
+// sticky bit.
 //
 // Attaching needs root, or CAP_BPF and CAP_NET_ADMIN (and CAP_PERFMON
 // before Linux 5.18); CAP_NET_ADMIN also lets the netlink subscription

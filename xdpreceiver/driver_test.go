@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -41,7 +42,7 @@ func TestXDPNoticeBeforeAttaching(t *testing.T) {
 				k.mu.Unlock()
 				return i40e, nil
 			}
-			require.NoError(t, src.start())
+			require.NoError(t, src.start(func() pcommon.Timestamp { return 1 }))
 			t.Cleanup(func() { _ = src.close() })
 			a, err := src.attach("eth0")
 			require.NoError(t, err)

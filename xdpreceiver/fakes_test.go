@@ -38,6 +38,7 @@ type fakeKernel struct {
 	subs       []chan<- links.Event
 	subErr     error
 	readErr    error            // what the datapath's batch read returns
+	slotZero   bpf.Counts       // the datapath's slot 0: packets that met no slot
 	checkErr   error            // what openProgram returns
 	checks     []bpf.CustomSpec // every openProgram, in order
 	datapaths  int              // loaded and not closed
@@ -137,7 +138,7 @@ func (d *fakeDatapath) read() error {
 	if d.k.readErr != nil {
 		return d.k.readErr
 	}
-	d.snap = map[uint32]bpf.Counts{}
+	d.snap = map[uint32]bpf.Counts{0: d.k.slotZero}
 	for _, c := range d.k.counters {
 		if c.releases == 0 {
 			d.snap[c.slotNo] = c.totals

@@ -157,7 +157,7 @@ func TestKernelAltName(t *testing.T) {
 	cfg := testConfig(alt)
 	require.NoError(t, cfg.Validate())
 	s, clk, _ := startKernelScraper(t, cfg)
-	attached := clk.reading(0)
+	attached := clk.reading(1)
 	var want bpf.Totals
 	injectFrames(t, p, 1, &want, all)
 	scrapeUntil(t, mustScrape(t, s), newLedger(), func(string) pcommon.Timestamp { return attached },

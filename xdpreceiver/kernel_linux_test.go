@@ -69,7 +69,7 @@ func TestLinuxKernelDatapath(t *testing.T) {
 func TestLinuxKernelProgram(t *testing.T) {
 	xdptest.Privileged(t)
 	p := xdptest.NewPair(t)
-	o, err := linuxKernel().openProgram(bpf.CustomSpec{Object: portCountObject, Function: "xdp_count", Map: "packet_count"})
+	o, err := linuxKernel().openProgram(bpf.CustomSpec{Object: portCountObject(t), Function: "xdp_count", Map: "packet_count"})
 	require.NoError(t, err)
 	a, err := o.attach(p.Host, bpf.ModeGeneric)
 	require.NoError(t, err)

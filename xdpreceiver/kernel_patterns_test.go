@@ -3,13 +3,17 @@
 package xdpreceiver
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/vishvananda/netlink"
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/otelcol-xdp/otelcol-xdp/bpf"
 	"github.com/otelcol-xdp/otelcol-xdp/internal/xdptest"
@@ -28,7 +32,7 @@ func TestKernelPatternForeignProgram(t *testing.T) {
 	cfg := testConfig(ps.Prefix + "*")
 	cfg.AttachMode = "native"
 	s, clk, host := startKernelScraper(t, cfg, "a foreign program on a pattern's interface does not fail start")
-	attached := clk.reading(0)
+	attached := clk.reading(1)
 	scrape := mustScrape(t, s)
 	var want bpf.Totals
 	injectFrames(t, ps.Pairs[0], 1, &want, all)
@@ -58,7 +62,7 @@ func TestKernelAutoBesideForeignProgram(t *testing.T) {
 	p := xdptest.NewPair(t)
 	foreign, _ := xdptest.AttachForeignXDP(t, p.Host)
 	s, clk, host := startKernelScraper(t, testConfig(p.Host))
-	attached := clk.reading(0)
+	attached := clk.reading(1)
 	var want bpf.Totals
 	injectFrames(t, p, 2, &want, all)
 	scrapeUntil(t, mustScrape(t, s), newLedger(), func(string) pcommon.Timestamp { return attached },
@@ -81,4 +85,75 @@ func TestKernelExactNameAbsentAtStart(t *testing.T) {
 	require.ErrorContains(t, err, `xdp receiver attached none of "xdpnosuch1": interface "xdpnosuch1" not found`)
 	xdptest.RequireDetached(t, ps.Pairs[0].Host)
 	require.NoError(t, s.shutdown(t.Context()))
+}
+
+// TestKernelAltNameAndPattern: instance a names an interface by an
+// alternative name, and instance b's pattern matches its name. They claim
+// one interface, which exactly one of them counts, once: with a first, b
+// skips it with a debug log naming a, and only a's program runs there and
+// reports its packets; with b first, a fails to start, naming both.
+func TestKernelAltNameAndPattern(t *testing.T) {
+	xdptest.Privileged(t)
+	p := xdptest.NewPair(t)
+	alt := p.Host + "-alternative"
+	l, err := netlink.LinkByName(p.Host)
+	require.NoError(t, err)
+	require.NoError(t, netlink.LinkAddAltName(l, alt))
+	pattern := p.Host[:len(p.Host)-1] + "?" // this pair's host end: its peer is in a namespace of its own
+
+	newB := func(logger *zap.Logger) *xdpScraper {
+		set := nopSettingsID("b")
+		if logger != nil {
+			set.Logger = logger
+		}
+		s := newScraper(testConfig(pattern), set, linuxKernel(), time.Now)
+		t.Cleanup(func() { _ = s.shutdown(t.Context()) })
+		return s
+	}
+
+	t.Run("exact first", func(t *testing.T) {
+		clk := &recClock{}
+		a := newScraper(testConfig(alt), nopSettingsID("a"), linuxKernel(), clk.now)
+		t.Cleanup(func() { _ = a.shutdown(t.Context()) })
+		require.NoError(t, startListed(t, a, newStatusHost()))
+		attached := clk.reading(1)
+		core, logs := observer.New(zap.DebugLevel)
+		b := newB(zap.New(core))
+		hostB := newStatusHost()
+		require.NoError(t, startListed(t, b, hostB))
+
+		assert.Equal(t, 1, xdptest.Hooks(t, p.Host), "one program counts on the interface")
+		assert.Equal(t, "skipped", stateOf(b, p.Host))
+		skipped := logs.FilterMessageSnippet("counted already").FilterField(zap.String("interface", p.Host))
+		require.Equal(t, 1, skipped.Len(), "b says why, once")
+		assert.Equal(t, zap.DebugLevel, skipped.All()[0].Level)
+		assert.Contains(t, skipped.All()[0].ContextMap()["error"], `already counted by receiver "xdp/a" as "`+alt+`"`)
+
+		var want bpf.Totals
+		injectFrames(t, p, 1, &want, all)
+		scrapeUntil(t, mustScrape(t, a), newLedger(), func(string) pcommon.Timestamp { return attached },
+			map[at]*bpf.Totals{}, map[at]*bpf.Totals{rx(alt): &want})
+		md, err := b.scrape(t.Context())
+		require.NoError(t, err)
+		assert.Zero(t, md.DataPointCount(), "b reports nothing of a's interface")
+		assert.Empty(t, hostB.statuses(), "skipping another instance's interface is no fault")
+
+		require.NoError(t, b.shutdown(t.Context()))
+		require.NoError(t, a.shutdown(t.Context()))
+		xdptest.RequireDetached(t, p.Host)
+	})
+
+	t.Run("pattern first", func(t *testing.T) {
+		b := newB(nil)
+		require.NoError(t, startListed(t, b, newStatusHost()))
+		require.Equal(t, "attached", stateOf(b, p.Host))
+		a := newScraper(testConfig(alt), nopSettingsID("a"), linuxKernel(), time.Now)
+		err := startListed(t, a, newStatusHost())
+		require.EqualError(t, err, fmt.Sprintf(`interface %q is already counted by receiver "xdp/b" as %q: an interface can belong `+
+			`to one xdp receiver only; remove it from "xdp/b" or from "xdp/a"`, alt, p.Host))
+		assert.Equal(t, 1, xdptest.Hooks(t, p.Host), "b's program only")
+		require.NoError(t, a.shutdown(t.Context()))
+		require.NoError(t, b.shutdown(t.Context()))
+		xdptest.RequireDetached(t, p.Host)
+	})
 }

@@ -4,6 +4,7 @@ package xdpreceiver
 
 import (
 	"maps"
+	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -20,16 +21,20 @@ import (
 	"github.com/otelcol-xdp/otelcol-xdp/internal/xdptest"
 )
 
-// The test objects, built from testdata/programs/*.c by make generate.
-var (
-	portCountObject = filepath.Join("..", "testdata", "programs", "port_count.o")
-	shapesObject    = filepath.Join("..", "testdata", "programs", "shapes.o")
-	notELFObject    = filepath.Join("..", "testdata", "programs", "not_elf.o.txt")
-)
+// The test objects, built from testdata/programs/*.c by make generate, as
+// copies the loader accepts whoever owns the checkout (xdptest.SafeObject),
+// at absolute paths, as Validate demands.
+func portCountObject(t testing.TB) string { return testObject(t, "port_count.o") }
+func shapesObject(t testing.TB) string    { return testObject(t, "shapes.o") }
+func notELFObject(t testing.TB) string    { return testObject(t, "not_elf.o.txt") }
 
-func portCountConfig(ifaces ...string) *Config {
+func testObject(t testing.TB, name string) string {
+	return xdptest.SafeObject(t, filepath.Join("..", "testdata", "programs", name))
+}
+
+func portCountConfig(t testing.TB, ifaces ...string) *Config {
 	cfg := testConfig(ifaces...)
-	cfg.Program = configoptional.Some(ProgramConfig{Object: portCountObject, FunctionName: "xdp_count", Map: "packet_count",
+	cfg.Program = configoptional.Some(ProgramConfig{Object: portCountObject(t), FunctionName: "xdp_count", Map: "packet_count",
 		Keys: map[string]string{"53": "dns", "443": "https"}})
 	return cfg
 }
@@ -68,7 +73,7 @@ func scrapeProgramUntil(t *testing.T, scrape func() pmetric.Metrics, l *ledger[p
 func TestKernelProgramCountsByPort(t *testing.T) {
 	xdptest.Privileged(t)
 	p := xdptest.NewPair(t)
-	s, clk, _ := startKernelScraper(t, portCountConfig(p.Host))
+	s, clk, _ := startKernelScraper(t, portCountConfig(t, p.Host))
 	attached := clk.reading(0)
 	first := func(string) pcommon.Timestamp { return attached }
 	require.True(t, xdptest.Attached(t, p.Host))
@@ -112,14 +117,17 @@ func TestKernelProgramStartFailures(t *testing.T) {
 	}{
 		{"missing file", "/nonexistent/prog.o", "xdp_count", "packet_count",
 			[]string{`opening XDP program object "/nonexistent/prog.o"`, "no such file", "check program.object"}},
-		{"not an ELF file", notELFObject, "xdp_count", "packet_count", []string{"is not an ELF file", "clang -target bpf"}},
-		{"no such function", portCountObject, "xdp_nope", "packet_count", []string{`has no program "xdp_nope"`, "its programs: xdp_count (XDP)"}},
-		{"tc program", shapesObject, "tc_pass", "array_count", []string{`program "tc_pass"`, "is a SchedCLS program, not XDP"}},
-		{"no such map", portCountObject, "xdp_count", "nope", []string{`has no map "nope"`, "packet_count (PerCPUHash, 4-byte keys, 8-byte values)"}},
-		{"16-byte values", shapesObject, "xdp_all", "wide_values", []string{`map "wide_values"`, "16-byte values", "4-byte keys and 8-byte values"}},
-		{"ring buffer", shapesObject, "xdp_all", "events", []string{`map "events"`, "RingBuf", "Array, Hash, PerCPUArray or PerCPUHash"}},
-		{"verifier rejection", shapesObject, "xdp_unchecked", "array_count",
+		{"not an ELF file", notELFObject(t), "xdp_count", "packet_count", []string{"is not an ELF file", "clang -target bpf"}},
+		{"no such function", portCountObject(t), "xdp_nope", "packet_count", []string{`has no program "xdp_nope"`, "its programs: xdp_count (XDP)"}},
+		{"tc program", shapesObject(t), "tc_pass", "array_count", []string{`program "tc_pass"`, "is a SchedCLS program, not XDP"}},
+		{"no such map", portCountObject(t), "xdp_count", "nope", []string{`has no map "nope"`, "packet_count (PerCPUHash, 4-byte keys, 8-byte values)"}},
+		{"16-byte values", shapesObject(t), "xdp_all", "wide_values", []string{`map "wide_values"`, "16-byte values", "4-byte keys and 8-byte values"}},
+		{"ring buffer", shapesObject(t), "xdp_all", "events", []string{`map "events"`, "RingBuf", "Array, Hash, PerCPUArray or PerCPUHash"}},
+		{"verifier rejection", shapesObject(t), "xdp_unchecked", "array_count",
 			[]string{`the kernel's verifier rejected program "xdp_unchecked"`, "last lines of the verifier log", "invalid access to packet"}},
+		{"group-writable object", groupWritable(t, portCountObject(t)), "xdp_count", "packet_count",
+			[]string{"is unsafe to load: it is writable by its group", "gets the collector's privileges in the kernel",
+				"install -o root -g root -m 0644 port_count.o /etc/otelcol/"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p1, p2 := xdptest.NewPair(t), xdptest.NewPair(t)
@@ -139,6 +147,13 @@ func TestKernelProgramStartFailures(t *testing.T) {
 	}
 }
 
+// groupWritable makes the file at path writable by its group, as a
+// checkout made with a umask of 002 has it, and returns path.
+func groupWritable(t testing.TB, path string) string {
+	require.NoError(t, os.Chmod(path, 0o664))
+	return path
+}
+
 // TestKernelProgramDetachedAndForeign checks that a program is watched as
 // the built-in counter is: a link detached from outside is reported and
 // attached again, and a program of someone else's is never replaced.
@@ -146,13 +161,13 @@ func TestKernelProgramDetachedAndForeign(t *testing.T) {
 	xdptest.Privileged(t)
 	p, p2 := xdptest.NewPair(t), xdptest.NewPair(t)
 	foreignID, _ := xdptest.AttachForeignXDP(t, p2.Host)
-	refused := newScraper(portCountConfig(p2.Host), nopSettings(), linuxKernel(), time.Now)
+	refused := newScraper(portCountConfig(t, p2.Host), nopSettings(), linuxKernel(), time.Now)
 	err := startListed(t, refused, newStatusHost())
 	var fe *bpf.ForeignProgramError
 	require.ErrorAs(t, err, &fe)
 	assert.Equal(t, foreignID, xdptest.XDPProgramID(t, p2.Host), "the other program is untouched")
 
-	s, clk, host := startKernelScraper(t, portCountConfig(p.Host))
+	s, clk, host := startKernelScraper(t, portCountConfig(t, p.Host))
 	attached := clk.reading(0)
 	scrape := mustScrape(t, s)
 	want := map[programKey]int64{}

@@ -27,9 +27,6 @@ import (
 // The tests in this file run the receiver against the real kernel, on veth
 // pairs from xdptest. Without root they fail, unless XDP_SKIP_PRIVILEGED=1.
 
-// recClock is the real clock, remembering what it told the scraper. Start
-// asks it once per interface, just before attaching, so its first readings
-// are the attachment times that first points must start at.
 // startKernelScraper starts a scraper with cfg on the real kernel and
 // netlink, and shuts it down when the test ends. Its clock records every
 // reading, and its host every status.
@@ -52,6 +49,11 @@ func mustScrape(t *testing.T, s *xdpScraper) func() pmetric.Metrics {
 	}
 }
 
+// recClock is the real clock, remembering what it told the scraper. Start
+// asks it first just before loading the built-in counter's datapath (slot
+// 0's series start then; a user's program reads no clock there), and then
+// once per interface, just before attaching, so its next readings are the
+// attachment times that first points must start at.
 type recClock struct {
 	mu    sync.Mutex
 	times []time.Time
@@ -225,7 +227,7 @@ func TestKernelCountsEveryClass(t *testing.T) {
 			require.NoError(t, err)
 			require.NoError(t, r.Start(t.Context(), host))
 			t.Cleanup(func() { _ = r.Shutdown(t.Context()) })
-			attached := clk.reading(0)
+			attached := clk.reading(1)
 			first := func(string) pcommon.Timestamp { return attached }
 			require.True(t, xdptest.Attached(t, p.Host), "Start attached nothing")
 			waitForScrapes(t, sink, 1)
@@ -286,7 +288,7 @@ func TestKernelTwoInstances(t *testing.T) {
 		host string
 		want *bpf.Totals
 	}{{edge, clk1, p1.Host, &want1}, {backend, clk2, p2.Host, &want2}} {
-		attached := c.clk.reading(0)
+		attached := c.clk.reading(1)
 		scrape := func() pmetric.Metrics {
 			md, err := c.s.scrape(t.Context())
 			require.NoError(t, err)
@@ -339,7 +341,7 @@ func TestKernelInterfaceGone(t *testing.T) {
 	xdptest.Privileged(t)
 	p1, p2 := xdptest.NewPair(t), xdptest.NewPair(t)
 	s, clk, host := startKernelScraper(t, testConfig(p1.Host, p2.Host))
-	attached := map[string]pcommon.Timestamp{p1.Host: clk.reading(0), p2.Host: clk.reading(1)}
+	attached := map[string]pcommon.Timestamp{p1.Host: clk.reading(1), p2.Host: clk.reading(2)}
 	first := func(iface string) pcommon.Timestamp { return attached[iface] }
 
 	var want1, want2 bpf.Totals
@@ -412,7 +414,7 @@ func TestKernelDetachedFromOutside(t *testing.T) {
 	xdptest.Privileged(t)
 	p := xdptest.NewPair(t)
 	s, clk, host := startKernelScraper(t, testConfig(p.Host))
-	attached := clk.reading(0)
+	attached := clk.reading(1)
 	scrape := mustScrape(t, s)
 	var want bpf.Totals
 	injectFrames(t, p, 1, &want, all)

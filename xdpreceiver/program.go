@@ -42,7 +42,9 @@ type programSource struct {
 	logger   *zap.Logger
 }
 
-func (p *programSource) start() (err error) {
+// start reads and checks the object; the program counts nothing until an
+// attachment loads it, so the clock is not read.
+func (p *programSource) start(func() pcommon.Timestamp) (err error) {
 	p.obj, err = p.open()
 	return err
 }

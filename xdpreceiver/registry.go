@@ -28,7 +28,8 @@ const (
 	// that goes is forgotten instead.)
 	stateGone
 	// stateSkipped: matched by a pattern, and another receiver instance
-	// counts it; tried again at every collection.
+	// counts it (or this one, under another name); tried again at every
+	// collection.
 	stateSkipped
 	// stateFaulted: an attach or a read failed, or the program was
 	// detached from outside; tried again at every collection.
@@ -45,6 +46,7 @@ func (s ifaceState) String() string { return stateNames[s] }
 const (
 	faultGone     = "gone"
 	faultAttach   = "attach"
+	faultClaimed  = "claimed"
 	faultForeign  = "foreign"
 	faultDetached = "detached"
 	faultRead     = "read"
@@ -59,6 +61,10 @@ type iface struct {
 	// attached.
 	att   attachment
 	index int
+	// seen is the interface's index as the last link event, listing or
+	// attach found it, or 0 when unknown; claimed is the index of the
+	// interface claimed for it (claims.go), or 0.
+	seen, claimed int
 	// series are the interface's series, from its first attachment on: an
 	// interface attached again restarts them rather than making new ones.
 	series series
@@ -113,22 +119,49 @@ func (r *registry) add(name string, exact bool) *iface {
 func (r *registry) forget(ifc *iface) {
 	delete(r.ifaces, ifc.name)
 	r.sorted = false
-	r.claim.release([]string{ifc.name})
+	r.unclaim(ifc)
 }
 
-// attach attaches ifc. An interface matched by a pattern is attached only
-// if no other receiver instance counts it. A new attachment counts from
-// zero, so its series start (again) at the moment of attachment.
+// unclaim releases the interface claimed for ifc: it is gone.
+func (r *registry) unclaim(ifc *iface) {
+	if ifc.claimed != 0 {
+		r.claim.unclaim(ifc.claimed)
+		ifc.claimed = 0
+	}
+}
+
+// claimFor claims the interface with index for ifc, and releases the one
+// claimed before, a predecessor under the same name.
+func (r *registry) claimFor(ifc *iface, index int) error {
+	if ifc.claimed == index {
+		return nil
+	}
+	r.unclaim(ifc)
+	if err := r.claim.claim(index, ifc.name, ifc.exact); err != nil {
+		return err
+	}
+	ifc.claimed = index
+	return nil
+}
+
+// attach attaches ifc, once the interface is claimed for it (claims.go):
+// an interface matched by a pattern that another instance, or another name
+// of this one, counts is skipped; one named exactly is refused with a
+// *claimError. A new attachment counts from zero, so its series start
+// (again) at the moment of attachment.
 func (r *registry) attach(ifc *iface) error {
-	if !ifc.exact {
-		if other, ok := r.claim.tryClaim(ifc.name); !ok {
-			if ifc.state != stateSkipped {
-				r.logger.Debug("interface matches a pattern but another receiver counts it", zap.String("interface", ifc.name),
-					zap.Stringer("counted_by", other))
-			}
-			r.setState(ifc, stateSkipped, "", nil)
-			return nil
+	index := ifc.seen
+	if index == 0 {
+		var err error
+		if index, err = r.links.index(ifc.name); err != nil {
+			return err
 		}
+		if index == 0 {
+			return &bpf.InterfaceNotFoundError{Name: ifc.name}
+		}
+	}
+	if err := r.claimFor(ifc, index); err != nil {
+		return r.refused(ifc, err)
 	}
 	// Taken before attaching: the program may count a packet before
 	// attach returns, and every counted packet must fall inside the first
@@ -138,7 +171,17 @@ func (r *registry) attach(ifc *iface) error {
 	if err != nil {
 		return err
 	}
-	ifc.att, ifc.index = a, a.ifindex()
+	if index = a.ifindex(); index != ifc.claimed {
+		// The name moved to a newer interface since its index was
+		// resolved: that one is counted, if it is free to claim.
+		if err := r.claimFor(ifc, index); err != nil {
+			if rerr := errors.Join(a.detach(), a.release()); rerr != nil {
+				r.logger.Warn("releasing", zap.String("interface", ifc.name), zap.Error(rerr))
+			}
+			return r.refused(ifc, err)
+		}
+	}
+	ifc.att, ifc.index, ifc.seen = a, index, index
 	r.byIndex[ifc.index] = ifc
 	r.setState(ifc, stateAttached, "", nil)
 	if ifc.series != nil {
@@ -164,6 +207,12 @@ func (r *registry) retry(ifc *iface) {
 	}
 	if errors.Is(err, bpf.ErrInterfaceNotFound) {
 		r.lost(ifc)
+		return
+	}
+	var ce *claimError
+	if errors.As(err, &ce) {
+		r.setState(ifc, stateFaulted, faultClaimed, fmt.Errorf("not counting %q: %w; it is counted here once the other lets it go",
+			ifc.name, err))
 		return
 	}
 	kind := faultAttach
@@ -194,6 +243,8 @@ func (r *registry) lost(ifc *iface) {
 		r.forget(ifc)
 		return
 	}
+	r.unclaim(ifc)
+	ifc.seen = 0
 	r.setState(ifc, stateGone, faultGone, fmt.Errorf("interface %q is gone: it was deleted or moved to another network namespace; "+
 		"counting resumes when it returns", ifc.name))
 }
@@ -241,6 +292,20 @@ func (r *registry) emit(ifc *iface) {
 	}
 }
 
+// refused handles a claim of ifc refused: a pattern's interface is
+// skipped, quietly, and err is returned for an exactly named one.
+func (r *registry) refused(ifc *iface, err error) error {
+	if ifc.exact {
+		return err
+	}
+	if ifc.state != stateSkipped {
+		r.logger.Debug("interface matches a pattern but is counted already: skipped", zap.String("interface", ifc.name),
+			zap.Error(err))
+	}
+	r.setState(ifc, stateSkipped, "", nil)
+	return nil
+}
+
 // linkAdded handles news of a link that exists now: new, renamed, or
 // changed in any way (RTM_NEWLINK comes for every change).
 func (r *registry) linkAdded(l links.Link) {
@@ -272,10 +337,12 @@ func (r *registry) linkAdded(l links.Link) {
 				ifc = r.add(name, false)
 			}
 		case ifc.state == stateSkipped:
+			ifc.seen = l.Index
 			continue // tried again at every collection
 		case ifc.state == stateGone:
 			r.logger.Info("interface is back: counting again", zap.String("interface", name))
 		}
+		ifc.seen = l.Index
 		r.retry(ifc)
 	}
 }
@@ -316,6 +383,8 @@ func (r *registry) prune(ls []links.Link) {
 			r.lost(ifc)
 		case !ok && ifc.state != stateAttached && ifc.state != stateGone:
 			r.lost(ifc)
+		case ok && ifc.state != stateAttached:
+			ifc.seen = index
 		}
 	}
 }

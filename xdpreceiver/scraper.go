@@ -12,6 +12,7 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/scraper/scrapererror"
@@ -116,24 +117,34 @@ func (s *xdpScraper) start(_ context.Context, host component.Host) error {
 	// Once, before anything is attached: a datapath or program that cannot
 	// be loaded fails Start with what is wrong with it, rather than with an
 	// attach error per interface.
-	if err := s.src.start(); err != nil {
+	if err := s.src.start(func() pcommon.Timestamp { return pcommon.NewTimestampFromTime(s.now()) }); err != nil {
 		return fmt.Errorf("xdp receiver attached none of %s: %w", quoteAll(s.cfg.Interfaces), advise(err, nil))
 	}
+	// The interfaces named exactly are claimed, all or none, before any is
+	// attached: an instance that cannot have them all attaches nothing.
 	exact := exactNames(s.cfg.Interfaces)
-	if err := s.claim.claim(exact); err != nil {
+	indices := make([]int, len(exact))
+	for i, name := range exact {
+		index, err := s.links.index(name)
+		if err != nil {
+			return errors.Join(fmt.Errorf("xdp receiver attached none of %s: %w", quoteAll(exact), err), s.src.close())
+		}
+		indices[i] = index
+	}
+	if err := s.claim.claimExact(exact, indices); err != nil {
 		return errors.Join(err, s.src.close())
 	}
 	s.reg = newRegistry(s.src, s.links, s.match, s.claim, s.em, s.now, s.logger)
 	fail := func(err error) error {
 		s.reg.closeAll()
-		s.claim.release(s.reg.sortedNames())
-		s.claim.release(exact)
+		s.claim.releaseAll()
 		s.reg = nil
 		s.em.take() // points of interfaces that went meanwhile: nobody reads them
 		return errors.Join(err, s.src.close())
 	}
-	for _, name := range exact {
+	for i, name := range exact {
 		ifc := s.reg.add(name, true)
+		ifc.seen, ifc.claimed = indices[i], indices[i]
 		if err := s.reg.attach(ifc); err != nil {
 			return fail(fmt.Errorf("xdp receiver attached none of %s: %w", quoteAll(exact), advise(err, s.reg.hostInterfaces)))
 		}
@@ -197,8 +208,7 @@ func (s *xdpScraper) shutdown(ctx context.Context) error {
 	md := s.em.take()
 	s.reg.closeAll()
 	err := s.src.close()
-	s.claim.release(s.reg.sortedNames())
-	s.claim.release(exactNames(s.cfg.Interfaces))
+	s.claim.releaseAll()
 	s.started, s.reg = false, nil
 	s.mu.Unlock()
 

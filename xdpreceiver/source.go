@@ -14,8 +14,9 @@ import (
 // what is counted.
 type source interface {
 	// start loads what attachments share, or reads and checks what each
-	// loads, before anything is attached.
-	start() error
+	// loads, before anything is attached. now reads the clock: what belongs
+	// to no interface counts from the moment the load began.
+	start(now func() pcommon.Timestamp) error
 	// attach counts the interface named name, in every direction
 	// configured, or in none.
 	attach(name string) (attachment, error)
