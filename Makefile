@@ -232,7 +232,7 @@ chart: $(HELM) ## Lint the Helm chart and package it into dist/ with appVersion 
 
 # As root, or with a binary that has CAP_BPF and CAP_NET_ADMIN, do nothing;
 # otherwise say what is needed and fail before anything cryptic happens.
-# Kernels before 5.18 need CAP_PERFMON too (README, Least privilege).
+# Kernels before 5.18 need CAP_PERFMON too (docs/least-privilege.md).
 CAPS := cap_bpf,cap_net_admin
 define check_privileges
 	@if [ "$$(id -u)" != 0 ]; then \

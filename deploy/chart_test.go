@@ -881,35 +881,47 @@ func TestChartAppVersion(t *testing.T) {
 	}
 }
 
-// readmeInstall returns the shell lines of the README's "Helm chart"
-// block, continuation lines joined.
-func readmeInstall(t *testing.T) []string {
+// installDocs are the documents whose "Helm chart" section gives the
+// install commands, by file and heading: the README's quick start and the
+// install guide.
+var installDocs = [][2]string{{"README.md", "### Helm chart"}, {"docs/install.md", "## Helm chart"}}
+
+// readmeInstall returns the shell lines of the "Helm chart" block of doc
+// (an installDocs entry), continuation lines joined.
+func readmeInstall(t *testing.T, doc [2]string) []string {
 	t.Helper()
-	b, err := os.ReadFile("../README.md")
+	b, err := os.ReadFile("../" + doc[0])
 	if err != nil {
 		t.Fatal(err)
 	}
 	text := string(b)
-	_, section, ok := strings.Cut(text, "\n### Helm chart\n")
+	_, section, ok := strings.Cut(text, "\n"+doc[1]+"\n")
 	if !ok {
-		t.Fatal(`README.md has no "### Helm chart" section`)
+		t.Fatalf(`%s has no %q section`, doc[0], doc[1])
 	}
 	_, block, ok := strings.Cut(section, "```sh\n")
 	if !ok {
-		t.Fatal(`README.md: no sh block in "Helm chart"`)
+		t.Fatalf(`%s: no sh block in "Helm chart"`, doc[0])
 	}
 	block, _, _ = strings.Cut(block, "```")
 	return strings.Split(strings.TrimSpace(strings.ReplaceAll(block, "\\\n", " ")), "\n")
 }
 
-// TestChartReadmeInstall renders the chart as the README's install
-// commands install it: helm template with the arguments of its helm
-// install, from the repository's root, into the namespace that its
-// kubectl commands create and label for Pod Security admission.
+// TestChartReadmeInstall renders the chart as the install commands of the
+// README and of docs/install.md install it: helm template with the
+// arguments of their helm install, from the repository's root, into the
+// namespace that their kubectl commands create and label for Pod Security
+// admission.
 func TestChartReadmeInstall(t *testing.T) {
+	for _, doc := range installDocs {
+		t.Run(doc[0], func(t *testing.T) { checkInstallDoc(t, doc) })
+	}
+}
+
+func checkInstallDoc(t *testing.T, doc [2]string) {
 	var install []string
 	created, labeled := "", ""
-	for _, line := range readmeInstall(t) {
+	for _, line := range readmeInstall(t, doc) {
 		f := strings.Fields(line)
 		switch {
 		case len(f) == 4 && f[0] == "kubectl" && f[1] == "create" && f[2] == "namespace":
@@ -920,14 +932,14 @@ func TestChartReadmeInstall(t *testing.T) {
 		case len(f) > 4 && f[0] == "helm" && f[1] == "install":
 			install = f[2:]
 		default:
-			t.Errorf("README.md, Helm chart: a line this test does not know: %q", line)
+			t.Errorf("%s, Helm chart: a line this test does not know: %q", doc[0], line)
 		}
 	}
 	if install == nil {
-		t.Fatal("README.md, Helm chart: no helm install line")
+		t.Fatalf("%s, Helm chart: no helm install line", doc[0])
 	}
 	if install[0] != releaseName || install[1] != "deploy/"+chartDir {
-		t.Errorf("README.md: helm install %s %s, want release %s and chart deploy/%s", install[0], install[1], releaseName, chartDir)
+		t.Errorf("%s: helm install %s %s, want release %s and chart deploy/%s", doc[0], install[0], install[1], releaseName, chartDir)
 	}
 	ns := ""
 	for i, a := range install {
@@ -935,12 +947,12 @@ func TestChartReadmeInstall(t *testing.T) {
 			ns = install[i+1]
 		}
 		if a == "--create-namespace" {
-			t.Error("README.md: helm install --create-namespace: the namespace needs its Pod Security label before the pods are created")
+			t.Errorf("%s: helm install --create-namespace: the namespace needs its Pod Security label before the pods are created", doc[0])
 		}
 	}
 	if ns != namespace || created != ns || labeled != ns {
-		t.Errorf("README.md: helm install --namespace %q, kubectl create namespace %q, kubectl label namespace %q: want %q for all",
-			ns, created, labeled, namespace)
+		t.Errorf("%s: helm install --namespace %q, kubectl create namespace %q, kubectl label namespace %q: want %q for all",
+			doc[0], ns, created, labeled, namespace)
 	}
 	out, err := helm(t, "..", append([]string{"template"}, install...)...)
 	if err != nil {
@@ -949,7 +961,7 @@ func TestChartReadmeInstall(t *testing.T) {
 	r := decodeRelease(t, out)
 	checkRelease(t, r, chartCase{})
 	if img := r.daemonSet.Spec.Template.Spec.Containers[0].Image; strings.HasPrefix(img, "otelcol-xdp:") {
-		t.Errorf("README.md: the install leaves the image at %s, which is published nowhere: set image.repository", img)
+		t.Errorf("%s: the install leaves the image at %s, which is published nowhere: set image.repository", doc[0], img)
 	}
 }
 

@@ -36,7 +36,7 @@ const capabilities = "CAP_BPF CAP_NET_ADMIN"
 
 // missingCapabilityError is what the collector's output must say when the
 // capability is missing, on top of the hint every privilege error carries
-// (privilegeHint): the documented errors of README's Troubleshooting.
+// (privilegeHint): the documented errors of docs/troubleshooting.md.
 var missingCapabilityError = map[string]string{
 	"CAP_BPF":       "operation not permitted",
 	"CAP_NET_ADMIN": "operation not permitted",

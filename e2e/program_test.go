@@ -15,7 +15,7 @@ import (
 	"github.com/otelcol-xdp/otelcol-xdp/internal/xdptest"
 )
 
-// portCountObject is the example program of the README, counting UDP
+// portCountObject is the example program of docs/own-program.md, counting UDP
 // datagrams by destination port.
 const portCountObject = "../testdata/programs/port_count.o"
 
@@ -131,7 +131,7 @@ service:
 `, iface, collectionInterval, object, function, otlpAddr)
 }
 
-// TestProgramCountsReachOTLP runs the collector with the README's example
+// TestProgramCountsReachOTLP runs the collector with docs/own-program.md's example
 // program: UDP datagrams to several ports arrive over OTLP as exact,
 // contiguous per-key sums of xdp.program.count under the configured key
 // names, and nothing else; SIGTERM leaves nothing attached.

@@ -3,7 +3,7 @@
 // The release tests check what `make dist image package` built, the way a
 // user installs and runs it: the static binaries of both architectures,
 // the two-architecture OCI archive and the image it loads as, the .deb and
-// .rpm packages, and the README's own ocb build. `make test-release` builds
+// .rpm packages, and docs/install.md's own ocb build. `make test-release` builds
 // the artifacts and runs these tests as root (build tag "release"); they
 // leave nothing behind, also when they fail: the image lives in podman
 // storage of the test's own, the package is purged.
@@ -925,7 +925,7 @@ func systemdRunning() bool {
 }
 
 // TestReleaseDebInstall takes the .deb of this machine's architecture
-// through its life with dpkg, as README's Install says: installation (every
+// through its life with dpkg, as docs/install.md says: installation (every
 // file with its mode, owner and content; the configuration a conffile; the
 // unit verified by systemd-analyze and enabled, and started where systemd
 // runs), the installed binary counting frames on a veth exactly as an
@@ -1111,26 +1111,26 @@ func TestReleaseDebInstall(t *testing.T) {
 }
 
 // readmeBlock returns the first code block of the given language after
-// heading in README.md.
+// heading in docs/install.md.
 func readmeBlock(t *testing.T, heading, lang string) string {
 	t.Helper()
-	readme := string(readFile(t, "../README.md"))
+	readme := string(readFile(t, "../docs/install.md"))
 	_, after, ok := strings.Cut(readme, "\n"+heading+"\n")
 	if !ok {
-		t.Fatalf("README.md has no heading %q", heading)
+		t.Fatalf("docs/install.md has no heading %q", heading)
 	}
 	_, block, ok := strings.Cut(after, "\n```"+lang+"\n")
 	if !ok {
-		t.Fatalf("README.md: no %s block after %q", lang, heading)
+		t.Fatalf("docs/install.md: no %s block after %q", lang, heading)
 	}
 	block, _, ok = strings.Cut(block, "\n```\n")
 	if !ok {
-		t.Fatalf("README.md: the %s block after %q does not end", lang, heading)
+		t.Fatalf("docs/install.md: the %s block after %q does not end", lang, heading)
 	}
 	return block + "\n"
 }
 
-// TestReleaseOwnOCBBuild builds the collector of README's "Your own ocb
+// TestReleaseOwnOCBBuild builds the collector of docs/install.md's "Your own ocb
 // build" as written there, with the ocb the Makefile installs, in a
 // directory of its own; the one change is a replace of the receiver's
 // module by this checkout, which stands in for its release. The collector
@@ -1140,18 +1140,18 @@ func TestReleaseOwnOCBBuild(t *testing.T) {
 	if _, err := os.Stat(ocb); err != nil {
 		t.Fatalf("ocb: %v; make test-release installs it", err)
 	}
-	config := readmeBlock(t, "### Your own ocb build", "yaml")
-	commands := readmeBlock(t, "### Your own ocb build", "sh")
+	config := readmeBlock(t, "## Your own ocb build", "yaml")
+	commands := readmeBlock(t, "## Your own ocb build", "sh")
 	if !strings.Contains(commands, "builder --config=builder-config.yaml") {
-		t.Fatalf("README's ocb build does not run `builder --config=builder-config.yaml`:\n%s", commands)
+		t.Fatalf("docs/install.md's ocb build does not run `builder --config=builder-config.yaml`:\n%s", commands)
 	}
 	if !strings.Contains(commands, "@"+makeVar(t, "OCB_VERSION")) {
-		t.Errorf("README's ocb build does not install ocb %s, the Makefile's:\n%s", makeVar(t, "OCB_VERSION"), commands)
+		t.Errorf("docs/install.md's ocb build does not install ocb %s, the Makefile's:\n%s", makeVar(t, "OCB_VERSION"), commands)
 	}
 	name := regexp.MustCompile(`(?m)^ {2}name: (\S+)$`).FindStringSubmatch(config)
 	output := regexp.MustCompile(`(?m)^ {2}output_path: (\S+)$`).FindStringSubmatch(config)
 	if name == nil || output == nil {
-		t.Fatalf("README's builder configuration has no dist name or output_path:\n%s", config)
+		t.Fatalf("docs/install.md's builder configuration has no dist name or output_path:\n%s", config)
 	}
 	repo, err := filepath.Abs("..")
 	if err != nil {
@@ -1174,7 +1174,7 @@ func TestReleaseOwnOCBBuild(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("ocb --config=builder-config.yaml: %v\n%s\nbuilder-config.yaml:\n%s", err, out, config)
 	}
-	t.Logf("ocb built README's collector in %v", time.Since(start).Round(time.Second))
+	t.Logf("ocb built docs/install.md's collector in %v", time.Since(start).Round(time.Second))
 
 	bin := filepath.Join(dir, output[1], name[1])
 	out, err := exec.Command(bin, "components").CombinedOutput()
@@ -1183,10 +1183,10 @@ func TestReleaseOwnOCBBuild(t *testing.T) {
 	}
 	gomod := regexp.MustCompile(`(?m)^ {2}- gomod: github\.com/otelcol-xdp/otelcol-xdp (v\S+)$`).FindStringSubmatch(config)
 	if gomod == nil {
-		t.Fatalf("README's builder configuration has no gomod line for github.com/otelcol-xdp/otelcol-xdp:\n%s", config)
+		t.Fatalf("docs/install.md's builder configuration has no gomod line for github.com/otelcol-xdp/otelcol-xdp:\n%s", config)
 	}
 	receiver := regexp.MustCompile(`(?m)^receivers:\n(?: {4}.*\n)*? {4}- name: xdp\n {6}module: github\.com/otelcol-xdp/otelcol-xdp (\S+)$`).FindStringSubmatch(string(out))
 	if len(receiver) != 2 || receiver[1] != gomod[1] {
-		t.Errorf("README's collector has no xdp receiver of github.com/otelcol-xdp/otelcol-xdp %s:\n%s", gomod[1], out)
+		t.Errorf("docs/install.md's collector has no xdp receiver of github.com/otelcol-xdp/otelcol-xdp %s:\n%s", gomod[1], out)
 	}
 }

@@ -12,7 +12,7 @@ import (
 )
 
 // privilegeAdvice is what to do about a permission error: the capabilities
-// the collector needs (README, Least privilege).
+// the collector needs (docs/least-privilege.md).
 const privilegeAdvice = "run the collector as root, or grant it CAP_BPF and CAP_NET_ADMIN " +
 	"(for example: setcap cap_bpf,cap_net_admin+ep otelcol-xdp; add cap_perfmon on kernels before 5.18)"
 
