@@ -450,7 +450,7 @@ func TestKernelClsactRemovedFromOutside(t *testing.T) {
 	t.Setenv(tcLegacyEnv, "1")
 	p := xdptest.NewPair(t)
 	s, clk, host := startKernelScraper(t, testConfig(p.Host))
-	attached := clk.reading(0)
+	attached := clk.reading(1)
 	scrape := mustScrape(t, s)
 	require.NotEmpty(t, xdptest.ClsactFilters(t, p.Host), "counts through a clsact filter")
 	var want bpf.Totals

@@ -153,7 +153,7 @@ type metricXdpBytes struct {
 // init fills xdp.bytes metric with initial data.
 func (m *metricXdpBytes) init() {
 	m.data.SetName("xdp.bytes")
-	m.data.SetDescription("Bytes of the packets counted since the previous collection, whole frames including the Ethernet header; a GSO packet counted at TC counts as its segments would carry it, headers once per segment.")
+	m.data.SetDescription("Bytes of the packets counted since the previous collection, as the wire carries them, whole frames with their link-layer header (none on devices without one, such as tun); a GSO packet counted at TC counts as its segments carry it, every header they repeat once per segment, a tunnel's inner headers included.")
 	m.data.SetUnit("By")
 	m.data.SetEmptySum()
 	m.data.Sum().SetIsMonotonic(true)

@@ -122,7 +122,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["xdp.bytes"] = true
 						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
 						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
-						assert.Equal(t, "Bytes of the packets counted since the previous collection, whole frames including the Ethernet header; a GSO packet counted at TC counts as its segments would carry it, headers once per segment.", mi.Description())
+						assert.Equal(t, "Bytes of the packets counted since the previous collection, as the wire carries them, whole frames with their link-layer header (none on devices without one, such as tun); a GSO packet counted at TC counts as its segments carry it, every header they repeat once per segment, a tunnel's inner headers included.", mi.Description())
 						assert.Equal(t, "By", mi.Unit())
 						assert.True(t, mi.Sum().IsMonotonic())
 						assert.Equal(t, pmetric.AggregationTemporalityDelta, mi.Sum().AggregationTemporality())
@@ -148,7 +148,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["xdp.bytes"] = true
 						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
 						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
-						assert.Equal(t, "Bytes of the packets counted since the previous collection, whole frames including the Ethernet header; a GSO packet counted at TC counts as its segments would carry it, headers once per segment.", mi.Description())
+						assert.Equal(t, "Bytes of the packets counted since the previous collection, as the wire carries them, whole frames with their link-layer header (none on devices without one, such as tun); a GSO packet counted at TC counts as its segments carry it, every header they repeat once per segment, a tunnel's inner headers included.", mi.Description())
 						assert.Equal(t, "By", mi.Unit())
 						assert.True(t, mi.Sum().IsMonotonic())
 						assert.Equal(t, pmetric.AggregationTemporalityDelta, mi.Sum().AggregationTemporality())
