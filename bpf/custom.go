@@ -92,7 +92,7 @@ func readObject(path string, euid int) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening XDP program object %q: %w: check program.object", path, err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("stat XDP program object %q: %w", path, err)

@@ -245,9 +245,9 @@ func TestLoadCustomShowsTheVerifierLog(t *testing.T) {
 func TestCustomMapKinds(t *testing.T) {
 	xdptest.Privileged(t)
 	frames := xdptest.Frames()
-	var bytes uint64
+	var size uint64
 	for _, f := range frames {
-		bytes += uint64(len(f.Data))
+		size += uint64(len(f.Data))
 	}
 	for _, m := range []string{"array_count", "hash_count", "percpu_array_count", "percpu_hash_count"} {
 		t.Run(m, func(t *testing.T) {
@@ -265,7 +265,7 @@ func TestCustomMapKinds(t *testing.T) {
 			if err := p.Read(got); err != nil {
 				t.Fatal(err)
 			}
-			want := map[uint32]uint64{0: uint64(len(frames)), 1: bytes}
+			want := map[uint32]uint64{0: uint64(len(frames)), 1: size}
 			if strings.Contains(m, "array") {
 				want[2], want[3] = 0, 0 // an array has every key
 			}

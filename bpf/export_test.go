@@ -118,7 +118,7 @@ func NewTCWatch() (TCWatch, error) {
 func (w TCWatch) Close() error           { return w.close() }
 func (w TCWatch) Watch(index int) uint64 { return w.watch(index) }
 func (w TCWatch) Unwatch(index int)      { w.unwatch(index) }
-func (w TCWatch) ChangedSince(index int, since uint64) (bool, uint64, error) {
+func (w TCWatch) ChangedSince(index int, since uint64) (changed bool, now uint64, err error) {
 	return w.changedSince(index, since)
 }
 

@@ -16,11 +16,11 @@ import (
 type Layer uint8
 
 const (
-	// LayerEthernet: Ethernet devices and loopback, and devices of a
-	// hardware type that LayerOf does not know.
+	// LayerEthernet is the layer of Ethernet devices and loopback, and of
+	// devices of a hardware type that LayerOf does not know.
 	LayerEthernet Layer = iota
-	// LayerIP: tun, WireGuard, ipip, sit, ip6tnl, gre, ppp, raw-IP
-	// modems. Their bytes are the IP packet, which is all such a device
+	// LayerIP is the layer of tun, WireGuard, ipip, sit, ip6tnl, gre, ppp
+	// and raw-IP modems. Their bytes are the IP packet, which is all such a device
 	// carries.
 	LayerIP
 )

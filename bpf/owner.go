@@ -53,11 +53,11 @@ func newOwner() (*owner, error) {
 		}
 		err = unix.Bind(fd, ownerAddress(o.token))
 		if errors.Is(err, unix.EADDRINUSE) {
-			unix.Close(fd) // another owner drew the same token: draw again
+			_ = unix.Close(fd) // another owner drew the same token: draw again
 			continue
 		}
 		if err != nil {
-			unix.Close(fd)
+			_ = unix.Close(fd)
 			return nil, fmt.Errorf("bind filter owner socket %q: %w", "@"+filterName(o.token), err)
 		}
 		o.fd = fd
@@ -110,7 +110,7 @@ func parseOwner(name string) (token string, pid int, ok bool) {
 	if len(rest) == tokenLen && strings.Trim(rest, "0123456789abcdef") == "" {
 		return rest, 0, true
 	}
-	if len(rest) > 0 && len(rest) < tokenLen && strings.Trim(rest, "0123456789") == "" {
+	if rest != "" && len(rest) < tokenLen && strings.Trim(rest, "0123456789") == "" {
 		pid, err := strconv.Atoi(rest)
 		return "", pid, err == nil && pid > 0
 	}

@@ -325,12 +325,12 @@ func TestClsactSweepsOldNames(t *testing.T) {
 
 // TestClsactRemovedFromOutside removes the counter's clsact filter, then
 // the whole clsact qdisc, from outside, as tc or a CNI that sets TC up
-// again does: Attached says so each time, and a changed neighbour does
+// again does: Attached says so each time, and a changed neighbor does
 // not make it say so.
 func TestClsactRemovedFromOutside(t *testing.T) {
 	d := legacyDatapath(t)
-	p, neighbour := xdptest.NewPair(t), xdptest.NewPair(t)
-	ifc, nifc := open(t, d, p.Host), open(t, d, neighbour.Host)
+	p, neighbor := xdptest.NewPair(t), xdptest.NewPair(t)
+	ifc, nifc := open(t, d, p.Host), open(t, d, neighbor.Host)
 	attachBoth(t, bpf.ModeTC, ifc, nifc)
 	requireAttached := func(ifc *bpf.Interface, want bool, when string) {
 		t.Helper()

@@ -43,7 +43,7 @@ func newTCWatch() (*tcWatch, error) {
 	}
 	sa := &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: 1<<(unix.RTNLGRP_TC-1) | 1<<(unix.RTNLGRP_LINK-1)}
 	if err := unix.Bind(fd, sa); err != nil {
-		unix.Close(fd)
+		_ = unix.Close(fd)
 		return nil, fmt.Errorf("subscribe to TC notifications: %w", err)
 	}
 	return &tcWatch{fd: fd, changed: map[int]uint64{}, refs: map[int]int{}, buf: make([]byte, 64<<10)}, nil
@@ -66,7 +66,8 @@ func (w *tcWatch) watch(index int) uint64 {
 }
 
 func (w *tcWatch) unwatch(index int) {
-	if w.refs[index]--; w.refs[index] <= 0 {
+	w.refs[index]--
+	if w.refs[index] <= 0 {
 		delete(w.refs, index)
 		delete(w.changed, index)
 	}

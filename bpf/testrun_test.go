@@ -81,7 +81,7 @@ func (r *runner) frame(f []byte, want bpf.Class) ([]byte, bpf.Class, bool) {
 		return nil, want, false
 	}
 	p, et := f[14:], binary.BigEndian.Uint16(f[12:14])
-	if !(et == x.EtherIPv4 && p[0]>>4 == 4 || et == x.EtherIPv6 && p[0]>>4 == 6) {
+	if (et != x.EtherIPv4 || p[0]>>4 != 4) && (et != x.EtherIPv6 || p[0]>>4 != 6) {
 		return nil, want, false
 	}
 	if r.xdp {

@@ -4,6 +4,7 @@ package xdptest
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 	"time"
 
@@ -58,7 +59,7 @@ func TestTunCarriesExactlyWhatTheTestSends(t *testing.T) {
 	tn.Route(t, routed...)
 	tn.Send(t, 0, sent...)
 	got := tn.Read(t, len(routed)+len(sent), 2*time.Second)
-	want := append(routed, sent...)
+	want := append(slices.Clone(routed), sent...)
 	if len(got) != len(want) {
 		t.Fatalf("read %d packets back from the tun, want %d", len(got), len(want))
 	}

@@ -11,7 +11,7 @@ import (
 )
 
 // Overlay is a VXLAN overlay across a pair: a VXLAN device on each end,
-// tunnelling to the other end's address (the underlay), each with an
+// tunneling to the other end's address (the underlay), each with an
 // address of the overlay's own. Both sets of addresses are from
 // 198.18.0.0/15. Host sits in the test's namespace, beside the pair's host
 // end; its peer in the pair's namespace.
