@@ -32,7 +32,7 @@ var ErrMTUAboveXDPLimit = errors.New("MTU above the driver's XDP limit")
 // (mainline 6.3 to 6.12): what attaching the first program and detaching
 // the last do to the interface, and what the driver refuses.
 type xdpDriver struct {
-	// effect is what attaching and detaching native XDP do.
+	// effect is what attaching and detaching native XDP do, as a clause.
 	effect string
 	// refusesLRO: the driver refuses XDP while LRO or hardware GRO is on
 	// (mlx5: "can't set XDP while HW-GRO/LRO is on").
@@ -43,13 +43,13 @@ type xdpDriver struct {
 	maxMTU int
 }
 
-const resets = "rebuilds its rings, taking the link down and up"
+const resets = "attaching and detaching native XDP rebuilds its rings, taking the link down and up"
 
 // xdpDrivers are the drivers whose XDP setup was read. A driver missing
 // here gets unknownDriver.
 var xdpDrivers = map[string]xdpDriver{
-	"i40e":       {effect: "resets the PF: every ring is rebuilt and the link drops"},
-	"ixgbe":      {effect: "takes the link down to rebuild its rings"},
+	"i40e":       {effect: "attaching and detaching native XDP resets the PF: every ring is rebuilt and the link drops"},
+	"ixgbe":      {effect: "attaching and detaching native XDP takes the link down to rebuild its rings"},
 	"ice":        {effect: resets},
 	"igb":        {effect: resets},
 	"igc":        {effect: resets},
@@ -57,14 +57,14 @@ var xdpDrivers = map[string]xdpDriver{
 	"ena":        {effect: resets + ", and caps the MTU at 3498 while attached", maxMTU: 3498},
 	"bnxt_en":    {effect: resets + ", and turns hardware GRO and LRO off while attached"},
 	"vmxnet3":    {effect: resets + ", and turns LRO off while attached"},
-	"virtio_net": {effect: "turns the host's guest offloads off while attached: no hardware GRO or LRO, checksums computed in the guest"},
-	"mlx5_core":  {effect: "reopens its channels, a short loss of traffic", refusesLRO: true},
-	"veth":       {effect: "turns segmentation offload off on its peer while attached: a TCP stream through it slows to about half"},
+	"virtio_net": {effect: "native XDP turns the host's guest offloads off while attached: no hardware GRO or LRO, checksums computed in the guest"},
+	"mlx5_core":  {effect: "attaching and detaching native XDP reopens its channels, a short loss of traffic", refusesLRO: true},
+	"veth":       {effect: "native XDP turns segmentation offload off on its peer while attached: a TCP stream through it slows to about half"},
 }
 
 // unknownDriver is what most drivers read do: XDP needs rings of another
 // layout, and they rebuild them.
-var unknownDriver = xdpDriver{effect: "may rebuild its rings and drop the link, as most drivers do"}
+var unknownDriver = xdpDriver{effect: "attaching and detaching native XDP may rebuild its rings and drop the link, as most drivers do"}
 
 // XDPEffect says what attaching XDP in mode (native or generic) does to
 // the interface, and detaching it again: the cost of counting with XDP,
@@ -86,7 +86,7 @@ func (d Driver) XDPEffect(mode Mode) string {
 	if name == "" {
 		name = "unknown"
 	}
-	return fmt.Sprintf("driver %s: attaching and detaching native XDP %s", name, x.effect)
+	return fmt.Sprintf("driver %s: %s", name, x.effect)
 }
 
 // checkNative refuses, before attaching, native XDP that the driver would
