@@ -115,18 +115,3 @@ type Totals [NumClasses]Counter
 
 // Counts holds every counter of one interface: Dir[direction][class].
 type Counts = counterSlotCounters
-
-// Of returns the counter of class c.
-func (t *Totals) Of(c Class) Counter {
-	return t[c.Index()]
-}
-
-// Sum returns the counts over every class.
-func (t *Totals) Sum() Counter {
-	var s Counter
-	for _, c := range t {
-		s.Packets += c.Packets
-		s.Bytes += c.Bytes
-	}
-	return s
-}
