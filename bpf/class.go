@@ -65,7 +65,8 @@ func ClassAt(i int) Class {
 	return Class{Network: NetworkType(i / numTransports), Transport: Transport(i % numTransports)}
 }
 
-// Index is the slot of c in the counters map and in Totals.
+// Index is the slot of c in the counters map, and so in each direction of
+// Counts: Dir[direction][c.Index()]. It is ClassAt's inverse.
 func (c Class) Index() int {
 	return int(c.Network)*numTransports + int(c.Transport)
 }
@@ -109,9 +110,6 @@ func ParseDirection(s string) (Direction, error) {
 	}
 	return 0, fmt.Errorf("unknown direction %q: use receive or transmit", s)
 }
-
-// Totals holds one direction's counters of an interface, by class index.
-type Totals [NumClasses]Counter
 
 // Counts holds every counter of one interface: Dir[direction][class].
 type Counts = counterSlotCounters

@@ -100,7 +100,7 @@ func TestReadSlotBySlot(t *testing.T) {
 	if err := r.d.ReadSlotBySlot(&each); err != nil {
 		t.Fatal(err)
 	}
-	if *batch.Slot(r.slot) != *each.Slot(r.slot) || batch.Slot(r.slot).Dir[bpf.Receive] == (bpf.Totals{}) {
+	if *batch.Slot(r.slot) != *each.Slot(r.slot) || batch.Slot(r.slot).Dir[bpf.Receive] == (xdptest.Totals{}) {
 		t.Errorf("batch read %v, slot by slot %v", batch.Slot(r.slot), each.Slot(r.slot))
 	}
 }

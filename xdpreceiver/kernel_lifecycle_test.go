@@ -156,8 +156,8 @@ func TestKernelAltName(t *testing.T) {
 	require.NoError(t, cfg.Validate())
 	s, clk, _ := startKernelScraper(t, cfg)
 	attached := clk.reading(1)
-	var want bpf.Totals
+	var want xdptest.Totals
 	injectFrames(t, p, 1, &want, all)
 	scrapeUntil(t, mustScrape(t, s), newLedger(), func(string) pcommon.Timestamp { return attached },
-		map[at]*bpf.Totals{}, map[at]*bpf.Totals{rx(alt): &want})
+		map[at]*xdptest.Totals{}, map[at]*xdptest.Totals{rx(alt): &want})
 }

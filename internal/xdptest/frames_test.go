@@ -118,3 +118,21 @@ func TestTransportHeaders(t *testing.T) {
 		t.Errorf("Payload(300) does not count up byte by byte")
 	}
 }
+
+// TestTotalsIsADirectionOfCounts: a direction of bpf.Counts is a Totals,
+// whose index i holds the counter of bpf.ClassAt(i).
+func TestTotalsIsADirectionOfCounts(t *testing.T) {
+	var c bpf.Counts
+	for i := range bpf.NumClasses {
+		c.Dir[bpf.Transmit][bpf.ClassAt(i).Index()] = bpf.Counter{Packets: uint64(i), Bytes: uint64(100 * i)}
+	}
+	var tx Totals = c.Dir[bpf.Transmit]
+	for i, got := range tx {
+		if want := (bpf.Counter{Packets: uint64(i), Bytes: uint64(100 * i)}); got != want {
+			t.Errorf("Totals[%d] (%v) = %+v, want %+v", i, bpf.ClassAt(i), got, want)
+		}
+	}
+	if rx := Totals(c.Dir[bpf.Receive]); rx != (Totals{}) {
+		t.Errorf("receive: %+v, want nothing counted", rx)
+	}
+}
