@@ -164,7 +164,7 @@ func (r *runner) totals(tb testing.TB) x.Totals {
 	if err := r.d.Read(&s); err != nil {
 		tb.Fatal(err)
 	}
-	return x.Totals(s.Slot(r.slot).Dir[r.dir])
+	return s.Slot(r.slot).Dir[r.dir]
 }
 
 // runFrame runs frame through the program once and returns what that run
