@@ -65,7 +65,8 @@ func ClassAt(i int) Class {
 	return Class{Network: NetworkType(i / numTransports), Transport: Transport(i % numTransports)}
 }
 
-// Index is the slot of c in the counters map and in Totals.
+// Index is the slot of c in the counters map, and so in each direction of
+// Counts: Dir[direction][c.Index()]. It is ClassAt's inverse.
 func (c Class) Index() int {
 	return int(c.Network)*numTransports + int(c.Transport)
 }
@@ -110,23 +111,5 @@ func ParseDirection(s string) (Direction, error) {
 	return 0, fmt.Errorf("unknown direction %q: use receive or transmit", s)
 }
 
-// Totals holds one direction's counters of an interface, by class index.
-type Totals [NumClasses]Counter
-
 // Counts holds every counter of one interface: Dir[direction][class].
 type Counts = counterSlotCounters
-
-// Of returns the counter of class c.
-func (t *Totals) Of(c Class) Counter {
-	return t[c.Index()]
-}
-
-// Sum returns the counts over every class.
-func (t *Totals) Sum() Counter {
-	var s Counter
-	for _, c := range t {
-		s.Packets += c.Packets
-		s.Bytes += c.Bytes
-	}
-	return s
-}

@@ -96,26 +96,3 @@ func TestDirectionString(t *testing.T) {
 		}
 	}
 }
-
-// TestTotalsOfAndSum: Of reads a class's counter from its slot, and Sum
-// adds packets and bytes over every class.
-func TestTotalsOfAndSum(t *testing.T) {
-	var totals bpf.Totals
-	var want bpf.Counter
-	for i := range bpf.NumClasses {
-		totals[i] = bpf.Counter{Packets: uint64(i + 1), Bytes: uint64(100 * (i + 1))}
-		want.Packets += uint64(i + 1)
-		want.Bytes += uint64(100 * (i + 1))
-	}
-	for i := range bpf.NumClasses {
-		if got := totals.Of(bpf.ClassAt(i)); got != totals[i] {
-			t.Errorf("Of(%v) = %+v, want slot %d's %+v", bpf.ClassAt(i), got, i, totals[i])
-		}
-	}
-	if got := totals.Sum(); got != want {
-		t.Errorf("Sum() = %+v, want %+v", got, want)
-	}
-	if got := (&bpf.Totals{}).Sum(); got != (bpf.Counter{}) {
-		t.Errorf("Sum of no counts = %+v, want zeros", got)
-	}
-}

@@ -23,53 +23,60 @@ import (
 // are summed. These are the kinds of map that hold them.
 var counterMapTypes = []ebpf.MapType{ebpf.Array, ebpf.Hash, ebpf.PerCPUArray, ebpf.PerCPUHash}
 
-// CheckCustom reads the object and checks everything that can be checked
+// checkCustom reads the object and checks everything that can be checked
 // without the kernel: the file is an ELF object, it has the function, the
-// function is an XDP program, and the map exists with a supported shape. It
-// returns the object's spec trimmed to that one program.
-func CheckCustom(s CustomSpec) (*ebpf.CollectionSpec, error) {
+// function is an XDP program for an interface, and the map exists with a
+// supported shape. It returns the object's spec trimmed to that one
+// program.
+func checkCustom(s CustomSpec) (*ebpf.CollectionSpec, error) {
 	// Read whole, once: the checks and the spec see the same bytes.
 	obj, err := readObject(s.Object, os.Geteuid())
 	if err != nil {
 		return nil, err
 	}
 	if !bytes.HasPrefix(obj, []byte("\x7fELF")) {
-		return nil, fmt.Errorf("XDP program object %q is not an ELF file: give the object that "+
-			"clang -target bpf -O2 -g -c prog.c -o prog.o writes", s.Object)
+		return nil, fmt.Errorf("XDP program object %q is %w", s.Object, ErrNotELF)
 	}
 	spec, err := ebpf.LoadCollectionSpecFromReader(bytes.NewReader(obj))
 	if err != nil {
-		return nil, fmt.Errorf("reading XDP program object %q: %w: is it a BPF object (clang -target bpf)?", s.Object, err)
+		return nil, fmt.Errorf("reading XDP program object %q: %w: %w", s.Object, ErrInvalidObject, err)
 	}
+	if err := checkSpec(spec, s); err != nil {
+		return nil, err
+	}
+	spec.Programs = map[string]*ebpf.ProgramSpec{s.Function: spec.Programs[s.Function]}
+	return spec, nil
+}
 
+// checkSpec checks that the object whose spec is spec has the function,
+// as an XDP program for an interface, and the map, with a shape that
+// customProgram.read reads.
+func checkSpec(spec *ebpf.CollectionSpec, s CustomSpec) error {
 	prog, ok := spec.Programs[s.Function]
 	if !ok {
-		return nil, fmt.Errorf("XDP program object %q has no program %q; its programs: %s",
+		return fmt.Errorf("XDP program object %q has no program %q; its programs: %s",
 			s.Object, s.Function, describePrograms(spec))
 	}
 	if prog.AttachType == ebpf.AttachXDPDevMap || prog.AttachType == ebpf.AttachXDPCPUMap {
 		// The kernel runs these on frames redirected into a map's entry,
 		// and refuses them on an interface with a bare EINVAL.
-		return nil, fmt.Errorf("program %q in %q is for a devmap or cpumap entry (SEC(%q)), which the kernel does not "+
-			"attach to an interface: give a program of SEC(\"xdp\"); its programs: %s", s.Function, s.Object, prog.SectionName, describePrograms(spec))
+		return fmt.Errorf("program %q in %q is %w (SEC(%q)); its programs: %s",
+			s.Function, s.Object, ErrMapEntryProgram, prog.SectionName, describePrograms(spec))
 	}
 	if prog.Type != ebpf.XDP {
-		return nil, fmt.Errorf("program %q in %q is a %s program, not XDP: the receiver attaches XDP programs "+
-			"only (SEC(\"xdp\") in the C source); its XDP programs: %s", s.Function, s.Object, prog.Type, describePrograms(spec))
+		return fmt.Errorf("program %q in %q is a %s program, %w; its programs: %s",
+			s.Function, s.Object, prog.Type, ErrNotXDP, describePrograms(spec))
 	}
 
 	m, ok := spec.Maps[s.Map]
 	if !ok {
-		return nil, fmt.Errorf("XDP program object %q has no map %q; its maps: %s", s.Object, s.Map, describeMaps(spec))
+		return fmt.Errorf("XDP program object %q has no map %q; its maps: %s", s.Object, s.Map, describeMaps(spec))
 	}
 	if !isCounterMap(m) {
-		return nil, fmt.Errorf("map %q in %q is a %s with %d-byte keys and %d-byte values; the receiver reads "+
-			"an Array, Hash, PerCPUArray or PerCPUHash with 4-byte keys and 8-byte values (__u32 to __u64 counters)",
-			s.Map, s.Object, m.Type, m.KeySize, m.ValueSize)
+		return fmt.Errorf("map %q in %q is a %s with %d-byte keys and %d-byte values, %w",
+			s.Map, s.Object, m.Type, m.KeySize, m.ValueSize, ErrNotCounterMap)
 	}
-
-	spec.Programs = map[string]*ebpf.ProgramSpec{s.Function: prog}
-	return spec, nil
+	return nil
 }
 
 // readObject reads the object at path, unless anyone but root and euid (the
@@ -90,7 +97,7 @@ func readObject(path string, euid int) ([]byte, error) {
 	// it is refused below as not a regular file.
 	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
 	if err != nil {
-		return nil, fmt.Errorf("opening XDP program object %q: %w: check program.object", path, err)
+		return nil, &ObjectOpenError{Path: path, Err: err}
 	}
 	defer func() { _ = f.Close() }()
 	fi, err := f.Stat()
@@ -211,9 +218,9 @@ func listOrNone(names []string) string {
 	return strings.Join(names, ", ")
 }
 
-// CustomProgram is a user's XDP program with its maps, loaded into the
+// customProgram is a user's XDP program with its maps, loaded into the
 // kernel but attached to nothing.
-type CustomProgram struct {
+type customProgram struct {
 	coll *ebpf.Collection
 	prog *ebpf.Program
 	m    *ebpf.Map
@@ -228,35 +235,29 @@ type CustomProgram struct {
 // customReadBatch is how many keys one batch lookup reads.
 const customReadBatch = 256
 
-// CustomObject is a user's object, read and checked (CheckCustom) once and
-// kept in memory: every load and attachment starts from this copy, so a
-// file changed on disk after the check never changes what is attached.
+// CustomObject is a user's object, read and checked (OpenCustom) once and
+// kept in memory: every attachment starts from this copy, so a file
+// changed on disk after the check never changes what is attached.
 type CustomObject struct {
 	spec *ebpf.CollectionSpec
 	s    CustomSpec
 }
 
-// OpenCustom reads and checks the object that s names, without the kernel.
+// OpenCustom reads the object that s names and checks everything that can
+// be checked without the kernel: the file is an ELF object, it has the
+// function, the function is an XDP program for an interface, and the map
+// exists with a supported shape.
 func OpenCustom(s CustomSpec) (*CustomObject, error) {
-	spec, err := CheckCustom(s)
+	spec, err := checkCustom(s)
 	if err != nil {
 		return nil, err
 	}
 	return &CustomObject{spec: spec, s: s}, nil
 }
 
-// LoadCustom opens the object (OpenCustom) and loads it.
-func LoadCustom(s CustomSpec) (*CustomProgram, error) {
-	o, err := OpenCustom(s)
-	if err != nil {
-		return nil, err
-	}
-	return o.Load()
-}
-
-// Load loads a fresh copy of the program and its maps. A verifier rejection
+// load loads a fresh copy of the program and its maps. A verifier rejection
 // comes with the last lines of the verifier's log.
-func (o *CustomObject) Load() (*CustomProgram, error) {
+func (o *CustomObject) load() (*customProgram, error) {
 	s := o.s
 	if err := removeMemlock(); err != nil {
 		return nil, fmt.Errorf("raise RLIMIT_MEMLOCK for BPF maps: %w", err)
@@ -271,7 +272,7 @@ func (o *CustomObject) Load() (*CustomProgram, error) {
 		}
 		return nil, fmt.Errorf("load program %q from %q: %w", s.Function, s.Object, err)
 	}
-	p := &CustomProgram{coll: coll, prog: coll.Programs[s.Function], m: coll.Maps[s.Map], cpus: 1,
+	p := &customProgram{coll: coll, prog: coll.Programs[s.Function], m: coll.Maps[s.Map], cpus: 1,
 		frags: o.spec.Programs[s.Function].Flags&unix.BPF_F_XDP_HAS_FRAGS != 0}
 	if p.m.Type() == ebpf.PerCPUArray || p.m.Type() == ebpf.PerCPUHash {
 		if p.cpus, err = ebpf.PossibleCPU(); err != nil {
@@ -292,7 +293,7 @@ func (o *CustomObject) Load() (*CustomProgram, error) {
 // programs; ModeAuto tries native XDP, then generic.
 func (o *CustomObject) Attach(iface string, mode Mode) (*CustomAttachment, error) {
 	if mode == ModeTC {
-		return nil, fmt.Errorf("attach program %q to %q: attach mode tc is for the built-in counter only", o.s.Function, iface)
+		return nil, fmt.Errorf("attach program %q to %q: %w", o.s.Function, iface, ErrXDPAtTC)
 	}
 	ifc, err := lookup(&netlink.Handle{}, iface) // a socket for the one request
 	if err != nil {
@@ -301,29 +302,23 @@ func (o *CustomObject) Attach(iface string, mode Mode) (*CustomAttachment, error
 	if err := checkSlotFree(ifc); err != nil {
 		return nil, err
 	}
-	p, err := o.Load()
+	p, err := o.load()
 	if err != nil {
 		return nil, err
 	}
 	l, got, err := attachXDPLink(p.prog, ifc, mode, p.frags)
 	if err != nil {
-		return nil, errors.Join(err, p.Close())
+		return nil, errors.Join(err, p.close())
 	}
 	return &CustomAttachment{name: iface, ifindex: ifc.Attrs().Index, mode: got, link: l, program: p}, nil
 }
 
-// Program is the loaded XDP program.
-func (p *CustomProgram) Program() *ebpf.Program { return p.prog }
-
-// Frags tells whether the program was loaded frags-aware (SEC("xdp.frags")).
-func (p *CustomProgram) Frags() bool { return p.frags }
-
-// Read replaces dst's contents with the counter map's: every key and its
+// read replaces dst's contents with the counter map's: every key and its
 // value, per-CPU values summed. An array's keys are all there, zeros
 // included; a hash's only once the program stored them. It reads in batches
 // of customReadBatch keys, one syscall each, and key by key where the kernel has
 // no batch lookup for the map.
-func (p *CustomProgram) Read(dst map[uint32]uint64) error {
+func (p *customProgram) read(dst map[uint32]uint64) error {
 	clear(dst)
 	var cursor ebpf.MapBatchCursor
 	for {
@@ -341,7 +336,7 @@ func (p *CustomProgram) Read(dst map[uint32]uint64) error {
 	}
 }
 
-func (p *CustomProgram) sum(dst map[uint32]uint64, n int) {
+func (p *customProgram) sum(dst map[uint32]uint64, n int) {
 	for i, k := range p.keys[:n] {
 		var v uint64
 		for _, c := range p.values[i*p.cpus : (i+1)*p.cpus] {
@@ -351,7 +346,7 @@ func (p *CustomProgram) sum(dst map[uint32]uint64, n int) {
 	}
 }
 
-func (p *CustomProgram) readEach(dst map[uint32]uint64) error {
+func (p *customProgram) readEach(dst map[uint32]uint64) error {
 	var key uint32
 	it := p.m.Iterate()
 	if p.m.Type() == ebpf.PerCPUArray || p.m.Type() == ebpf.PerCPUHash {
@@ -372,8 +367,8 @@ func (p *CustomProgram) readEach(dst map[uint32]uint64) error {
 	return it.Err()
 }
 
-// Close frees the program and its maps. It is safe to call more than once.
-func (p *CustomProgram) Close() error {
+// close frees the program and its maps. It is safe to call more than once.
+func (p *customProgram) close() error {
 	if p.coll != nil {
 		p.coll.Close()
 		p.coll = nil
@@ -391,29 +386,18 @@ type CustomAttachment struct {
 	ifindex int
 	mode    Mode
 	link    link.Link
-	program *CustomProgram
+	program *customProgram
 }
 
-// AttachCustom opens the object that s names (OpenCustom) and attaches it.
-func AttachCustom(iface string, mode Mode, s CustomSpec) (*CustomAttachment, error) {
-	o, err := OpenCustom(s)
-	if err != nil {
-		return nil, err
-	}
-	return o.Attach(iface, mode)
-}
-
-// Read replaces dst's contents with the interface's counters, as
-// CustomProgram.Read does.
+// Read replaces dst's contents with the counter map's: every key and its
+// value, per-CPU values summed. An array's keys are all there, zeros
+// included; a hash's only once the program stored them.
 func (a *CustomAttachment) Read(dst map[uint32]uint64) error {
-	if err := a.program.Read(dst); err != nil {
+	if err := a.program.read(dst); err != nil {
 		return fmt.Errorf("read map of the XDP program on %q: %w", a.name, err)
 	}
 	return nil
 }
-
-// Interface is the name of the interface the program is attached to.
-func (a *CustomAttachment) Interface() string { return a.name }
 
 // Ifindex is the index the interface had when the program was attached.
 func (a *CustomAttachment) Ifindex() int { return a.ifindex }
@@ -454,5 +438,5 @@ func (a *CustomAttachment) Detach() error {
 // Close detaches the program and frees it and its maps. It is safe to call
 // more than once.
 func (a *CustomAttachment) Close() error {
-	return errors.Join(a.Detach(), a.program.Close())
+	return errors.Join(a.Detach(), a.program.close())
 }

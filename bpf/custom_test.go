@@ -40,23 +40,25 @@ func TestCheckCustomRefusesWhatItCannotUse(t *testing.T) {
 		name string
 		spec bpf.CustomSpec
 		want []string
+		is   error // what errors.Is finds in the error, or nil
 	}{
 		{"missing file", bpf.CustomSpec{Object: "/nonexistent/prog.o", Function: "xdp_count", Map: "packet_count"},
-			[]string{`opening XDP program object "/nonexistent/prog.o"`, "no such file", "check program.object"}},
+			[]string{`opening XDP program object "/nonexistent/prog.o"`, "no such file"}, os.ErrNotExist},
 		{"not an ELF file", bpf.CustomSpec{Object: notELF, Function: "xdp_count", Map: "packet_count"},
-			[]string{"is not an ELF file", "clang -target bpf"}},
+			[]string{"is not an ELF file"}, bpf.ErrNotELF},
 		{"an ELF file but no BPF object", bpf.CustomSpec{Object: notBPF, Function: "xdp_count", Map: "packet_count"},
-			[]string{"is it a BPF object"}},
+			[]string{"invalid BPF object", "machine type"}, bpf.ErrInvalidObject},
 		{"no such function", bpf.CustomSpec{Object: portCountObject(t), Function: "xdp_nope", Map: "packet_count"},
-			[]string{`has no program "xdp_nope"`, "its programs: xdp_count (XDP)"}},
+			[]string{`has no program "xdp_nope"`, "its programs: xdp_count (XDP)"}, nil},
 		{"not an XDP program", bpf.CustomSpec{Object: shapesObject(t), Function: "tc_pass", Map: "array_count"},
-			[]string{`program "tc_pass"`, "is a SchedCLS program, not XDP", "xdp_all (XDP)"}},
+			[]string{`program "tc_pass"`, "is a SchedCLS program, not XDP", "xdp_all (XDP)"}, bpf.ErrNotXDP},
 		{"no such map", bpf.CustomSpec{Object: portCountObject(t), Function: "xdp_count", Map: "nope"},
-			[]string{`has no map "nope"`, "packet_count (PerCPUHash, 4-byte keys, 8-byte values)"}},
+			[]string{`has no map "nope"`, "packet_count (PerCPUHash, 4-byte keys, 8-byte values)"}, nil},
 		{"16-byte values", bpf.CustomSpec{Object: shapesObject(t), Function: "xdp_all", Map: "wide_values"},
-			[]string{`map "wide_values"`, "is a Array with 4-byte keys and 16-byte values", "4-byte keys and 8-byte values"}},
+			[]string{`map "wide_values"`, "is a Array with 4-byte keys and 16-byte values", "4-byte keys and 8-byte values"},
+			bpf.ErrNotCounterMap},
 		{"a ring buffer", bpf.CustomSpec{Object: shapesObject(t), Function: "xdp_all", Map: "events"},
-			[]string{`map "events"`, "RingBuf", "Array, Hash, PerCPUArray or PerCPUHash"}},
+			[]string{`map "events"`, "RingBuf", "Array, Hash, PerCPUArray or PerCPUHash"}, bpf.ErrNotCounterMap},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := bpf.CheckCustom(tc.spec)
@@ -68,7 +70,63 @@ func TestCheckCustomRefusesWhatItCannotUse(t *testing.T) {
 					t.Errorf("error %q does not say %q", err, w)
 				}
 			}
+			if tc.is != nil && !errors.Is(err, tc.is) {
+				t.Errorf("error %q is not %v", err, tc.is)
+			}
+			noConfigWords(t, err)
+			var open *bpf.ObjectOpenError
+			if errors.As(err, &open) != (tc.name == "missing file") || open != nil && open.Path != tc.spec.Object {
+				t.Errorf("error %q: ObjectOpenError %+v, want one of %q for a file that cannot be opened only", err, open, tc.spec.Object)
+			}
 		})
+	}
+}
+
+// TestCheckSpecRefusesMapEntryPrograms: an XDP program for the entries of
+// a devmap or cpumap, which the kernel refuses on an interface with a bare
+// EINVAL, is refused before anything is loaded; one for an interface, of
+// either section, is accepted.
+func TestCheckSpecRefusesMapEntryPrograms(t *testing.T) {
+	spec := func(attach ebpf.AttachType, section string) *ebpf.CollectionSpec {
+		return &ebpf.CollectionSpec{
+			Programs: map[string]*ebpf.ProgramSpec{"prog": {Name: "prog", Type: ebpf.XDP, AttachType: attach, SectionName: section}},
+			Maps:     map[string]*ebpf.MapSpec{"counts": {Name: "counts", Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 1}},
+		}
+	}
+	s := bpf.CustomSpec{Object: "/etc/otelcol/prog.o", Function: "prog", Map: "counts"}
+	for _, tc := range []struct {
+		attach  ebpf.AttachType
+		section string
+		refused bool
+	}{
+		{ebpf.AttachXDPDevMap, "xdp/devmap", true},
+		{ebpf.AttachXDPCPUMap, "xdp/cpumap", true},
+		{ebpf.AttachXDP, "xdp", false},
+		{ebpf.AttachXDP, "xdp.frags", false},
+	} {
+		err := bpf.CheckSpec(spec(tc.attach, tc.section), s)
+		if !tc.refused {
+			if err != nil {
+				t.Errorf("SEC(%q): %v, want accepted", tc.section, err)
+			}
+			continue
+		}
+		want := `program "prog" in "/etc/otelcol/prog.o" is for a devmap or cpumap entry, which the kernel does not attach ` +
+			`to an interface (SEC("` + tc.section + `")); its programs: prog (XDP)`
+		if !errors.Is(err, bpf.ErrMapEntryProgram) || err.Error() != want {
+			t.Errorf("SEC(%q): %v, want %q, which is ErrMapEntryProgram", tc.section, err, want)
+		}
+	}
+}
+
+// noConfigWords fails t if err speaks the receiver's language: its
+// settings are the receiver's to name, in its advice.
+func noConfigWords(t *testing.T, err error) {
+	t.Helper()
+	for _, w := range []string{"program.", "attach_mode", "attach mode", "max_interfaces", "function_name", "receiver"} {
+		if strings.Contains(err.Error(), w) {
+			t.Errorf("error %q names %q, a word of the receiver's", err, w)
+		}
 	}
 }
 
@@ -353,9 +411,10 @@ func TestCustomDetachKeepsTheMap(t *testing.T) {
 		t.Errorf("Attached() = %v, %v after Detach", ok, err)
 	}
 	_, err = bpf.AttachCustom(p.Host, bpf.ModeTC, bpf.CustomSpec{Object: portCountObject(t), Function: "xdp_count", Map: "packet_count"})
-	if err == nil || !strings.Contains(err.Error(), "tc is for the built-in counter only") {
+	if !errors.Is(err, bpf.ErrXDPAtTC) {
 		t.Errorf("a user's XDP program in tc mode: %v", err)
 	}
+	noConfigWords(t, err)
 }
 
 // waitUntil polls done for up to 5 s: frames cross a veth asynchronously.

@@ -45,7 +45,7 @@ type Datapath struct {
 }
 
 // objects are what a datapath loads: the programs it attaches, for
-// Ethernet devices and for devices without a link layer (Layer), and the
+// Ethernet devices and for devices without a link layer (linkLayer), and the
 // maps it reads and writes. Of each pair of XDP programs the kernel gets
 // one, as xdp_count and xdp_count_l3.
 type objects struct {
@@ -141,49 +141,25 @@ var haveFrags = sync.OnceValues(func() (bool, error) {
 	}
 })
 
-// Capacity is how many interfaces the datapath counts at once.
-func (d *Datapath) Capacity() int { return d.capacity }
-
-// Frags tells whether the XDP program was loaded frags-aware.
-func (d *Datapath) Frags() bool { return d.frags }
-
-// Program returns the program of a hook and direction for Ethernet
-// devices: xdp_count for XDP, tc_count_rx or tc_count_tx for TC. It is for
-// BPF_PROG_TEST_RUN and benchmarks; attaching goes through Open.
-func (d *Datapath) Program(xdp bool, dir Direction) *ebpf.Program {
-	return d.ProgramFor(LayerEthernet, xdp, dir)
-}
-
-// ProgramFor returns the program of a hook and direction for devices whose
-// packets start as l says: for LayerIP, xdp_count_l3, tc_count_rx_l3 or
-// tc_count_tx_l3.
-func (d *Datapath) ProgramFor(l Layer, xdp bool, dir Direction) *ebpf.Program {
+// programFor returns the program of a hook and direction for devices whose
+// packets start as l says: xdp_count for XDP, tc_count_rx or tc_count_tx
+// for TC, and for layerIP their _l3 variants.
+func (d *Datapath) programFor(l linkLayer, xdp bool, dir Direction) *ebpf.Program {
 	o := &d.objs
 	switch {
-	case xdp && l == LayerIP:
+	case xdp && l == layerIP:
 		return o.XdpCountL3
 	case xdp:
 		return o.XdpCount
-	case dir == Transmit && l == LayerIP:
+	case dir == Transmit && l == layerIP:
 		return o.TcCountTxL3
 	case dir == Transmit:
 		return o.TcCountTx
-	case l == LayerIP:
+	case l == layerIP:
 		return o.TcCountRxL3
 	default:
 		return o.TcCountRx
 	}
-}
-
-// CountersMapID is the id of the counters map, for tests that read it
-// after the datapath is gone.
-func (d *Datapath) CountersMapID() (ebpf.MapID, error) {
-	info, err := d.objs.Counters.Info()
-	if err != nil {
-		return 0, err
-	}
-	id, _ := info.ID()
-	return id, nil
 }
 
 // Close frees the programs and maps. Callers detach every interface first:

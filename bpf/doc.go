@@ -7,7 +7,7 @@
 // extension-header chain names (parse.h), and adds it to its interface's
 // slot of one per-CPU array, per direction and class. They always pass the
 // packet on. On devices without a link layer (tun, WireGuard, ipip, gre,
-// ppp, ...: Layer), whose packets start at the IP header, their _l3
+// ppp, ..., by their hardware type), whose packets start at the IP header, their _l3
 // variants count instead: the network type is then the protocol the kernel
 // took the packet for at TC, and its IP version at XDP. counter.h is the one definition of the maps' keys and values,
 // shared with Go through bpf2go; the compiled object and its bindings are

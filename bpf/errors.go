@@ -22,6 +22,36 @@ var (
 	// ErrNoXDPLink means the kernel cannot attach XDP through a bpf_link,
 	// which Linux 5.9 introduced.
 	ErrNoXDPLink = errors.New("kernel cannot attach XDP through a bpf_link (Linux 5.9+)")
+
+	// ErrXDPAtTC means ModeTC was asked of a user's XDP program, which
+	// runs at XDP only.
+	ErrXDPAtTC = errors.New("XDP programs do not run at TC")
+)
+
+// The ways a user's program object can be unfit, which OpenCustom tells
+// before loading anything. The errors that wrap them name the object, and
+// what it has instead.
+var (
+	// ErrNotELF means the object is not an ELF file.
+	ErrNotELF = errors.New("not an ELF file")
+
+	// ErrInvalidObject means the object is an ELF file that the loader
+	// cannot read as a BPF object: another architecture's, or one whose
+	// sections or BTF it does not understand. Its error follows.
+	ErrInvalidObject = errors.New("invalid BPF object")
+
+	// ErrMapEntryProgram means the program is an XDP program for the
+	// entries of a devmap or cpumap (SEC("xdp/devmap"), SEC("xdp/cpumap")),
+	// which the kernel runs on frames redirected into the map.
+	ErrMapEntryProgram = errors.New("for a devmap or cpumap entry, which the kernel does not attach to an interface")
+
+	// ErrNotXDP means the program is of another type than XDP.
+	ErrNotXDP = errors.New("not XDP")
+
+	// ErrNotCounterMap means the map is not one that a user's program
+	// counts in: 4-byte keys to 8-byte counters, in an array or hash,
+	// per-CPU or not.
+	ErrNotCounterMap = errors.New("not an Array, Hash, PerCPUArray or PerCPUHash with 4-byte keys and 8-byte values")
 )
 
 // InterfaceNotFoundError names the interface that does not exist.
@@ -91,6 +121,19 @@ const maxLinearMTU = 3498
 func (e *DriverRefusedError) MTUTooLarge() bool {
 	return errors.Is(e.Err, ErrMTUAboveXDPLimit) || !e.Frags && e.MTU > maxLinearMTU
 }
+
+// ObjectOpenError means the program object at Path could not be opened:
+// Err is the file system's error (fs.ErrNotExist, fs.ErrPermission, ...).
+type ObjectOpenError struct {
+	Path string
+	Err  error
+}
+
+func (e *ObjectOpenError) Error() string {
+	return fmt.Sprintf("opening XDP program object %q: %v", e.Path, e.Err)
+}
+
+func (e *ObjectOpenError) Unwrap() error { return e.Err }
 
 // UnsafeObjectError means a program object could have been written by
 // someone other than root and the user this process runs as: through the

@@ -6,9 +6,94 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
+
+// What only this package's tests use, the API keeps to itself: the
+// programs themselves, for BPF_PROG_TEST_RUN and benchmarks, the maps by
+// id, and a user's program loaded without attaching it.
+
+// Layer is linkLayer, for the tests that run the programs of each layer.
+type Layer = linkLayer
+
+const (
+	LayerEthernet = layerEthernet
+	LayerIP       = layerIP
+)
+
+// LayerOf is layerOf, for its table test, which gives it link attributes.
+var LayerOf = layerOf
+
+// Program returns the program of a hook and direction for Ethernet
+// devices: xdp_count for XDP, tc_count_rx or tc_count_tx for TC.
+func (d *Datapath) Program(xdp bool, dir Direction) *ebpf.Program {
+	return d.programFor(layerEthernet, xdp, dir)
+}
+
+// ProgramFor returns the program of a hook and direction for devices
+// whose packets start as l says.
+func (d *Datapath) ProgramFor(l Layer, xdp bool, dir Direction) *ebpf.Program {
+	return d.programFor(l, xdp, dir)
+}
+
+// CountersMapID is the id of the counters map, for tests that read it
+// after the datapath is gone.
+func (d *Datapath) CountersMapID() (ebpf.MapID, error) {
+	info, err := d.objs.Counters.Info()
+	if err != nil {
+		return 0, err
+	}
+	id, _ := info.ID()
+	return id, nil
+}
+
+// Capacity is how many interfaces the datapath counts at once.
+func (d *Datapath) Capacity() int { return d.capacity }
+
+// Frags tells whether the XDP program was loaded frags-aware.
+func (d *Datapath) Frags() bool { return d.frags }
+
+// Name is the name the interface was opened by.
+func (i *Interface) Name() string { return i.name }
+
+// Unattributed returns the counters of packets that met no slot.
+func (s *Snapshot) Unattributed() *Counts { return s.Slot(uint32(counterSlotLayoutSLOT_UNATTRIBUTED)) }
+
+// CheckCustom is checkCustom: what OpenCustom checks, and the spec it
+// keeps.
+var CheckCustom = checkCustom
+
+// CheckSpec is checkSpec, for specs that no object on disk has.
+var CheckSpec = checkSpec
+
+// CustomProgram is a user's program loaded but attached to nothing, for
+// BPF_PROG_TEST_RUN.
+type CustomProgram = customProgram
+
+// LoadCustom opens the object (OpenCustom) and loads it.
+func LoadCustom(s CustomSpec) (*CustomProgram, error) {
+	o, err := OpenCustom(s)
+	if err != nil {
+		return nil, err
+	}
+	return o.load()
+}
+
+// AttachCustom opens the object that s names (OpenCustom) and attaches it.
+func AttachCustom(iface string, mode Mode, s CustomSpec) (*CustomAttachment, error) {
+	o, err := OpenCustom(s)
+	if err != nil {
+		return nil, err
+	}
+	return o.Attach(iface, mode)
+}
+
+func (p *customProgram) Program() *ebpf.Program           { return p.prog }
+func (p *customProgram) Frags() bool                      { return p.frags }
+func (p *customProgram) Read(dst map[uint32]uint64) error { return p.read(dst) }
+func (p *customProgram) Close() error                     { return p.close() }
 
 // WithoutFrags loads the datapath as on kernels before 5.18: XDP without
 // BPF_F_XDP_HAS_FRAGS, reading headers at variable offsets in place. Tests
@@ -20,7 +105,7 @@ func WithoutFrags(o Options) Options {
 
 // ReadEach reads key by key, as Read does where the kernel has no batch
 // lookup for the map, so that path is tested on this kernel too.
-func (p *CustomProgram) ReadEach(dst map[uint32]uint64) error {
+func (p *customProgram) ReadEach(dst map[uint32]uint64) error {
 	clear(dst)
 	return p.readEach(dst)
 }
@@ -128,7 +213,7 @@ func (w TCWatch) Lose() { w.gen++; w.lost = w.gen }
 // Watched is how many interfaces the watch follows.
 func (w TCWatch) Watched() int { return len(w.refs) + len(w.changed) }
 
-// ReadObject reads a program object as CheckCustom does, for a process
+// ReadObject reads a program object as OpenCustom does, for a process
 // whose effective uid is euid: tests run as root, and check what a
 // collector running as another user would accept.
 var ReadObject = readObject

@@ -93,9 +93,6 @@ func lookup(nl *netlink.Handle, name string) (netlink.Link, error) {
 	return l, nil
 }
 
-// Name is the name the interface was opened by.
-func (i *Interface) Name() string { return i.name }
-
 // Ifindex is the index of the interface when it was opened.
 func (i *Interface) Ifindex() int { return i.link.Attrs().Index }
 

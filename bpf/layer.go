@@ -10,23 +10,23 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Layer is what the packets of an interface start with, which decides the
-// program that counts them: an Ethernet header, or, on a device without a
-// link layer, the IP header.
-type Layer uint8
+// linkLayer is what the packets of an interface start with, which decides
+// the program that counts them: an Ethernet header, or, on a device without
+// a link layer, the IP header.
+type linkLayer uint8
 
 const (
-	// LayerEthernet is the layer of Ethernet devices and loopback, and of
-	// devices of a hardware type that LayerOf does not know.
-	LayerEthernet Layer = iota
-	// LayerIP is the layer of tun, WireGuard, ipip, sit, ip6tnl, gre, ppp
+	// layerEthernet is the layer of Ethernet devices and loopback, and of
+	// devices of a hardware type that layerOf does not know.
+	layerEthernet linkLayer = iota
+	// layerIP is the layer of tun, WireGuard, ipip, sit, ip6tnl, gre, ppp
 	// and raw-IP modems. Their bytes are the IP packet, which is all such a device
 	// carries.
-	LayerIP
+	layerIP
 )
 
-func (l Layer) String() string {
-	if l == LayerIP {
+func (l linkLayer) String() string {
+	if l == layerIP {
 		return "ip"
 	}
 	return "ethernet"
@@ -53,22 +53,22 @@ var l3EncapTypes = map[string]bool{
 	fmt.Sprintf("unknown%d", unix.ARPHRD_RAWIP): true,
 }
 
-// LayerOf tells what the packets of the interface start with, from its
+// layerOf tells what the packets of the interface start with, from its
 // hardware type.
-func LayerOf(l netlink.Link) Layer {
+func layerOf(l netlink.Link) linkLayer {
 	if l3EncapTypes[l.Attrs().EncapType] {
-		return LayerIP
+		return layerIP
 	}
-	return LayerEthernet
+	return layerEthernet
 }
 
 // layer is what the interface's packets start with.
-func (i *Interface) layer() Layer { return LayerOf(i.link) }
+func (i *Interface) layer() linkLayer { return layerOf(i.link) }
 
 // program is the program that counts the interface: at XDP (receive), or
 // at TC in direction dir.
 func (i *Interface) program(xdp bool, dir Direction) *ebpf.Program {
-	return i.d.ProgramFor(i.layer(), xdp, dir)
+	return i.d.programFor(i.layer(), xdp, dir)
 }
 
 // tcPrograms are every TC program of the datapath, which its clsact

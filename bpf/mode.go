@@ -2,8 +2,8 @@ package bpf
 
 import "fmt"
 
-// Mode is how the receive direction of an interface is counted: the
-// attach_mode setting. Transmit is always counted at TC egress.
+// Mode is how the receive direction of an interface is counted. Transmit
+// is always counted at TC egress.
 type Mode int
 
 const (
@@ -39,7 +39,7 @@ func ParseMode(s string) (Mode, error) {
 			return Mode(m), nil
 		}
 	}
-	return ModeAuto, fmt.Errorf("unknown attach mode %q: use auto, native, generic or tc", s)
+	return ModeAuto, fmt.Errorf("unknown mode %q: use auto, native, generic or tc", s)
 }
 
 // Hook is where a program runs on an interface.
@@ -67,6 +67,3 @@ func (h Hook) String() string {
 	}
 	return fmt.Sprintf("Hook(%d)", int(h))
 }
-
-// IsXDP tells whether the hook is XDP, native or generic.
-func (h Hook) IsXDP() bool { return h == HookXDPNative || h == HookXDPGeneric }

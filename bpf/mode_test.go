@@ -28,7 +28,7 @@ func TestParseMode(t *testing.T) {
 	}
 	for _, s := range []string{"", "Auto", "xdp", "drv", "skb", "tcx", "native "} {
 		got, err := bpf.ParseMode(s)
-		want := `unknown attach mode "` + s + `": use auto, native, generic or tc`
+		want := `unknown mode "` + s + `": use auto, native, generic or tc`
 		if err == nil || err.Error() != want || got != bpf.ModeAuto {
 			t.Errorf("ParseMode(%q) = %v, %v; want auto and %q", s, got, err, want)
 		}
@@ -56,19 +56,6 @@ func TestModeAndHookStrings(t *testing.T) {
 	} {
 		if tc.got != tc.want {
 			t.Errorf("got %q, want %q", tc.got, tc.want)
-		}
-	}
-}
-
-// TestHookIsXDP: the XDP hooks, native and generic, are XDP; the TC hooks
-// and the zero Hook are not.
-func TestHookIsXDP(t *testing.T) {
-	for h, want := range map[bpf.Hook]bool{
-		bpf.HookXDPNative: true, bpf.HookXDPGeneric: true,
-		bpf.HookTCX: false, bpf.HookTCLegacy: false, bpf.Hook(0): false,
-	} {
-		if got := h.IsXDP(); got != want {
-			t.Errorf("%v.IsXDP() = %v, want %v", h, got, want)
 		}
 	}
 }

@@ -46,10 +46,6 @@ func (s *Snapshot) Slot(slot uint32) *Counts {
 	return &s.counts[slot]
 }
 
-// Unattributed returns the counters of packets that met no slot: packets
-// of an interface that a program ran on without the slot index knowing it.
-func (s *Snapshot) Unattributed() *Counts { return s.Slot(uint32(counterSlotLayoutSLOT_UNATTRIBUTED)) }
-
 // Read fills s with the counters of every slot handed out so far, summed
 // over CPUs. The counters only grow while a slot serves an interface: Read
 // never clears them, so no packet counted between two reads is lost.

@@ -36,7 +36,7 @@ func TestSlotIndexCollision(t *testing.T) {
 	attach(t, i3, bpf.Receive, bpf.ModeTC)
 	var want3 bpf.Counts
 	trafficBothWays(t, p3, 1, &want3)
-	want3.Dir[bpf.Transmit] = bpf.Totals{} // only receive is attached
+	want3.Dir[bpf.Transmit] = xdptest.Totals{} // only receive is attached
 	waitFor(t, d, i3, want3)
 	trafficBothWays(t, p2, 1, &want2)
 	waitFor(t, d, i2, want2)

@@ -158,24 +158,24 @@ func (r *runner) options(frame []byte, repeat uint32) *ebpf.RunOptions {
 	return &ebpf.RunOptions{Data: frame, Repeat: repeat}
 }
 
-func (r *runner) totals(tb testing.TB) bpf.Totals {
+func (r *runner) totals(tb testing.TB) x.Totals {
 	tb.Helper()
 	var s bpf.Snapshot
 	if err := r.d.Read(&s); err != nil {
 		tb.Fatal(err)
 	}
-	return bpf.Totals(s.Slot(r.slot).Dir[r.dir])
+	return s.Slot(r.slot).Dir[r.dir]
 }
 
 // runFrame runs frame through the program once and returns what that run
 // added to its direction's counters, or false when the test run refused
 // the frame, as it may (mayRefuse).
-func (r *runner) runFrame(tb testing.TB, frame []byte) (bpf.Totals, bool) {
+func (r *runner) runFrame(tb testing.TB, frame []byte) (x.Totals, bool) {
 	tb.Helper()
 	before := r.totals(tb)
 	ret, err := r.prog.Run(r.options(frame, 1))
 	if errors.Is(err, unix.EINVAL) && r.mayRefuse(frame) {
-		return bpf.Totals{}, false
+		return x.Totals{}, false
 	}
 	r.check(tb, len(frame), ret, err)
 	return diff(r.totals(tb), before), true
@@ -229,8 +229,8 @@ func (r *runner) verdict() uint32 {
 	return tcActUnspec
 }
 
-func diff(after, before bpf.Totals) bpf.Totals {
-	var d bpf.Totals
+func diff(after, before x.Totals) x.Totals {
+	var d x.Totals
 	for i := range d {
 		d[i].Packets = after[i].Packets - before[i].Packets
 		d[i].Bytes = after[i].Bytes - before[i].Bytes
@@ -239,14 +239,14 @@ func diff(after, before bpf.Totals) bpf.Totals {
 }
 
 // requireOnly fails unless d holds exactly one packet of n bytes, in class c.
-func requireOnly(tb testing.TB, d bpf.Totals, c bpf.Class, n int) {
+func requireOnly(tb testing.TB, d x.Totals, c bpf.Class, n int) {
 	tb.Helper()
 	requireCounted(tb, d, c, 1, uint64(n))
 }
 
 // requireCounted fails unless d holds exactly packets packets of bytes
 // bytes in all, in class c.
-func requireCounted(tb testing.TB, d bpf.Totals, c bpf.Class, packets, bytes uint64) {
+func requireCounted(tb testing.TB, d x.Totals, c bpf.Class, packets, bytes uint64) {
 	tb.Helper()
 	for i, got := range d {
 		want := bpf.Counter{}

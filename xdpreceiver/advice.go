@@ -24,6 +24,7 @@ func advise(err error, hostInterfaces func() []string) error {
 	var foreign *bpf.ForeignProgramError
 	var refused *bpf.DriverRefusedError
 	var unsafe *bpf.UnsafeObjectError
+	var open *bpf.ObjectOpenError
 	switch {
 	case err == nil:
 		return nil
@@ -45,7 +46,7 @@ func advise(err error, hostInterfaces func() []string) error {
 	case errors.As(err, &refused) && errors.Is(err, bpf.ErrLROOn):
 		return fmt.Errorf("%w: turn them off (ethtool -K %s lro off rx-gro-hw off), or set attach_mode to auto or tc, "+
 			"which count at TC and change nothing in the driver", err, refused.Interface)
-	case errors.As(err, &refused) && refused.Limit > 0:
+	case errors.As(err, &refused) && errors.Is(err, bpf.ErrMTUAboveXDPLimit):
 		return fmt.Errorf("%w: lower the MTU to %d or less, or set attach_mode to auto or tc, which count at TC "+
 			"and change nothing in the driver", err, refused.Limit)
 	case errors.As(err, &refused) && refused.MTUTooLarge():
@@ -58,6 +59,22 @@ func advise(err error, hostInterfaces func() []string) error {
 	case errors.Is(err, bpf.ErrNoXDPLink):
 		return fmt.Errorf("%w: otelcol-xdp attaches only through bpf_link, so that no program outlives it; "+
 			"upgrade to Linux 5.9 or later", err)
+	case errors.As(err, &open) && errors.Is(err, os.ErrPermission):
+		return fmt.Errorf("%w: check program.object: %s", err, privilegeAdvice)
+	case errors.As(err, &open):
+		return fmt.Errorf("%w: check program.object", err)
+	case errors.Is(err, bpf.ErrNotELF):
+		return fmt.Errorf("%w: give the object that clang -target bpf -O2 -g -c prog.c -o prog.o writes", err)
+	case errors.Is(err, bpf.ErrInvalidObject):
+		return fmt.Errorf("%w: is it a BPF object (clang -target bpf)?", err)
+	case errors.Is(err, bpf.ErrMapEntryProgram):
+		return fmt.Errorf(`%w: set program.function_name to a program of SEC("xdp")`, err)
+	case errors.Is(err, bpf.ErrNotXDP):
+		return fmt.Errorf(`%w: the receiver attaches XDP programs only (SEC("xdp") in the C source)`, err)
+	case errors.Is(err, bpf.ErrNotCounterMap):
+		return fmt.Errorf("%w: set program.map to a map of __u32 keys to __u64 counters", err)
+	case errors.Is(err, bpf.ErrXDPAtTC):
+		return fmt.Errorf("%w: attach mode tc is for the built-in counter only; set attach_mode to auto, native or generic", err)
 	case errors.As(err, &unsafe):
 		return fmt.Errorf("%w: whoever can change the object, or a directory on its path, gets the collector's privileges "+
 			"in the kernel on every interface it counts; install it where only root can write, for example "+

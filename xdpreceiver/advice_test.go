@@ -3,6 +3,7 @@ package xdpreceiver
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"syscall"
 	"testing"
 
@@ -58,6 +59,26 @@ func TestAdvice(t *testing.T) {
 				`change the object, or a directory on its path, gets the collector's privileges in the kernel on every interface ` +
 				`it counts; install it where only root can write, for example install -o root -g root -m 0644 prog.o /etc/otelcol/, ` +
 				`and set program.object to the copy's path`},
+		{"object missing", &bpf.ObjectOpenError{Path: "/etc/otelcol/prog.o", Err: &fs.PathError{Op: "open", Path: "/etc/otelcol/prog.o", Err: syscall.ENOENT}},
+			`opening XDP program object "/etc/otelcol/prog.o": open /etc/otelcol/prog.o: no such file or directory: check program.object`},
+		{"object unreadable", &bpf.ObjectOpenError{Path: "/etc/otelcol/prog.o", Err: &fs.PathError{Op: "open", Path: "/etc/otelcol/prog.o", Err: syscall.EACCES}},
+			`opening XDP program object "/etc/otelcol/prog.o": open /etc/otelcol/prog.o: permission denied: check program.object: ` + privilegeAdvice},
+		{"not elf", fmt.Errorf("XDP program object %q is %w", "/etc/otelcol/prog.txt", bpf.ErrNotELF),
+			`XDP program object "/etc/otelcol/prog.txt" is not an ELF file: give the object that clang -target bpf -O2 -g -c prog.c -o prog.o writes`},
+		{"invalid object", fmt.Errorf("reading XDP program object %q: %w: %w", "/usr/bin/ls", bpf.ErrInvalidObject, errors.New("unexpected machine type for BPF ELF: EM_X86_64")),
+			`reading XDP program object "/usr/bin/ls": invalid BPF object: unexpected machine type for BPF ELF: EM_X86_64: is it a BPF object (clang -target bpf)?`},
+		{"map entry program", fmt.Errorf("program %q in %q is %w (SEC(%q)); its programs: %s", "xdp_dev", "/etc/otelcol/prog.o", bpf.ErrMapEntryProgram, "xdp/devmap", "xdp_dev (XDP)"),
+			`program "xdp_dev" in "/etc/otelcol/prog.o" is for a devmap or cpumap entry, which the kernel does not attach to an interface ` +
+				`(SEC("xdp/devmap")); its programs: xdp_dev (XDP): set program.function_name to a program of SEC("xdp")`},
+		{"not xdp", fmt.Errorf("program %q in %q is a %s program, %w; its programs: %s", "tc_pass", "/etc/otelcol/prog.o", "SchedCLS", bpf.ErrNotXDP, "tc_pass (SchedCLS)"),
+			`program "tc_pass" in "/etc/otelcol/prog.o" is a SchedCLS program, not XDP; its programs: tc_pass (SchedCLS): ` +
+				`the receiver attaches XDP programs only (SEC("xdp") in the C source)`},
+		{"not a counter map", fmt.Errorf("map %q in %q is a %s with %d-byte keys and %d-byte values, %w", "events", "/etc/otelcol/prog.o", "RingBuf", 0, 0, bpf.ErrNotCounterMap),
+			`map "events" in "/etc/otelcol/prog.o" is a RingBuf with 0-byte keys and 0-byte values, not an Array, Hash, PerCPUArray or ` +
+				`PerCPUHash with 4-byte keys and 8-byte values: set program.map to a map of __u32 keys to __u64 counters`},
+		{"xdp at tc", fmt.Errorf("attach program %q to %q: %w", "xdp_count", "eth0", bpf.ErrXDPAtTC),
+			`attach program "xdp_count" to "eth0": XDP programs do not run at TC: attach mode tc is for the built-in counter only; ` +
+				`set attach_mode to auto, native or generic`},
 		{"other", errors.New("something else"), "something else"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

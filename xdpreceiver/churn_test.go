@@ -11,7 +11,6 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
-	"github.com/otelcol-xdp/otelcol-xdp/bpf"
 	"github.com/otelcol-xdp/otelcol-xdp/internal/xdptest"
 )
 
@@ -53,9 +52,9 @@ func TestKernelFiftyVeths(t *testing.T) {
 	require.Equal(t, n, attachedNames)
 
 	frames := xdptest.Frames()
-	want := map[at]*bpf.Totals{}
+	want := map[at]*xdptest.Totals{}
 	for i, p := range ps.Pairs {
-		want[rx(p.Host)] = &bpf.Totals{}
+		want[rx(p.Host)] = &xdptest.Totals{}
 		for j := 0; j <= i%5; j++ { // a different count on each interface
 			f := frames[(i+j)%len(frames)]
 			p.Inject(t, f.Data)
@@ -63,7 +62,7 @@ func TestKernelFiftyVeths(t *testing.T) {
 			want[rx(p.Host)][f.Class.Index()].Bytes += uint64(len(f.Data))
 		}
 	}
-	got := map[at]*bpf.Totals{}
+	got := map[at]*xdptest.Totals{}
 	scrape := func() pmetric.Metrics {
 		md, err := s.scrape(t.Context())
 		require.NoError(t, err)

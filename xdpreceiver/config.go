@@ -119,7 +119,7 @@ func parseKey(k string) (uint32, error) {
 }
 
 // validate checks the program's settings without opening the object: that
-// is Start's job (bpf.CheckCustom), so that validating a configuration on
+// is Start's job (bpf.OpenCustom), so that validating a configuration on
 // another machine works.
 func (p *ProgramConfig) validate() []error {
 	var errs []error

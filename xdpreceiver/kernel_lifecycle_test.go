@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cilium/ebpf"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netlink"
@@ -37,13 +36,12 @@ func TestKernelShutdownCountsUntilDetached(t *testing.T) {
 	t.Cleanup(func() { _ = s.shutdown(t.Context()) })
 
 	s.mu.Lock()
-	id, err := s.src.(*builtinSource).dp.(*bpfDatapath).d.CountersMapID()
 	slot := s.reg.ifaces[p.Host].att.(*builtinAttachment).ifc.slot()
 	s.mu.Unlock()
-	require.NoError(t, err)
-	counters, err := ebpf.NewMapFromID(id)
-	require.NoError(t, err)
-	defer counters.Close()
+	// The map of the programs on the interface, through the kernel's ids.
+	progs := xdptest.TCXPrograms(t, p.Host)
+	require.NotEmpty(t, progs)
+	counters := xdptest.ProgramMap(t, progs[0], "counters")
 
 	frame := xdptest.Frames()[1].Data
 	stop := make(chan struct{})
@@ -158,8 +156,8 @@ func TestKernelAltName(t *testing.T) {
 	require.NoError(t, cfg.Validate())
 	s, clk, _ := startKernelScraper(t, cfg)
 	attached := clk.reading(1)
-	var want bpf.Totals
+	var want xdptest.Totals
 	injectFrames(t, p, 1, &want, all)
 	scrapeUntil(t, mustScrape(t, s), newLedger(), func(string) pcommon.Timestamp { return attached },
-		map[at]*bpf.Totals{}, map[at]*bpf.Totals{rx(alt): &want})
+		map[at]*xdptest.Totals{}, map[at]*xdptest.Totals{rx(alt): &want})
 }

@@ -42,17 +42,17 @@ func TestLinuxKernelDatapath(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, ok)
 
-	var want bpf.Totals
+	var want xdptest.Totals
 	for _, f := range xdptest.Frames() {
 		p.Inject(t, f.Data)
 		want[f.Class.Index()].Packets++
 		want[f.Class.Index()].Bytes += uint64(len(f.Data))
 	}
 	require.Eventually(t, func() bool {
-		return dp.read() == nil && bpf.Totals(dp.counts(ifc.slot()).Dir[bpf.Receive]) == want
+		return dp.read() == nil && dp.counts(ifc.slot()).Dir[bpf.Receive] == want
 	}, 5*time.Second, 10*time.Millisecond, "the slot counts every frame injected")
 	require.NoError(t, dp.read())
-	assert.Equal(t, want, bpf.Totals(dp.counts(ifc.slot()).Dir[bpf.Receive]))
+	assert.Equal(t, want, dp.counts(ifc.slot()).Dir[bpf.Receive])
 	now, err := dp.readSlot(ifc.slot())
 	require.NoError(t, err)
 	assert.Equal(t, *dp.counts(ifc.slot()), now, "a read of the slot and the batch read agree")

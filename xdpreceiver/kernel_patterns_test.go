@@ -34,10 +34,10 @@ func TestKernelPatternForeignProgram(t *testing.T) {
 	s, clk, host := startKernelScraper(t, cfg, "a foreign program on a pattern's interface does not fail start")
 	attached := clk.reading(1)
 	scrape := mustScrape(t, s)
-	var want bpf.Totals
+	var want xdptest.Totals
 	injectFrames(t, ps.Pairs[0], 1, &want, all)
 	scrapeUntil(t, scrape, newLedger(), func(string) pcommon.Timestamp { return attached },
-		map[at]*bpf.Totals{}, map[at]*bpf.Totals{rx(ps.Pairs[0].Host): &want})
+		map[at]*xdptest.Totals{}, map[at]*xdptest.Totals{rx(ps.Pairs[0].Host): &want})
 	require.Equal(t, componentstatus.StatusRecoverableError, host.last().Status())
 	assert.ErrorContains(t, host.last().Err(), `interface "`+ps.Pairs[1].Host+`" already has XDP program id `)
 	var fe *bpf.ForeignProgramError
@@ -63,10 +63,10 @@ func TestKernelAutoBesideForeignProgram(t *testing.T) {
 	foreign, _ := xdptest.AttachForeignXDP(t, p.Host)
 	s, clk, host := startKernelScraper(t, testConfig(p.Host))
 	attached := clk.reading(1)
-	var want bpf.Totals
+	var want xdptest.Totals
 	injectFrames(t, p, 2, &want, all)
 	scrapeUntil(t, mustScrape(t, s), newLedger(), func(string) pcommon.Timestamp { return attached },
-		map[at]*bpf.Totals{}, map[at]*bpf.Totals{rx(p.Host): &want})
+		map[at]*xdptest.Totals{}, map[at]*xdptest.Totals{rx(p.Host): &want})
 	assert.Equal(t, foreign, xdptest.XDPProgramID(t, p.Host), "the other program is untouched")
 	require.Equal(t, componentstatus.StatusOK, host.last().Status())
 	d, ok := host.last().Attributes().Get("interfaces")
@@ -129,10 +129,10 @@ func TestKernelAltNameAndPattern(t *testing.T) {
 		assert.Equal(t, zap.DebugLevel, skipped.All()[0].Level)
 		assert.Contains(t, skipped.All()[0].ContextMap()["error"], `already counted by receiver "xdp/a" as "`+alt+`"`)
 
-		var want bpf.Totals
+		var want xdptest.Totals
 		injectFrames(t, p, 1, &want, all)
 		scrapeUntil(t, mustScrape(t, a), newLedger(), func(string) pcommon.Timestamp { return attached },
-			map[at]*bpf.Totals{}, map[at]*bpf.Totals{rx(alt): &want})
+			map[at]*xdptest.Totals{}, map[at]*xdptest.Totals{rx(alt): &want})
 		md, err := b.scrape(t.Context())
 		require.NoError(t, err)
 		assert.Zero(t, md.DataPointCount(), "b reports nothing of a's interface")

@@ -80,21 +80,21 @@ func (c *recClock) reading(i int) pcommon.Timestamp {
 }
 
 // injectFrames injects every crafted frame rounds times and adds them to want.
-func injectFrames(t *testing.T, p *xdptest.Pair, rounds int, want *bpf.Totals, keep func(xdptest.Frame) bool) {
+func injectFrames(t *testing.T, p *xdptest.Pair, rounds int, want *xdptest.Totals, keep func(xdptest.Frame) bool) {
 	t.Helper()
 	frames(t, p.Inject, rounds, want, keep)
 }
 
 // sendFrames sends every crafted frame out of the host end rounds times
 // and adds them to want.
-func sendFrames(t *testing.T, p *xdptest.Pair, rounds int, want *bpf.Totals, keep func(xdptest.Frame) bool) {
+func sendFrames(t *testing.T, p *xdptest.Pair, rounds int, want *xdptest.Totals, keep func(xdptest.Frame) bool) {
 	t.Helper()
 	frames(t, p.Send, rounds, want, keep)
 }
 
 // frames puts every crafted frame that keep keeps through put rounds
 // times, and adds them to want.
-func frames(t *testing.T, put func(testing.TB, ...[]byte), rounds int, want *bpf.Totals, keep func(xdptest.Frame) bool) {
+func frames(t *testing.T, put func(testing.TB, ...[]byte), rounds int, want *xdptest.Totals, keep func(xdptest.Frame) bool) {
 	t.Helper()
 	for range rounds {
 		for _, f := range xdptest.Frames() {
@@ -122,7 +122,7 @@ func tx(iface string) at { return at{iface, bpf.Transmit} }
 func (a at) String() string { return a.iface + " " + a.dir.String() }
 
 // totalsOf adds md's points up by interface, direction and class.
-func totalsOf(md pmetric.Metrics, into map[at]*bpf.Totals) {
+func totalsOf(md pmetric.Metrics, into map[at]*xdptest.Totals) {
 	forEachPoint(md, func(m pmetric.Metric, dp pmetric.NumberDataPoint) {
 		k := keyOf(m, dp)
 		dir, err := bpf.ParseDirection(k.direction)
@@ -135,7 +135,7 @@ func totalsOf(md pmetric.Metrics, into map[at]*bpf.Totals) {
 		}
 		w := at{k.iface, dir}
 		if into[w] == nil {
-			into[w] = &bpf.Totals{}
+			into[w] = &xdptest.Totals{}
 		}
 		switch k.metric {
 		case "xdp.packets":
@@ -168,7 +168,7 @@ func classTransport(s string) bpf.Transport {
 // points add up to want for every interface, then waits for stragglers and
 // scrapes once more: that last scrape must add nothing. Frames cross a veth
 // asynchronously, so the first scrapes may see only some of them.
-func scrapeUntil(t *testing.T, scrape func() pmetric.Metrics, l *ledger[seriesKey], first func(string) pcommon.Timestamp, got, want map[at]*bpf.Totals) {
+func scrapeUntil(t *testing.T, scrape func() pmetric.Metrics, l *ledger[seriesKey], first func(string) pcommon.Timestamp, got, want map[at]*xdptest.Totals) {
 	t.Helper()
 	equal := func() bool {
 		for where, w := range want {
@@ -241,13 +241,13 @@ func TestKernelCountsEveryClass(t *testing.T) {
 				tick <- time.Now()
 				return waitForScrapes(t, sink, n+1)[n]
 			}
-			var in, out bpf.Totals
+			var in, out xdptest.Totals
 			injectFrames(t, p, 3, &in, all)
 			sendFrames(t, p, 2, &out, all)
-			l, got := newLedger(), map[at]*bpf.Totals{}
+			l, got := newLedger(), map[at]*xdptest.Totals{}
 			l.add(t, sink.AllMetrics()[0], first)
 			totalsOf(sink.AllMetrics()[0], got)
-			want := map[at]*bpf.Totals{rx(p.Host): &in, tx(p.Host): &out}
+			want := map[at]*xdptest.Totals{rx(p.Host): &in, tx(p.Host): &out}
 			scrapeUntil(t, scrape, l, first, got, want)
 
 			// More traffic, more scrapes: the series go on where they left off.
@@ -279,14 +279,14 @@ func TestKernelTwoInstances(t *testing.T) {
 	require.NoError(t, startListed(t, backend, newStatusHost()))
 	t.Cleanup(func() { _ = backend.shutdown(t.Context()) })
 
-	var want1, want2 bpf.Totals
+	var want1, want2 xdptest.Totals
 	injectFrames(t, p1, 2, &want1, all)
 	injectFrames(t, p2, 3, &want2, func(f xdptest.Frame) bool { return f.Class.Network == bpf.ARP || f.Class.Transport == bpf.UDP })
 	for _, c := range []struct {
 		s    *xdpScraper
 		clk  *recClock
 		host string
-		want *bpf.Totals
+		want *xdptest.Totals
 	}{{edge, clk1, p1.Host, &want1}, {backend, clk2, p2.Host, &want2}} {
 		attached := c.clk.reading(1)
 		scrape := func() pmetric.Metrics {
@@ -295,7 +295,7 @@ func TestKernelTwoInstances(t *testing.T) {
 			return md
 		}
 		scrapeUntil(t, scrape, newLedger(), func(string) pcommon.Timestamp { return attached },
-			map[at]*bpf.Totals{}, map[at]*bpf.Totals{rx(c.host): c.want})
+			map[at]*xdptest.Totals{}, map[at]*xdptest.Totals{rx(c.host): c.want})
 	}
 
 	require.NoError(t, edge.shutdown(t.Context()))
@@ -344,16 +344,16 @@ func TestKernelInterfaceGone(t *testing.T) {
 	attached := map[string]pcommon.Timestamp{p1.Host: clk.reading(1), p2.Host: clk.reading(2)}
 	first := func(iface string) pcommon.Timestamp { return attached[iface] }
 
-	var want1, want2 bpf.Totals
+	var want1, want2 xdptest.Totals
 	injectFrames(t, p1, 1, &want1, all)
 	injectFrames(t, p2, 1, &want2, all)
-	l, got := newLedger(), map[at]*bpf.Totals{}
+	l, got := newLedger(), map[at]*xdptest.Totals{}
 	scrape := func() pmetric.Metrics {
 		md, err := s.scrape(t.Context())
 		require.NoError(t, err)
 		return md
 	}
-	scrapeUntil(t, scrape, l, first, got, map[at]*bpf.Totals{rx(p1.Host): &want1, rx(p2.Host): &want2})
+	scrapeUntil(t, scrape, l, first, got, map[at]*xdptest.Totals{rx(p1.Host): &want1, rx(p2.Host): &want2})
 
 	p1.DeleteHost(t)
 	injectFrames(t, p2, 2, &want2, all)
@@ -371,7 +371,7 @@ func TestKernelInterfaceGone(t *testing.T) {
 		require.True(t, scrapererror.IsPartialScrapeError(err))
 		return md
 	}
-	scrapeUntil(t, partial, l, first, got, map[at]*bpf.Totals{rx(p1.Host): &want1, rx(p2.Host): &want2})
+	scrapeUntil(t, partial, l, first, got, map[at]*xdptest.Totals{rx(p1.Host): &want1, rx(p2.Host): &want2})
 	require.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, host.statuses())
 	assert.ErrorContains(t, host.last().Err(), p1.Host)
 
@@ -383,7 +383,7 @@ func TestKernelInterfaceGone(t *testing.T) {
 	require.Eventually(t, func() bool { return len(host.statuses()) == 2 }, 5*time.Second, time.Millisecond)
 	assert.Equal(t, componentstatus.StatusOK, host.last().Status())
 	reattached := clk.reading(n) // the first reading since: taken just before attaching
-	want1 = bpf.Totals{}
+	want1 = xdptest.Totals{}
 	injectFrames(t, p1, 1, &want1, all)
 	injectFrames(t, p2, 1, &want2, all)
 	for k := range l.last {
@@ -398,7 +398,7 @@ func TestKernelInterfaceGone(t *testing.T) {
 		}
 		return attached[iface]
 	}
-	scrapeUntil(t, scrape, l, first, got, map[at]*bpf.Totals{rx(p1.Host): &want1, rx(p2.Host): &want2})
+	scrapeUntil(t, scrape, l, first, got, map[at]*xdptest.Totals{rx(p1.Host): &want1, rx(p2.Host): &want2})
 }
 
 func nopSettingsID(name string) receiverSettings {
@@ -416,10 +416,10 @@ func TestKernelDetachedFromOutside(t *testing.T) {
 	s, clk, host := startKernelScraper(t, testConfig(p.Host))
 	attached := clk.reading(1)
 	scrape := mustScrape(t, s)
-	var want bpf.Totals
+	var want xdptest.Totals
 	injectFrames(t, p, 1, &want, all)
 	scrapeUntil(t, scrape, newLedger(), func(string) pcommon.Timestamp { return attached },
-		map[at]*bpf.Totals{}, map[at]*bpf.Totals{rx(p.Host): &want})
+		map[at]*xdptest.Totals{}, map[at]*xdptest.Totals{rx(p.Host): &want})
 
 	xdptest.DetachLinks(t, p.Host)
 	xdptest.RequireDetached(t, p.Host)
@@ -433,10 +433,10 @@ func TestKernelDetachedFromOutside(t *testing.T) {
 	require.True(t, xdptest.Attached(t, p.Host), "attached again")
 	require.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}, host.statuses())
 
-	want = bpf.Totals{}
+	want = xdptest.Totals{}
 	injectFrames(t, p, 2, &want, all)
 	scrapeUntil(t, scrape, newLedger(), func(string) pcommon.Timestamp { return reattached },
-		map[at]*bpf.Totals{}, map[at]*bpf.Totals{rx(p.Host): &want})
+		map[at]*xdptest.Totals{}, map[at]*xdptest.Totals{rx(p.Host): &want})
 }
 
 // TestKernelClsactRemovedFromOutside removes the clsact qdisc that holds
@@ -453,10 +453,10 @@ func TestKernelClsactRemovedFromOutside(t *testing.T) {
 	attached := clk.reading(1)
 	scrape := mustScrape(t, s)
 	require.NotEmpty(t, xdptest.ClsactFilters(t, p.Host), "counts through a clsact filter")
-	var want bpf.Totals
+	var want xdptest.Totals
 	injectFrames(t, p, 1, &want, all)
 	scrapeUntil(t, scrape, newLedger(), func(string) pcommon.Timestamp { return attached },
-		map[at]*bpf.Totals{}, map[at]*bpf.Totals{rx(p.Host): &want})
+		map[at]*xdptest.Totals{}, map[at]*xdptest.Totals{rx(p.Host): &want})
 
 	require.NoError(t, netlink.QdiscDel(&netlink.GenericQdisc{
 		QdiscAttrs: netlink.QdiscAttrs{LinkIndex: p.HostIndex, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT},
@@ -474,8 +474,8 @@ func TestKernelClsactRemovedFromOutside(t *testing.T) {
 	require.NotEmpty(t, xdptest.ClsactFilters(t, p.Host), "attached again through a clsact filter")
 	require.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}, host.statuses())
 
-	want = bpf.Totals{}
+	want = xdptest.Totals{}
 	injectFrames(t, p, 2, &want, all)
 	scrapeUntil(t, scrape, newLedger(), func(string) pcommon.Timestamp { return reattached },
-		map[at]*bpf.Totals{}, map[at]*bpf.Totals{rx(p.Host): &want})
+		map[at]*xdptest.Totals{}, map[at]*xdptest.Totals{rx(p.Host): &want})
 }

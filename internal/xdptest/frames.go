@@ -190,6 +190,11 @@ func checksum(b []byte) uint16 {
 
 func class(n bpf.NetworkType, t bpf.Transport) bpf.Class { return bpf.Class{Network: n, Transport: t} }
 
+// Totals holds one direction's counters of an interface, by class index:
+// what a bpf.Counts holds in Dir[direction], as a test adds up what it
+// sent.
+type Totals = [bpf.NumClasses]bpf.Counter
+
 // Frames returns one well-formed frame, or more, for every class the counter
 // knows, including tagged, option-carrying and extension-header variants.
 // Every frame is at least an Ethernet header long and fits a 1500-byte MTU,

@@ -118,3 +118,21 @@ func TestTransportHeaders(t *testing.T) {
 		t.Errorf("Payload(300) does not count up byte by byte")
 	}
 }
+
+// TestTotalsIsADirectionOfCounts: a direction of bpf.Counts is a Totals,
+// whose index i holds the counter of bpf.ClassAt(i).
+func TestTotalsIsADirectionOfCounts(t *testing.T) {
+	var c bpf.Counts
+	for i := range bpf.NumClasses {
+		c.Dir[bpf.Transmit][bpf.ClassAt(i).Index()] = bpf.Counter{Packets: uint64(i), Bytes: uint64(100 * i)}
+	}
+	check := func(dir bpf.Direction, tot Totals, want func(i int) bpf.Counter) {
+		for i, got := range tot {
+			if got != want(i) {
+				t.Errorf("%v: Totals[%d] (%v) = %+v, want %+v", dir, i, bpf.ClassAt(i), got, want(i))
+			}
+		}
+	}
+	check(bpf.Transmit, c.Dir[bpf.Transmit], func(i int) bpf.Counter { return bpf.Counter{Packets: uint64(i), Bytes: uint64(100 * i)} })
+	check(bpf.Receive, c.Dir[bpf.Receive], func(int) bpf.Counter { return bpf.Counter{} })
+}

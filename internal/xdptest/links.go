@@ -61,6 +61,41 @@ func TCXPrograms(t testing.TB, iface string) []uint32 {
 	return ids
 }
 
+// ProgramMap opens the map named name that the program of id prog uses,
+// through the kernel's ids alone: a test reads what a component counts
+// without reaching into it, and keeps reading after the component closed
+// it. The map is closed when the test ends; t fails when the program has
+// no such map.
+func ProgramMap(t testing.TB, prog uint32, name string) *ebpf.Map {
+	t.Helper()
+	p, err := ebpf.NewProgramFromID(ebpf.ProgramID(prog))
+	if err != nil {
+		t.Fatalf("program %d: %v", prog, err)
+	}
+	defer p.Close()
+	info, err := p.Info()
+	if err != nil {
+		t.Fatalf("program %d: %v", prog, err)
+	}
+	ids, ok := info.MapIDs()
+	if !ok {
+		t.Fatalf("program %d: the kernel does not tell its maps", prog)
+	}
+	for _, id := range ids {
+		m, err := ebpf.NewMapFromID(id)
+		if err != nil {
+			t.Fatalf("map %d of program %d: %v", id, prog, err)
+		}
+		if mi, err := m.Info(); err == nil && mi.Name == name {
+			t.Cleanup(func() { m.Close() })
+			return m
+		}
+		m.Close()
+	}
+	t.Fatalf("program %d has no map %q", prog, name)
+	return nil
+}
+
 // RequireNoTCX fails t if the named interface has TCX links, after a
 // moment for links being closed.
 func RequireNoTCX(t testing.TB, iface string) {

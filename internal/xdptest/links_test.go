@@ -3,6 +3,7 @@
 package xdptest
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -142,4 +143,66 @@ func TestDetachLinksOfAType(t *testing.T) {
 	DetachXDPLink(t, p.Host)
 	RequireNoXDP(t, p.Host)
 	RequireDetached(t, p.Host)
+}
+
+// fatalRecorder is a testing.TB whose Fatalf records the failure and
+// returns, so that a test can check that a helper fails.
+type fatalRecorder struct {
+	testing.TB
+	failure string
+}
+
+func (f *fatalRecorder) Fatalf(format string, args ...any) { f.failure = fmt.Sprintf(format, args...) }
+
+// TestProgramMap finds a program's map by name through the program's id,
+// as a test that cannot reach into the component that loaded them does,
+// and fails the test for a name the program has no map of.
+func TestProgramMap(t *testing.T) {
+	Privileged(t)
+	newMap := func(name string) *ebpf.Map {
+		m, err := ebpf.NewMap(&ebpf.MapSpec{Name: name, Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		return m
+	}
+	a, b := newMap("xdptest_a"), newMap("xdptest_b")
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Name:    "xdptest_maps",
+		Type:    ebpf.XDP,
+		License: "MIT",
+		Instructions: asm.Instructions{
+			asm.LoadMapPtr(asm.R1, a.FD()),
+			asm.LoadMapPtr(asm.R1, b.FD()),
+			asm.Mov.Imm(asm.R0, 2 /* XDP_PASS */),
+			asm.Return(),
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prog.Close()
+	id := programID(t, prog)
+	if err := b.Put(uint32(0), uint64(42)); err != nil {
+		t.Fatal(err)
+	}
+
+	got := ProgramMap(t, id, "xdptest_b")
+	var v uint64
+	if err := got.Lookup(uint32(0), &v); err != nil || v != 42 {
+		t.Errorf("ProgramMap(%d, %q) reads %d, %v; want xdptest_b's 42", id, "xdptest_b", v, err)
+	}
+	info, err := got.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Name != "xdptest_b" {
+		t.Errorf("ProgramMap(%d, %q) opened %q", id, "xdptest_b", info.Name)
+	}
+
+	rec := &fatalRecorder{TB: t}
+	if m := ProgramMap(rec, id, "nope"); m != nil || !strings.Contains(rec.failure, `has no map "nope"`) {
+		t.Errorf("ProgramMap(%d, %q) = %v, failure %q; want nil and a failure", id, "nope", m, rec.failure)
+	}
 }
