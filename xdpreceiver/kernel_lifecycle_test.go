@@ -37,8 +37,8 @@ func TestKernelShutdownCountsUntilDetached(t *testing.T) {
 	t.Cleanup(func() { _ = s.shutdown(t.Context()) })
 
 	s.mu.Lock()
-	id, err := s.src.(*builtinSource).dp.(*bpfDatapath).d.CountersMapID()
-	slot := s.reg.ifaces[p.Host].att.(*builtinAttachment).ifc.slot()
+	id, err := s.src.(*builtinSource[*bpf.Interface]).dp.(*bpf.Datapath).CountersMapID()
+	slot := s.found.ifaces[p.Host].tap.(*builtinTap[*bpf.Interface]).ifc.Slot()
 	s.mu.Unlock()
 	require.NoError(t, err)
 	counters, err := ebpf.NewMapFromID(id)
@@ -139,7 +139,7 @@ func TestKernelStartWhileLinksChurn(t *testing.T) {
 		s := newScraper(cfg, nopSettings(), linuxKernel(), time.Now)
 		require.NoError(t, startListed(t, s, newStatusHost()), "start %d", i)
 		s.mu.Lock()
-		assert.Len(t, s.reg.byIndex, 3, "start %d: the exact name and the pattern's two", i)
+		assert.Len(t, s.life.byIndex, 3, "start %d: the exact name and the pattern's two", i)
 		s.mu.Unlock()
 		require.NoError(t, s.shutdown(t.Context()))
 	}

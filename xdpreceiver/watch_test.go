@@ -260,14 +260,17 @@ func TestScrapeSeesRecreatedFirst(t *testing.T) {
 	var md pmetric.Metrics
 	for range 2 {
 		require.NoError(t, s.src.collect())
-		s.reg.collectOne(s.reg.ifaces["veth0"], false)
+		if s.life.read(s.found.ifaces["veth0"], false) {
+			s.found.stopped(s.found.ifaces["veth0"])
+			s.life.emitEnded()
+		}
 		md = s.em.take()
 	}
-	ifc := s.reg.ifaces["veth0"]
+	ifc := s.found.ifaces["veth0"]
 	s.mu.Unlock()
 	assert.Equal(t, int64(0), points(md, "xdp.packets", "veth0")["ipv4/tcp"].IntValue(), "the old interface's last point")
 	require.NotNil(t, ifc)
-	assert.Nil(t, ifc.fault, "a re-created interface is no fault")
+	assert.Nil(t, ifc.err, "a re-created interface is no fault")
 	assert.Equal(t, []string{"veth0", "veth0"}, k.attaches, "attached to the new interface")
 }
 
