@@ -13,13 +13,6 @@ import (
 	"github.com/otelcol-xdp/otelcol-xdp/internal/links"
 )
 
-// TestStateNames: every state has a name, for logs and the status.
-func TestStateNames(t *testing.T) {
-	for s := statePending; s <= stateFaulted; s++ {
-		assert.NotEmpty(t, s.String())
-	}
-}
-
 // TestExactReturnsButFailsIsRetried has an exactly named interface come
 // back with someone else's program on it: the attach fails, and it is
 // tried again at every collection, like any failed attach, until it
