@@ -72,6 +72,31 @@ func (d *discovery) claimFor(ifc *iface, index int) error {
 	return nil
 }
 
+// wantExact claims the interfaces named exactly, all or none, before any
+// is attached, and attaches them: an instance that cannot have them all
+// attaches nothing (its caller releases what was attached).
+func (d *discovery) wantExact(names []string) error {
+	indices := make([]int, len(names))
+	for i, name := range names {
+		index, err := d.links.index(name)
+		if err != nil {
+			return fmt.Errorf("xdp receiver attached none of %s: %w", quoteAll(names), err)
+		}
+		indices[i] = index
+	}
+	if err := d.claim.claimExact(names, indices); err != nil {
+		return err
+	}
+	for i, name := range names {
+		ifc := d.add(name, true)
+		ifc.seen, ifc.claimed = indices[i], indices[i]
+		if err := d.attach(ifc); err != nil {
+			return fmt.Errorf("xdp receiver attached none of %s: %w", quoteAll(names), advise(err, d.hostInterfaces))
+		}
+	}
+	return nil
+}
+
 // attach attaches ifc, once the interface is claimed for it (claims.go):
 // an interface matched by a pattern that another instance, or another name
 // of this one, counts is skipped; one named exactly is refused with a
@@ -143,29 +168,23 @@ func (d *discovery) retry(ifc *iface) {
 }
 
 // lost handles an interface that does not exist, whose attachment ended:
-// one matched by a pattern is forgotten, one named exactly is gone until
-// it returns.
+// one matched by a pattern is forgotten (if it comes back, it is a new
+// interface with new series), one named exactly is gone until it returns.
 func (d *discovery) lost(ifc *iface) {
 	if !ifc.exact {
 		if ifc.state == stateAttached || ifc.tap != nil {
 			d.logger.Info("interface is gone: its series end", zap.String("interface", ifc.name))
 		}
-		d.forget(ifc)
+		delete(d.ifaces, ifc.name)
+		d.sorted = false
+		d.unclaim(ifc)
+		d.life.move(ifc, evForgotten, nil)
 		return
 	}
 	d.unclaim(ifc)
 	ifc.seen = 0
 	d.life.move(ifc, evGone, fmt.Errorf("interface %q is gone: it was deleted or moved to another network namespace; "+
 		"counting resumes when it returns", ifc.name))
-}
-
-// forget drops an interface matched by a pattern, which went: if it comes
-// back, it is a new interface with new series.
-func (d *discovery) forget(ifc *iface) {
-	delete(d.ifaces, ifc.name)
-	d.sorted = false
-	d.unclaim(ifc)
-	d.life.move(ifc, evForgotten, nil)
 }
 
 // apply applies news of a link.
@@ -223,7 +242,7 @@ func (d *discovery) replaced(ifc *iface, index int) bool {
 	}
 	d.life.end(ifc)
 	if !ifc.exact {
-		d.forget(ifc)
+		d.lost(ifc)
 		d.add(ifc.name, false)
 		return true
 	}

@@ -126,20 +126,6 @@ func (s *xdpScraper) start(_ context.Context, host component.Host) error {
 	if err := s.src.start(func() pcommon.Timestamp { return pcommon.NewTimestampFromTime(s.now()) }); err != nil {
 		return fmt.Errorf("xdp receiver attached none of %s: %w", quoteAll(s.cfg.Interfaces), advise(err, nil))
 	}
-	// The interfaces named exactly are claimed, all or none, before any is
-	// attached: an instance that cannot have them all attaches nothing.
-	exact := exactNames(s.cfg.Interfaces)
-	indices := make([]int, len(exact))
-	for i, name := range exact {
-		index, err := s.links.index(name)
-		if err != nil {
-			return errors.Join(fmt.Errorf("xdp receiver attached none of %s: %w", quoteAll(exact), err), s.src.close())
-		}
-		indices[i] = index
-	}
-	if err := s.claim.claimExact(exact, indices); err != nil {
-		return errors.Join(err, s.src.close())
-	}
 	s.life = newLifecycle(s.src, s.em, s.now, s.logger)
 	s.found = newDiscovery(s.life, s.links, s.match, s.claim, s.logger)
 	fail := func(err error) error {
@@ -148,12 +134,8 @@ func (s *xdpScraper) start(_ context.Context, host component.Host) error {
 		s.found, s.life = nil, nil
 		return errors.Join(err, s.src.close())
 	}
-	for i, name := range exact {
-		ifc := s.found.add(name, true)
-		ifc.seen, ifc.claimed = indices[i], indices[i]
-		if err := s.found.attach(ifc); err != nil {
-			return fail(fmt.Errorf("xdp receiver attached none of %s: %w", quoteAll(exact), advise(err, s.found.hostInterfaces)))
-		}
+	if err := s.found.wantExact(exactNames(s.cfg.Interfaces)); err != nil {
+		return fail(err)
 	}
 	w, err := follow(s.links, s.logger)
 	if err != nil {
