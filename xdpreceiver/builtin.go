@@ -26,7 +26,7 @@ type datapath[H slotHandle] interface {
 type slotHandle interface {
 	Ifindex() int
 	Slot() uint32
-	Attach(dir bpf.Direction, mode bpf.Mode) (bpf.Attachment, error)
+	Attach(dir bpf.Direction, mode bpf.Mode) (bpf.Placement, error)
 	Attached() (bool, error)
 	Detach() error
 	Release() error
@@ -166,7 +166,7 @@ func (t *builtinTap[H]) attach(name string, at pcommon.Timestamp) (int, error) {
 		if err != nil {
 			return 0, errors.Join(err, ifc.Release())
 		}
-		placed = append(placed, placement{dir: dir, Attachment: p})
+		placed = append(placed, placement{dir: dir, Placement: p})
 	}
 	t.ifc, t.placed = ifc, placed
 	t.restart(at)

@@ -121,9 +121,9 @@ type failingInterface struct {
 	fail bpf.Direction
 }
 
-func (i failingInterface) Attach(dir bpf.Direction, mode bpf.Mode) (bpf.Attachment, error) {
+func (i failingInterface) Attach(dir bpf.Direction, mode bpf.Mode) (bpf.Placement, error) {
 	if dir == i.fail {
-		return bpf.Attachment{}, errors.New("fake: attach refused")
+		return bpf.Placement{}, errors.New("fake: attach refused")
 	}
 	return i.slotHandle.Attach(dir, mode)
 }

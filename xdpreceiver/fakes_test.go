@@ -174,11 +174,11 @@ type fakeSlot struct{ *fakeCounter }
 func (s *fakeSlot) Ifindex() int { return s.ifindex }
 func (s *fakeSlot) Slot() uint32 { return s.slotNo }
 
-func (s *fakeSlot) Attach(dir bpf.Direction, _ bpf.Mode) (bpf.Attachment, error) {
+func (s *fakeSlot) Attach(dir bpf.Direction, _ bpf.Mode) (bpf.Placement, error) {
 	s.k.mu.Lock()
 	defer s.k.mu.Unlock()
 	s.k.dirs = append(s.k.dirs, dir)
-	return bpf.Attachment{Hook: bpf.HookTCX, Reason: "fake"}, nil
+	return bpf.Placement{Hook: bpf.HookTCX, Reason: "fake"}, nil
 }
 
 func (s *fakeSlot) Attached() (bool, error) {

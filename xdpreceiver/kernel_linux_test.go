@@ -36,7 +36,7 @@ func TestLinuxKernelDatapath(t *testing.T) {
 	assert.Equal(t, uint32(1), ifc.Slot(), "the first slot")
 	a, err := ifc.Attach(bpf.Receive, bpf.ModeTC)
 	require.NoError(t, err)
-	assert.Equal(t, bpf.Attachment{Hook: bpf.HookTCX, Reason: "attach_mode: tc", ProgramID: a.ProgramID}, a)
+	assert.Equal(t, bpf.Placement{Hook: bpf.HookTCX, Reason: "attach_mode: tc", ProgramID: a.ProgramID}, a)
 	assert.NotZero(t, a.ProgramID)
 	ok, err := ifc.Attached()
 	require.NoError(t, err)

@@ -93,7 +93,7 @@ func (t *programTap[P]) placements() []placement {
 	if t.h.Mode() == bpf.ModeGeneric {
 		h = bpf.HookXDPGeneric
 	}
-	return []placement{{dir: bpf.Receive, Attachment: bpf.Attachment{Hook: h, Reason: "the user's XDP program"}}}
+	return []placement{{dir: bpf.Receive, Placement: bpf.Placement{Hook: h, Reason: "the user's XDP program"}}}
 }
 
 func (t *programTap[P]) attached() (bool, error) { return t.h.Attached() }

@@ -50,8 +50,8 @@ type growingInterface uint32
 
 func (growingInterface) Ifindex() int   { return 0 }
 func (i growingInterface) Slot() uint32 { return uint32(i) }
-func (growingInterface) Attach(bpf.Direction, bpf.Mode) (bpf.Attachment, error) {
-	return bpf.Attachment{Hook: bpf.HookTCX, Reason: "benchmark"}, nil
+func (growingInterface) Attach(bpf.Direction, bpf.Mode) (bpf.Placement, error) {
+	return bpf.Placement{Hook: bpf.HookTCX, Reason: "benchmark"}, nil
 }
 func (growingInterface) Attached() (bool, error) { return true, nil }
 func (growingInterface) Detach() error           { return nil }

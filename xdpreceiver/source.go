@@ -79,5 +79,5 @@ type lastPoints func(e *emitter)
 // placement is where one direction of an interface is counted, and why.
 type placement struct {
 	dir bpf.Direction
-	bpf.Attachment
+	bpf.Placement
 }

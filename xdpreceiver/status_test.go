@@ -22,7 +22,7 @@ func statusRegistry(ifcs ...*iface) *discovery {
 }
 
 func hookOf(dir bpf.Direction, h bpf.Hook, reason string) placement {
-	return placement{dir: dir, Attachment: bpf.Attachment{Hook: h, Reason: reason}}
+	return placement{dir: dir, Placement: bpf.Placement{Hook: h, Reason: reason}}
 }
 
 // placedTap is a tap attached where placed says.
