@@ -106,9 +106,11 @@ type move struct {
 var (
 	// waiting are the states an interface is attached from.
 	waiting = []state{statePending, stateGone, stateSkipped, stateFaulted}
-	// wanted are the states of an interface still wanted.
-	wanted = []state{statePending, stateAttached, stateGone, stateSkipped, stateFaulted}
-	only   = func(s state) []state { return []state{s} }
+	// exactStates are those of an exactly named interface, which is never
+	// skipped; patternStates are those of a pattern's, never gone.
+	exactStates   = []state{statePending, stateAttached, stateGone, stateFaulted}
+	patternStates = []state{statePending, stateAttached, stateSkipped, stateFaulted}
+	only          = func(s state) []state { return []state{s} }
 )
 
 // moves is the lifecycle, event by event. An interface is detached, its
@@ -120,8 +122,8 @@ var moves = [...]move{
 	evClaimed:      {from: []state{statePending, stateGone, stateFaulted}, to: stateFaulted, fault: faultClaimed},
 	evAttachFailed: {from: waiting, to: stateFaulted, fault: faultAttach},
 	evForeign:      {from: waiting, to: stateFaulted, fault: faultForeign},
-	evGone:         {from: wanted, to: stateGone, fault: faultGone},
-	evForgotten:    {from: wanted, to: stateForgotten},
+	evGone:         {from: exactStates, to: stateGone, fault: faultGone},
+	evForgotten:    {from: patternStates, to: stateForgotten},
 	evRead:         {from: only(stateAttached), to: stateAttached},
 	evReadFailed:   {from: only(stateAttached), to: stateAttached, fault: faultRead},
 	evDetached:     {from: only(stateAttached), to: stateFaulted, fault: faultDetached},

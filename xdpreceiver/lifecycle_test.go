@@ -54,10 +54,11 @@ func TestMoves(t *testing.T) {
 	// elsewhere; an exact name's is a fault.
 	each(evSkipped, []state{statePending, stateSkipped, stateFaulted}, stateSkipped, faultNone)
 	each(evClaimed, []state{statePending, stateGone, stateFaulted}, stateFaulted, faultClaimed)
-	// Whatever is wanted can go, once its attachment ended.
-	wantedStates := []state{statePending, stateAttached, stateGone, stateSkipped, stateFaulted}
-	each(evGone, wantedStates, stateGone, faultGone)
-	each(evForgotten, wantedStates, stateForgotten, faultNone)
+	// Whatever is wanted can go, once its attachment ended: an exact
+	// name, never skipped, is gone until it returns; a pattern's
+	// interface, never gone, is forgotten.
+	each(evGone, []state{statePending, stateAttached, stateGone, stateFaulted}, stateGone, faultGone)
+	each(evForgotten, []state{statePending, stateAttached, stateSkipped, stateFaulted}, stateForgotten, faultNone)
 	// Only what is attached is read, found detached, or replaced.
 	each(evRead, []state{stateAttached}, stateAttached, faultNone)
 	each(evReadFailed, []state{stateAttached}, stateAttached, faultRead)

@@ -25,7 +25,7 @@ type linkSource interface {
 	subscribe(events chan<- links.Event, done <-chan struct{}, onErr func(error)) error
 }
 
-// eventBuffer is how many link events wait for the registry's lock: a
+// eventBuffer is how many link events wait for the scraper's lock: a
 // burst of interfaces created at once.
 const eventBuffer = 256
 
