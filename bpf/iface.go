@@ -41,10 +41,10 @@ type hook struct {
 // linkHook is a hook held by a bpf_link (XDP or TCX): closing the link
 // detaches it, and the link's interface index turns 0 once the interface
 // is gone or the link was detached from outside.
-func linkHook(l link.Link, a Placement) *hook {
+func linkHook(l link.Link, p Placement) *hook {
 	return &hook{
-		Placement: a,
-		detach:     l.Close,
+		Placement: p,
+		detach:    l.Close,
 		attached: func() (bool, error) {
 			info, err := l.Info()
 			if err != nil {
