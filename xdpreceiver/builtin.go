@@ -22,13 +22,12 @@ type datapath[H slotHandle] interface {
 	Close() error
 }
 
-// slotHandle is one interface of a datapath: a *bpf.Interface on Linux.
+// slotHandle is one interface of a datapath, its slot and the programs
+// attached to it: a *bpf.Interface on Linux.
 type slotHandle interface {
-	Ifindex() int
+	handle
 	Slot() uint32
 	Attach(dir bpf.Direction, mode bpf.Mode) (bpf.Placement, error)
-	Attached() (bool, error)
-	Detach() error
 	Release() error
 }
 

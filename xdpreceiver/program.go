@@ -19,12 +19,10 @@ type programObject[P programHandle] interface {
 // programHandle is a user's program attached to one interface: a
 // *bpf.CustomAttachment on Linux.
 type programHandle interface {
-	Ifindex() int
+	handle
 	Mode() bpf.Mode
 	// Read replaces dst with every key of the counter map and its value.
 	Read(dst map[uint32]uint64) error
-	Attached() (bool, error)
-	Detach() error
 	Close() error
 }
 

@@ -72,6 +72,18 @@ type tap interface {
 	activeSeries() int
 }
 
+// handle is what is attached to one interface, as package bpf returns it:
+// what a tap holds while the interface is attached.
+type handle interface {
+	// Ifindex is the index of the interface when it was attached, which
+	// tells a re-created interface from the one counted.
+	Ifindex() int
+	// Attached tells whether every program still runs on the interface.
+	Attached() (bool, error)
+	// Detach stops counting. The counts stay readable, and final.
+	Detach() error
+}
+
 // lastPoints are the points of an interface's last counts, taken when its
 // attachment ended; the next collection emits them.
 type lastPoints func(e *emitter)
