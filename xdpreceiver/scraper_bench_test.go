@@ -20,11 +20,12 @@ const activeClasses = 11
 type growingDatapath struct {
 	slots bpf.Snapshot
 	step  uint64
+	links map[string]int // the interfaces' indices, which claims tell apart
 }
 
-func (g *growingDatapath) Open(string) (slotHandle, error) {
+func (g *growingDatapath) Open(name string) (slotHandle, error) {
 	g.slots = append(g.slots, bpf.Counts{})
-	return growingInterface(len(g.slots) - 1), nil
+	return growingInterface{slot: uint32(len(g.slots) - 1), index: g.links[name]}, nil
 }
 
 // Read hands out the slots themselves, as a snapshot: no copy.
@@ -46,10 +47,13 @@ func (g *growingDatapath) ReadSlot(slot uint32) (bpf.Counts, error) { return g.s
 
 func (*growingDatapath) Close() error { return nil }
 
-type growingInterface uint32
+type growingInterface struct {
+	slot  uint32
+	index int
+}
 
-func (growingInterface) Ifindex() int   { return 0 }
-func (i growingInterface) Slot() uint32 { return uint32(i) }
+func (i growingInterface) Ifindex() int { return i.index }
+func (i growingInterface) Slot() uint32 { return i.slot }
 func (growingInterface) Attach(bpf.Direction, bpf.Mode) (bpf.Placement, error) {
 	return bpf.Placement{Hook: bpf.HookTCX, Reason: "benchmark"}, nil
 }
@@ -73,7 +77,7 @@ func BenchmarkScrape(b *testing.B) {
 					names[i] = fmt.Sprintf("veth%d", i)
 					k.links[names[i]] = 100 + i
 				}
-				dp := &growingDatapath{step: step, slots: make(bpf.Snapshot, 1)}
+				dp := &growingDatapath{step: step, slots: make(bpf.Snapshot, 1), links: k.links}
 				kern := k.kernel()
 				kern.loadDatapath = func(bpf.Options) (datapath[slotHandle], error) { return dp, nil }
 				cfg := testConfig(names...)
