@@ -50,28 +50,6 @@ func (d *discovery) add(name string, exact bool) *iface {
 	return ifc
 }
 
-// unclaim releases the interface claimed for ifc: it is gone.
-func (d *discovery) unclaim(ifc *iface) {
-	if ifc.claimed != 0 {
-		d.claim.unclaim(ifc.claimed)
-		ifc.claimed = 0
-	}
-}
-
-// claimFor claims the interface with index for ifc, and releases the one
-// claimed before, a predecessor under the same name.
-func (d *discovery) claimFor(ifc *iface, index int) error {
-	if ifc.claimed == index {
-		return nil
-	}
-	d.unclaim(ifc)
-	if err := d.claim.claim(index, ifc.name, ifc.exact); err != nil {
-		return err
-	}
-	ifc.claimed = index
-	return nil
-}
-
 // wantExact claims the interfaces named exactly, all or none, before any
 // is attached, and attaches them: an instance that cannot have them all
 // attaches nothing (its caller releases what was attached).
@@ -91,7 +69,7 @@ func (d *discovery) wantExact(names []string) error {
 		ifc := d.add(name, true)
 		ifc.seen, ifc.claimed = indices[i], indices[i]
 		if err := d.attach(ifc); err != nil {
-			return fmt.Errorf("xdp receiver attached none of %s: %w", quoteAll(names), advise(err, d.hostInterfaces))
+			return fmt.Errorf("xdp receiver attached none of %s: %w", quoteAll(names), advise(err, hostInterfaces(d.links)))
 		}
 	}
 	return nil
@@ -112,12 +90,12 @@ func (d *discovery) attach(ifc *iface) error {
 			return &bpf.InterfaceNotFoundError{Name: ifc.name}
 		}
 	}
-	if err := d.claimFor(ifc, index); err != nil {
+	if err := d.claim.claimFor(ifc, index); err != nil {
 		return d.refused(ifc, err)
 	}
 	// The name may have moved to a newer interface since its index was
 	// resolved: that one is counted, if it is free to claim.
-	err := d.life.attach(ifc, func(index int) error { return d.claimFor(ifc, index) })
+	err := d.life.attach(ifc, func(index int) error { return d.claim.claimFor(ifc, index) })
 	if ce := (*claimError)(nil); errors.As(err, &ce) {
 		return d.refused(ifc, err)
 	}
@@ -164,7 +142,7 @@ func (d *discovery) retry(ifc *iface) {
 	if errors.As(err, &fe) {
 		e = evForeign
 	}
-	d.life.move(ifc, e, fmt.Errorf("attaching to %q: %w", ifc.name, advise(err, d.hostInterfaces)))
+	d.life.move(ifc, e, fmt.Errorf("attaching to %q: %w", ifc.name, advise(err, hostInterfaces(d.links))))
 }
 
 // lost handles an interface that does not exist, whose attachment ended:
@@ -177,11 +155,11 @@ func (d *discovery) lost(ifc *iface) {
 		}
 		delete(d.ifaces, ifc.name)
 		d.sorted = false
-		d.unclaim(ifc)
+		d.claim.release(ifc)
 		d.life.move(ifc, evForgotten, nil)
 		return
 	}
-	d.unclaim(ifc)
+	d.claim.release(ifc)
 	ifc.seen = 0
 	d.life.move(ifc, evGone, fmt.Errorf("interface %q is gone: it was deleted or moved to another network namespace; "+
 		"counting resumes when it returns", ifc.name))
@@ -310,18 +288,4 @@ func (d *discovery) stopped(ifc *iface) {
 		d.life.move(ifc, evDetached, fmt.Errorf("the programs counting %q were detached from outside the "+
 			"collector (bpftool link detach; tc filter del or tc qdisc del on kernels before 6.6); it is attached again at the next collection, if nothing else took its place", ifc.name))
 	}
-}
-
-// hostInterfaces lists the interfaces that exist, for advice about one
-// that does not.
-func (d *discovery) hostInterfaces() []string {
-	ls, err := d.links.list()
-	if err != nil {
-		return nil
-	}
-	var names []string
-	for _, l := range ls {
-		names = append(names, l.Name)
-	}
-	return names
 }

@@ -25,6 +25,22 @@ type linkSource interface {
 	subscribe(events chan<- links.Event, done <-chan struct{}, onErr func(error)) error
 }
 
+// hostInterfaces lists the names of the interfaces that exist, for advice
+// about one that does not.
+func hostInterfaces(ls linkSource) func() []string {
+	return func() []string {
+		all, err := ls.list()
+		if err != nil {
+			return nil
+		}
+		var names []string
+		for _, l := range all {
+			names = append(names, l.Name)
+		}
+		return names
+	}
+}
+
 // eventBuffer is how many link events wait for the scraper's lock: a
 // burst of interfaces created at once.
 const eventBuffer = 256
