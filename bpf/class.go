@@ -113,3 +113,20 @@ func ParseDirection(s string) (Direction, error) {
 
 // Counts holds every counter of one interface: Dir[direction][class].
 type Counts = counterSlotCounters
+
+// Snapshot holds the counters of the slots of a datapath, by slot, summed
+// over CPUs, as one Read found them.
+type Snapshot []Counts
+
+// Slot returns the counters of slot, or zeros for a slot the read did not
+// reach (never handed out).
+func (s *Snapshot) Slot(slot uint32) *Counts {
+	if int(slot) >= len(*s) {
+		return &Counts{}
+	}
+	return &(*s)[slot]
+}
+
+// Unattributed returns the counters of packets that met no slot: packets
+// of an interface that a program ran on without the slot index knowing it.
+func (s *Snapshot) Unattributed() *Counts { return s.Slot(uint32(counterSlotLayoutSLOT_UNATTRIBUTED)) }

@@ -39,7 +39,7 @@ type Datapath struct {
 	// period, and closing one just before a TCX attach makes that attach
 	// wait for a second grace period: 8 ms more per interface.
 	nl *netlink.Handle
-	// ids are the programs' ids, which attachments report: asked once.
+	// ids are the programs' ids, which placements report: asked once.
 	ids    map[*ebpf.Program]uint32
 	closed bool
 }

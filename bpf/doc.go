@@ -18,7 +18,7 @@
 //
 //	d, err := bpf.Load(bpf.Options{Capacity: 512}) // the programs and maps, once
 //	ifc, err := d.Open("eth0")                      // a slot for the interface
-//	a, err := ifc.Attach(bpf.Receive, bpf.ModeAuto) // a.Hook, a.Reason: where, and why
+//	p, err := ifc.Attach(bpf.Receive, bpf.ModeAuto) // p.Hook, p.Reason: where, and why
 //	_, err = ifc.Attach(bpf.Transmit, bpf.ModeAuto) // TC egress
 //	var s bpf.Snapshot
 //	err = d.Read(&s)                                // every slot: a few batch lookups

@@ -58,9 +58,6 @@ func (d *Datapath) Frags() bool { return d.frags }
 // Name is the name the interface was opened by.
 func (i *Interface) Name() string { return i.name }
 
-// Unattributed returns the counters of packets that met no slot.
-func (s *Snapshot) Unattributed() *Counts { return s.Slot(uint32(counterSlotLayoutSLOT_UNATTRIBUTED)) }
-
 // CheckCustom is checkCustom: what OpenCustom checks, and the spec it
 // keeps.
 var CheckCustom = checkCustom

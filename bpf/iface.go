@@ -32,7 +32,7 @@ type Interface struct {
 
 // hook is one program attached to an interface.
 type hook struct {
-	Attachment
+	Placement
 	// detach undoes the attachment; attached tells whether it still holds.
 	detach   func() error
 	attached func() (bool, error)
@@ -41,10 +41,10 @@ type hook struct {
 // linkHook is a hook held by a bpf_link (XDP or TCX): closing the link
 // detaches it, and the link's interface index turns 0 once the interface
 // is gone or the link was detached from outside.
-func linkHook(l link.Link, a Attachment) *hook {
+func linkHook(l link.Link, p Placement) *hook {
 	return &hook{
-		Attachment: a,
-		detach:     l.Close,
+		Placement: p,
+		detach:    l.Close,
 		attached: func() (bool, error) {
 			info, err := l.Info()
 			if err != nil {
@@ -102,12 +102,12 @@ func (i *Interface) Slot() uint32 { return i.slot }
 // Attach attaches the program that counts direction dir. Receive goes
 // where mode says (Mode); transmit always goes to TC egress. An interface
 // holds one program per direction.
-func (i *Interface) Attach(dir Direction, mode Mode) (Attachment, error) {
+func (i *Interface) Attach(dir Direction, mode Mode) (Placement, error) {
 	if !i.bound {
-		return Attachment{}, fmt.Errorf("attach to %q: interface is detached", i.name)
+		return Placement{}, fmt.Errorf("attach to %q: interface is detached", i.name)
 	}
 	if i.hooks[dir] != nil {
-		return Attachment{}, fmt.Errorf("attach to %q: %s is counted already", i.name, dir)
+		return Placement{}, fmt.Errorf("attach to %q: %s is counted already", i.name, dir)
 	}
 	var h *hook
 	var err error
@@ -117,10 +117,10 @@ func (i *Interface) Attach(dir Direction, mode Mode) (Attachment, error) {
 		h, err = i.attachReceive(mode)
 	}
 	if err != nil {
-		return Attachment{}, err
+		return Placement{}, err
 	}
 	i.hooks[dir] = h
-	return h.Attachment, nil
+	return h.Placement, nil
 }
 
 // autoReason is why auto mode counts receive at TC on every interface.

@@ -43,7 +43,7 @@ func open(t *testing.T, d *bpf.Datapath, name string) *bpf.Interface {
 	return ifc
 }
 
-func attach(t *testing.T, ifc *bpf.Interface, dir bpf.Direction, mode bpf.Mode) bpf.Attachment {
+func attach(t *testing.T, ifc *bpf.Interface, dir bpf.Direction, mode bpf.Mode) bpf.Placement {
 	t.Helper()
 	a, err := ifc.Attach(dir, mode)
 	if err != nil {

@@ -81,11 +81,11 @@ func programOfID(t *testing.T, id uint32) string {
 // onTun loads a datapath inside the tun's namespace, where the tun is,
 // opens the tun and attaches both directions, receive in mode. Both are
 // undone when the test ends.
-func onTun(t *testing.T, tn *xdptest.Tun, mode bpf.Mode) (*bpf.Datapath, *bpf.Interface, [bpf.NumDirections]bpf.Attachment) {
+func onTun(t *testing.T, tn *xdptest.Tun, mode bpf.Mode) (*bpf.Datapath, *bpf.Interface, [bpf.NumDirections]bpf.Placement) {
 	t.Helper()
 	var d *bpf.Datapath
 	var ifc *bpf.Interface
-	var as [bpf.NumDirections]bpf.Attachment
+	var as [bpf.NumDirections]bpf.Placement
 	err := tn.Do(func() (err error) {
 		// Load and Attach name the interface in the namespace of their
 		// thread: its netlink socket, and its attach requests.

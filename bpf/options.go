@@ -24,9 +24,9 @@ type Options struct {
 // ErrCapacity means every slot serves an interface already.
 var ErrCapacity = errors.New("every slot of the datapath serves an interface")
 
-// Attachment says where a direction of an interface is counted, and why
+// Placement says where a direction of an interface is counted, and why
 // there.
-type Attachment struct {
+type Placement struct {
 	Hook Hook
 	// Reason is why auto mode chose the hook, or that the mode forced it.
 	Reason string

@@ -31,32 +31,17 @@ func newReader(m *ebpf.Map) (*reader, error) {
 	return &reader{m: m, cpus: cpus, keys: make([]uint32, readBatch), values: make([]Counts, readBatch*cpus), batch: true}, nil
 }
 
-// Snapshot holds the counters of the slots of a datapath, summed over CPUs,
-// as one Read found them.
-type Snapshot struct {
-	counts []Counts
-}
-
-// Slot returns the counters of slot, or zeros for a slot the read did not
-// reach (never handed out).
-func (s *Snapshot) Slot(slot uint32) *Counts {
-	if int(slot) >= len(s.counts) {
-		return &Counts{}
-	}
-	return &s.counts[slot]
-}
-
 // Read fills s with the counters of every slot handed out so far, summed
 // over CPUs. The counters only grow while a slot serves an interface: Read
 // never clears them, so no packet counted between two reads is lost.
 // Callers take deltas.
 func (d *Datapath) Read(s *Snapshot) error {
 	n := int(d.slots.high)
-	if cap(s.counts) < n {
-		s.counts = make([]Counts, n)
+	if cap(*s) < n {
+		*s = make(Snapshot, n)
 	}
-	s.counts = s.counts[:n]
-	return d.reader.read(s.counts)
+	*s = (*s)[:n]
+	return d.reader.read(*s)
 }
 
 func (r *reader) read(dst []Counts) error {

@@ -82,7 +82,7 @@ func attachTCX(i *Interface, prog *ebpf.Program, dir Direction, reason string) (
 		}
 		return nil, fmt.Errorf("attach TCX %s to %q: %w", dir, i.name, err)
 	}
-	return linkHook(l, Attachment{Hook: HookTCX, Reason: reason, ProgramID: i.d.ids[prog]}), nil
+	return linkHook(l, Placement{Hook: HookTCX, Reason: reason, ProgramID: i.d.ids[prog]}), nil
 }
 
 func clsactParent(dir Direction) uint32 {
@@ -163,7 +163,7 @@ func attachClsact(i *Interface, prog *ebpf.Program, dir Direction, reason, name 
 	}
 	watching := true
 	return &hook{
-		Attachment: Attachment{Hook: HookTCLegacy, Reason: reason, ProgramID: id},
+		Placement: Placement{Hook: HookTCLegacy, Reason: reason, ProgramID: id},
 		detach: func() error {
 			if watching {
 				w.unwatch(index)

@@ -25,7 +25,7 @@ func (i *Interface) attachXDP(mode Mode, reason string) (*hook, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := linkHook(l, Attachment{Hook: HookXDPNative, Reason: reason, ProgramID: i.d.ids[prog]})
+	h := linkHook(l, Placement{Hook: HookXDPNative, Reason: reason, ProgramID: i.d.ids[prog]})
 	if mode == ModeGeneric {
 		h.Hook = HookXDPGeneric
 	}

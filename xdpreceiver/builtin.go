@@ -10,113 +10,95 @@ import (
 )
 
 // datapath is the built-in counter's datapath, shared by all interfaces of
-// a receiver: package bpf's on Linux, fakes in tests.
-type datapath interface {
-	// open gives the interface named (or alternatively named) name a slot.
-	open(name string) (datapathInterface, error)
-	// read reads every slot, in one batch per 128 slots.
-	read() error
-	// counts are a slot's counters as the last read found them.
-	counts(slot uint32) *bpf.Counts
-	// readSlot reads one slot's counters now.
-	readSlot(slot uint32) (bpf.Counts, error)
-	close() error
+// a receiver: a *bpf.Datapath on Linux, whose interfaces are H
+// (*bpf.Interface), and fakes in tests.
+type datapath[H slotHandle] interface {
+	// Open gives the interface named (or alternatively named) name a slot.
+	Open(name string) (H, error)
+	// Read reads every slot, in one batch per 128 slots.
+	Read(s *bpf.Snapshot) error
+	// ReadSlot reads one slot's counters now.
+	ReadSlot(slot uint32) (bpf.Counts, error)
+	Close() error
 }
 
-// datapathInterface is one interface in a datapath (bpf.Interface).
-type datapathInterface interface {
-	ifindex() int
-	slot() uint32
-	attach(dir bpf.Direction, mode bpf.Mode) (bpf.Attachment, error)
-	attached() (bool, error)
-	detach() error
-	release() error
+// slotHandle is one interface of a datapath, its slot and the programs
+// attached to it: a *bpf.Interface on Linux.
+type slotHandle interface {
+	handle
+	Slot() uint32
+	Attach(dir bpf.Direction, mode bpf.Mode) (bpf.Placement, error)
+	Release() error
 }
 
 // builtinSource is the built-in counter: xdp.packets and xdp.bytes, by
 // direction and class.
-type builtinSource struct {
-	load   func() (datapath, error)
-	dp     datapath
+type builtinSource[H slotHandle] struct {
+	load   func() (datapath[H], error)
+	dp     datapath[H]
+	snap   bpf.Snapshot // what the last collect read
 	mode   bpf.Mode
 	dirs   []bpf.Direction
 	em     *emitter
 	logger *zap.Logger
 	// describe tells what XDP does to a driver, for modes that attach it.
 	describe func(name string) (bpf.Driver, error)
-	// unattributed tracks slot 0, the packets that met no slot: reported
+	// unattributed is slot 0, the packets that met no slot: reported
 	// under an empty interface name, never lost silently.
-	unattributed *builtinSeries
+	unattributed *builtinTap[H]
 }
 
-func newBuiltinSource(load func() (datapath, error), mode bpf.Mode, dirs []bpf.Direction, em *emitter, logger *zap.Logger) *builtinSource {
-	return &builtinSource{load: load, mode: mode, dirs: dirs, em: em, logger: logger}
+func newBuiltinSource[H slotHandle](load func() (datapath[H], error), mode bpf.Mode, dirs []bpf.Direction, em *emitter,
+	logger *zap.Logger,
+) *builtinSource[H] {
+	return &builtinSource[H]{load: load, mode: mode, dirs: dirs, em: em, logger: logger}
 }
 
 // start loads the datapath. Slot 0 exists from the load on: its series
 // start at a reading taken before the load, as an interface's do before its
 // attach, so that every packet it ever counts falls inside its first
 // point's interval (a zero start would make that interval span decades).
-func (b *builtinSource) start(now func() pcommon.Timestamp) (err error) {
+func (b *builtinSource[H]) start(now func() pcommon.Timestamp) (err error) {
 	loaded := now()
 	b.dp, err = b.load()
 	if err != nil {
 		return err
 	}
-	b.unattributed = b.newSeries(loaded).(*builtinSeries)
+	b.unattributed = b.newTap().(*builtinTap[H])
+	b.unattributed.restart(loaded)
 	return nil
 }
 
-// attach attaches every configured direction of the interface, or none.
-func (b *builtinSource) attach(name string) (attachment, error) {
-	ifc, err := b.dp.open(name)
-	if err != nil {
-		return nil, err
-	}
-	if b.mode == bpf.ModeNative || b.mode == bpf.ModeGeneric {
-		xdpNotice(b.logger, b.describe, name, b.mode)
-	}
-	a := &builtinAttachment{ifc: ifc}
-	for _, dir := range b.dirs {
-		h, err := ifc.attach(dir, b.mode)
-		if err != nil {
-			return nil, errors.Join(err, ifc.release())
-		}
-		a.hookList = append(a.hookList, hookInfo{dir: dir, Attachment: h})
-	}
-	return a, nil
-}
-
-func (b *builtinSource) collect() error { return b.dp.read() }
-
-func (b *builtinSource) newSeries(attached pcommon.Timestamp) series {
-	s := &builtinSeries{b: b}
+func (b *builtinSource[H]) newTap() tap {
+	t := &builtinTap[H]{b: b}
 	pg, bg := b.em.packetGroups, b.em.byteGroups
 	switch {
 	case b.em.packetsOn && b.em.bytesOn && pg.equal(bg):
-		s.trackers = []seriesTracker{{newCounterTracker(attached, b.dirs, pg), true, true}}
+		t.trackers = []seriesTracker{{newCounterTracker(0, b.dirs, pg), true, true}}
 	default:
 		if b.em.packetsOn {
-			s.trackers = append(s.trackers, seriesTracker{newCounterTracker(attached, b.dirs, pg), true, false})
+			t.trackers = append(t.trackers, seriesTracker{newCounterTracker(0, b.dirs, pg), true, false})
 		}
 		if b.em.bytesOn {
-			s.trackers = append(s.trackers, seriesTracker{newCounterTracker(attached, b.dirs, bg), false, true})
+			t.trackers = append(t.trackers, seriesTracker{newCounterTracker(0, b.dirs, bg), false, true})
 		}
-		if len(s.trackers) == 0 { // both metrics disabled: nothing to emit
-			s.trackers = []seriesTracker{{newCounterTracker(attached, b.dirs, pg), false, false}}
+		if len(t.trackers) == 0 { // both metrics disabled: nothing to emit
+			t.trackers = []seriesTracker{{newCounterTracker(0, b.dirs, pg), false, false}}
 		}
 	}
-	return s
+	return t
 }
+
+func (b *builtinSource[H]) collect() error { return b.dp.Read(&b.snap) }
 
 // emitOwn emits slot 0: packets of an interface that a program ran on
 // without the slot index knowing it, which the order of attach and detach
 // should never let happen.
-func (b *builtinSource) emitOwn(e *emitter, now func() pcommon.Timestamp) {
+func (b *builtinSource[H]) emitOwn(e *emitter, now func() pcommon.Timestamp) {
 	if b.unattributed == nil {
 		return
 	}
-	b.unattributed.totals = *b.dp.counts(0)
+	b.unattributed.totals = *b.snap.Unattributed()
 	if b.unattributed.totals == (bpf.Counts{}) {
 		return
 	}
@@ -126,7 +108,7 @@ func (b *builtinSource) emitOwn(e *emitter, now func() pcommon.Timestamp) {
 	b.unattributed.emit(e, "", now())
 }
 
-func (b *builtinSource) pointsPerSeries() int {
+func (b *builtinSource[H]) pointsPerSeries() int {
 	n := 0
 	if b.em.packetsOn {
 		n++
@@ -137,33 +119,23 @@ func (b *builtinSource) pointsPerSeries() int {
 	return n
 }
 
-func (b *builtinSource) close() error {
+func (b *builtinSource[H]) close() error {
 	if b.dp == nil {
 		return nil
 	}
-	err := b.dp.close()
+	err := b.dp.Close()
 	b.dp = nil
 	return err
 }
 
-// builtinAttachment is an interface of the datapath, every configured
-// direction attached.
-type builtinAttachment struct {
-	ifc      datapathInterface
-	hookList []hookInfo
-}
-
-func (a *builtinAttachment) ifindex() int            { return a.ifc.ifindex() }
-func (a *builtinAttachment) hooks() []hookInfo       { return a.hookList }
-func (a *builtinAttachment) attached() (bool, error) { return a.ifc.attached() }
-func (a *builtinAttachment) detach() error           { return a.ifc.detach() }
-func (a *builtinAttachment) release() error          { return a.ifc.release() }
-
-// builtinSeries is one interface's series of xdp.packets and xdp.bytes.
-// Both metrics share one tracker, unless the user gave them different
+// builtinTap is one interface's slot of the datapath, every configured
+// direction attached, and its series of xdp.packets and xdp.bytes. Both
+// metrics share one tracker, unless the user gave them different
 // attributes, and then their classes group differently.
-type builtinSeries struct {
-	b        *builtinSource
+type builtinTap[H slotHandle] struct {
+	b        *builtinSource[H]
+	ifc      slotHandle // while attached
+	placed   []placement
 	trackers []seriesTracker
 	totals   bpf.Counts     // read buffer
 	prev     bpf.Counts     // the read before, for moved
@@ -176,53 +148,93 @@ type seriesTracker struct {
 	packets, bytes bool
 }
 
-func (s *builtinSeries) read(a attachment) error {
-	s.prev = s.totals
-	s.totals = *s.b.dp.counts(a.(*builtinAttachment).ifc.slot())
-	return nil
+// attach opens the interface and attaches every configured direction, or
+// releases it again.
+func (t *builtinTap[H]) attach(name string, at pcommon.Timestamp) (int, error) {
+	b := t.b
+	ifc, err := b.dp.Open(name)
+	if err != nil {
+		return 0, err
+	}
+	if b.mode == bpf.ModeNative || b.mode == bpf.ModeGeneric {
+		xdpNotice(b.logger, b.describe, name, b.mode)
+	}
+	placed := make([]placement, 0, len(b.dirs))
+	for _, dir := range b.dirs {
+		p, err := ifc.Attach(dir, b.mode)
+		if err != nil {
+			return 0, errors.Join(err, ifc.Release())
+		}
+		placed = append(placed, placement{dir: dir, Placement: p})
+	}
+	t.ifc, t.placed = ifc, placed
+	t.restart(at)
+	return ifc.Ifindex(), nil
 }
 
-func (s *builtinSeries) readFinal(a attachment) (err error) {
-	s.prev = s.totals
-	s.totals, err = s.b.dp.readSlot(a.(*builtinAttachment).ifc.slot())
-	return err
-}
-
-func (s *builtinSeries) reattached(at pcommon.Timestamp) {
-	s.totals = bpf.Counts{} // a new slot counts from zero
-	for _, t := range s.trackers {
-		t.reattached(at)
+// restart counts from zero at at: a new slot's counters start there.
+func (t *builtinTap[H]) restart(at pcommon.Timestamp) {
+	t.totals = bpf.Counts{}
+	for _, tr := range t.trackers {
+		tr.reattached(at)
 	}
 }
 
+func (t *builtinTap[H]) placements() []placement { return t.placed }
+func (t *builtinTap[H]) attached() (bool, error) { return t.ifc.Attached() }
+func (t *builtinTap[H]) detach() error           { return t.ifc.Detach() }
+func (t *builtinTap[H]) release() error          { return t.ifc.Release() }
+func (t *builtinTap[H]) activeSeries() int       { return t.trackers[0].activeSeries() }
+
+// read takes the slot's counts from the snapshot of the last collect.
+func (t *builtinTap[H]) read() error {
+	t.take(*t.b.snap.Slot(t.ifc.Slot()))
+	return nil
+}
+
+// take makes c the counts read last, and keeps the ones before for moved.
+func (t *builtinTap[H]) take(c bpf.Counts) { t.prev, t.totals = t.totals, c }
+
 // moved: counters only grow, so a direction counted something exactly
 // when its counters differ from the read before.
-func (s *builtinSeries) moved() bool {
-	for _, d := range s.b.dirs {
-		if s.totals.Dir[d] == s.prev.Dir[d] {
+func (t *builtinTap[H]) moved() bool {
+	for _, d := range t.b.dirs {
+		if t.totals.Dir[d] == t.prev.Dir[d] {
 			return false
 		}
 	}
 	return true
 }
 
-func (s *builtinSeries) activeSeries() int { return s.trackers[0].activeSeries() }
-
-func (s *builtinSeries) emit(e *emitter, iface string, now pcommon.Timestamp) (restarted int) {
-	for _, t := range s.trackers {
+func (t *builtinTap[H]) emit(e *emitter, iface string, now pcommon.Timestamp) (restarted int) {
+	for _, tr := range t.trackers {
 		var r int
-		s.points, r = t.advance(&s.totals, now, s.points[:0])
+		t.points, r = tr.advance(&t.totals, now, t.points[:0])
 		restarted = max(restarted, r)
-		for _, p := range s.points {
-			dir := directionAttrs[p.dir]
-			a := t.groups.attrs[p.group]
-			if t.packets {
-				e.counter(e.packets, p.start, now, p.packets, iface, dir, a)
-			}
-			if t.bytes {
-				e.counter(e.bytes, p.start, now, p.bytes, iface, dir, a)
-			}
-		}
+		e.counters(iface, now, t.points, tr.groups, tr.packets, tr.bytes)
 	}
 	return restarted
+}
+
+// end reads the slot itself, rather than the last collect's snapshot: the
+// programs were detached after it.
+func (t *builtinTap[H]) end(iface string, now func() pcommon.Timestamp) (lastPoints, int, error) {
+	c, err := t.b.dp.ReadSlot(t.ifc.Slot())
+	if err != nil {
+		return nil, 0, err
+	}
+	t.take(c)
+	at, restarted := now(), 0
+	points := make([][]counterPoint, len(t.trackers))
+	for i, tr := range t.trackers {
+		var r int
+		points[i], r = tr.advance(&t.totals, at, nil)
+		restarted = max(restarted, r)
+	}
+	trackers := t.trackers
+	return func(e *emitter) {
+		for i, tr := range trackers {
+			e.counters(iface, at, points[i], tr.groups, tr.packets, tr.bytes)
+		}
+	}, restarted, nil
 }

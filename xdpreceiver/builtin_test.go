@@ -17,9 +17,11 @@ import (
 
 // startBuiltin starts a built-in source on the fake kernel's datapath,
 // wrapped by wrap if it is given, and closes it when the test ends.
-func startBuiltin(t *testing.T, k *fakeKernel, em *emitter, dirs []bpf.Direction, logger *zap.Logger, wrap func(datapath) datapath) *builtinSource {
+func startBuiltin(t *testing.T, k *fakeKernel, em *emitter, dirs []bpf.Direction, logger *zap.Logger,
+	wrap func(datapath[slotHandle]) datapath[slotHandle],
+) *builtinSource[slotHandle] {
 	t.Helper()
-	load := func() (datapath, error) {
+	load := func() (datapath[slotHandle], error) {
 		d, err := k.kernel().loadDatapath(bpf.Options{Capacity: 8})
 		if err == nil && wrap != nil {
 			d = wrap(d)
@@ -85,13 +87,13 @@ func TestBuiltinSeriesPerMetric(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			k, em := newFakeKernel(), newDefaultEmitter(tc.edit)
 			src := startBuiltin(t, k, em, []bpf.Direction{bpf.Receive}, zap.NewNop(), nil)
-			a, err := src.attach("eth0")
+			s := src.newTap()
+			_, err := s.attach("eth0", 1)
 			require.NoError(t, err)
-			s := src.newSeries(1)
 			k.add(t, "eth0", ipv4TCP, 1, 100)
 			k.add(t, "eth0", ipv6TCP, 2, 150)
 			require.NoError(t, src.collect())
-			require.NoError(t, s.read(a))
+			require.NoError(t, s.read())
 			s.emit(em, "eth0", 2)
 			assert.Equal(t, tc.want, builtinPoints(em.take()))
 			assert.Equal(t, tc.points, src.pointsPerSeries())
@@ -102,12 +104,12 @@ func TestBuiltinSeriesPerMetric(t *testing.T) {
 // failingDatapath is a datapath whose interfaces fail to attach direction
 // fail.
 type failingDatapath struct {
-	datapath
+	datapath[slotHandle]
 	fail bpf.Direction
 }
 
-func (d failingDatapath) open(name string) (datapathInterface, error) {
-	i, err := d.datapath.open(name)
+func (d failingDatapath) Open(name string) (slotHandle, error) {
+	i, err := d.datapath.Open(name)
 	if err != nil {
 		return nil, err
 	}
@@ -115,15 +117,15 @@ func (d failingDatapath) open(name string) (datapathInterface, error) {
 }
 
 type failingInterface struct {
-	datapathInterface
+	slotHandle
 	fail bpf.Direction
 }
 
-func (i failingInterface) attach(dir bpf.Direction, mode bpf.Mode) (bpf.Attachment, error) {
+func (i failingInterface) Attach(dir bpf.Direction, mode bpf.Mode) (bpf.Placement, error) {
 	if dir == i.fail {
-		return bpf.Attachment{}, errors.New("fake: attach refused")
+		return bpf.Placement{}, errors.New("fake: attach refused")
 	}
-	return i.datapathInterface.attach(dir, mode)
+	return i.slotHandle.Attach(dir, mode)
 }
 
 // TestBuiltinAttachAllOrNone: attach attaches every configured direction,
@@ -133,21 +135,22 @@ func TestBuiltinAttachAllOrNone(t *testing.T) {
 	both := []bpf.Direction{bpf.Receive, bpf.Transmit}
 	k := newFakeKernel()
 	src := startBuiltin(t, k, newDefaultEmitter(nil), both, zap.NewNop(), nil)
-	a, err := src.attach("eth0")
+	a := src.newTap()
+	index, err := a.attach("eth0", 1)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = a.release() })
 	var dirs []bpf.Direction
-	for _, h := range a.hooks() {
+	for _, h := range a.placements() {
 		dirs = append(dirs, h.dir)
 		assert.Equal(t, bpf.HookTCX, h.Hook)
 	}
 	assert.Equal(t, both, dirs)
-	assert.Equal(t, k.links["eth0"], a.ifindex())
+	assert.Equal(t, k.links["eth0"], index)
 
 	k = newFakeKernel()
 	src = startBuiltin(t, k, newDefaultEmitter(nil), both, zap.NewNop(),
-		func(d datapath) datapath { return failingDatapath{d, bpf.Transmit} })
-	_, err = src.attach("eth1")
+		func(d datapath[slotHandle]) datapath[slotHandle] { return failingDatapath{d, bpf.Transmit} })
+	_, err = src.newTap().attach("eth1", 1)
 	require.EqualError(t, err, "fake: attach refused")
 	assert.Equal(t, 1, k.closes("eth1"), "released after transmit failed")
 }
@@ -155,16 +158,16 @@ func TestBuiltinAttachAllOrNone(t *testing.T) {
 // slotZeroDatapath is a datapath whose slot 0, of the packets that met no
 // slot, counts what the test sets.
 type slotZeroDatapath struct {
-	datapath
+	datapath[slotHandle]
 	zero *bpf.Counts
 }
 
-func (d slotZeroDatapath) counts(slot uint32) *bpf.Counts {
-	if slot == 0 {
-		c := *d.zero
-		return &c
+func (d slotZeroDatapath) Read(s *bpf.Snapshot) error {
+	if err := d.datapath.Read(s); err != nil {
+		return err
 	}
-	return d.datapath.counts(slot)
+	(*s)[0] = *d.zero
+	return nil
 }
 
 // TestBuiltinUnattributed: packets that met no slot are emitted under an
@@ -173,10 +176,10 @@ func (d slotZeroDatapath) counts(slot uint32) *bpf.Counts {
 func TestBuiltinUnattributed(t *testing.T) {
 	core, logs := observer.New(zap.WarnLevel)
 	k, em, zero := newFakeKernel(), newDefaultEmitter(nil), &bpf.Counts{}
-	unstarted := newBuiltinSource(nil, bpf.ModeAuto, []bpf.Direction{bpf.Receive}, em, zap.New(core))
+	unstarted := newBuiltinSource[slotHandle](nil, bpf.ModeAuto, []bpf.Direction{bpf.Receive}, em, zap.New(core))
 	unstarted.emitOwn(em, func() pcommon.Timestamp { return 1 })
 	src := startBuiltin(t, k, em, []bpf.Direction{bpf.Receive}, zap.New(core),
-		func(d datapath) datapath { return slotZeroDatapath{d, zero} })
+		func(d datapath[slotHandle]) datapath[slotHandle] { return slotZeroDatapath{d, zero} })
 	now := pcommon.Timestamp(1)
 	collect := func() map[string]map[string]int64 {
 		t.Helper()
@@ -206,7 +209,7 @@ func TestBuiltinUnattributed(t *testing.T) {
 func TestBuiltinUnattributedStartsAtLoad(t *testing.T) {
 	k, em, zero := newFakeKernel(), newDefaultEmitter(nil), &bpf.Counts{}
 	clock := pcommon.Timestamp(7)
-	load := func() (datapath, error) {
+	load := func() (datapath[slotHandle], error) {
 		clock = 9 // loading takes a while
 		d, err := k.kernel().loadDatapath(bpf.Options{Capacity: 8})
 		return slotZeroDatapath{d, zero}, err
@@ -258,14 +261,14 @@ func TestScraperUnattributedStartsAtStart(t *testing.T) {
 func TestBuiltinSeriesMoved(t *testing.T) {
 	k := newFakeKernel()
 	src := startBuiltin(t, k, newDefaultEmitter(nil), []bpf.Direction{bpf.Receive, bpf.Transmit}, zap.NewNop(), nil)
-	a, err := src.attach("eth0")
+	s := src.newTap()
+	_, err := s.attach("eth0", 1)
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = a.release() })
-	s := src.newSeries(1)
+	t.Cleanup(func() { _ = s.release() })
 	read := func() bool {
 		t.Helper()
 		require.NoError(t, src.collect())
-		require.NoError(t, s.read(a))
+		require.NoError(t, s.read())
 		return s.moved()
 	}
 	assert.False(t, read(), "nothing counted")
@@ -281,7 +284,7 @@ func TestBuiltinSeriesMoved(t *testing.T) {
 // second time, it has nothing to free.
 func TestBuiltinClose(t *testing.T) {
 	k := newFakeKernel()
-	load := func() (datapath, error) { return k.kernel().loadDatapath(bpf.Options{Capacity: 1}) }
+	load := func() (datapath[slotHandle], error) { return k.kernel().loadDatapath(bpf.Options{Capacity: 1}) }
 	src := newBuiltinSource(load, bpf.ModeAuto, []bpf.Direction{bpf.Receive}, newDefaultEmitter(nil), zap.NewNop())
 	require.NoError(t, src.close(), "close before start")
 	require.NoError(t, src.start(func() pcommon.Timestamp { return 1 }))

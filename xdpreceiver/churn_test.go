@@ -47,7 +47,7 @@ func TestKernelFiftyVeths(t *testing.T) {
 			"%q attached as it appeared", p.Host)
 	}
 	s.mu.Lock()
-	attachedNames := len(s.reg.ifaces)
+	attachedNames := len(s.found.ifaces)
 	s.mu.Unlock()
 	require.Equal(t, n, attachedNames)
 
@@ -90,7 +90,7 @@ func TestKernelFiftyVeths(t *testing.T) {
 	require.Eventually(t, func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		return len(s.reg.ifaces) == 0
+		return len(s.found.ifaces) == 0
 	}, 10*time.Second, 5*time.Millisecond, "every deleted interface forgotten")
 	md = scrape()
 	l.add(t, md, first)

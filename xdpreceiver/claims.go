@@ -169,3 +169,25 @@ func (c *claimant) releaseAll() {
 		}
 	}
 }
+
+// claimFor claims the interface with index for ifc, and releases the one
+// claimed for it before, a predecessor under the same name.
+func (c *claimant) claimFor(ifc *iface, index int) error {
+	if ifc.claimed == index {
+		return nil
+	}
+	c.release(ifc)
+	if err := c.claim(index, ifc.name, ifc.exact); err != nil {
+		return err
+	}
+	ifc.claimed = index
+	return nil
+}
+
+// release releases the interface claimed for ifc: it is gone.
+func (c *claimant) release(ifc *iface) {
+	if ifc.claimed != 0 {
+		c.unclaim(ifc.claimed)
+		ifc.claimed = 0
+	}
+}

@@ -150,7 +150,7 @@ func newNamedScraper(t *testing.T, k *fakeKernel, clk *fakeClock, name string, l
 func stateOf(s *xdpScraper, name string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if ifc, ok := s.reg.ifaces[name]; ok {
+	if ifc, ok := s.found.ifaces[name]; ok {
 		return ifc.state.String()
 	}
 	return "absent"

@@ -12,13 +12,18 @@
 // which lock and how an interface moves between its states.
 //
 // The code is laid out by job: config.go validates; scraper.go is the
-// receiver's life (start, scrape, shutdown) and its lock; registry.go holds
-// an explicit state per interface and moves interfaces between them;
-// watch.go follows link changes; builtin.go and program.go are what counts,
-// behind the narrow interfaces of source.go; deltas.go turns counts into
-// delta points and emit.go into pdata; status.go reports componentstatus;
-// advice.go is the one place where errors of package bpf get advice;
-// kernel_linux.go binds all of it to the real kernel.
+// receiver's life (start, a collection, shutdown) and its lock;
+// discovery.go decides which interfaces are wanted, from patterns,
+// exclusions, link events and claims (claims.go, match.go); lifecycle.go
+// keeps each interface in one typed state, moved by one function, and
+// attaches, reads, detaches and releases it; watch.go follows link changes
+// and hands each to one function; builtin.go and program.go are what
+// counts, as taps that hold what is attached to an interface and own its
+// series, behind the narrow interfaces of source.go that package bpf's
+// types satisfy as they are; deltas.go turns counts into delta points and
+// emit.go into pdata; status.go reports componentstatus; advice.go is the
+// one place where errors of package bpf get advice; kernel_linux.go binds
+// all of it to the real kernel.
 //
 //go:generate go tool -modfile=../tools.mod mdatagen metadata.yaml
 package xdpreceiver // import "github.com/otelcol-xdp/otelcol-xdp/xdpreceiver"

@@ -33,7 +33,7 @@ func TestXDPNoticeBeforeAttaching(t *testing.T) {
 			k := newFakeKernel()
 			k.addLink("eth0")
 			core, logs := observer.New(zap.InfoLevel)
-			src := newBuiltinSource(func() (datapath, error) { return k.kernel().loadDatapath(bpf.Options{Capacity: 8}) },
+			src := newBuiltinSource(func() (datapath[slotHandle], error) { return k.kernel().loadDatapath(bpf.Options{Capacity: 8}) },
 				tc.mode, []bpf.Direction{bpf.Receive}, newDefaultEmitter(nil), zap.New(core))
 			attachedBefore := -1
 			src.describe = func(name string) (bpf.Driver, error) {
@@ -44,7 +44,8 @@ func TestXDPNoticeBeforeAttaching(t *testing.T) {
 			}
 			require.NoError(t, src.start(func() pcommon.Timestamp { return 1 }))
 			t.Cleanup(func() { _ = src.close() })
-			a, err := src.attach("eth0")
+			a := src.newTap()
+			_, err := a.attach("eth0", 1)
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = a.release() })
 

@@ -74,9 +74,9 @@ func newFakeKernel() *fakeKernel {
 }
 
 // kernel is the fake as the scraper takes it.
-func (k *fakeKernel) kernel() kernel {
-	return kernel{
-		loadDatapath: func(bpf.Options) (datapath, error) {
+func (k *fakeKernel) kernel() kernel[slotHandle, programHandle] {
+	return kernel[slotHandle, programHandle]{
+		loadDatapath: func(bpf.Options) (datapath[slotHandle], error) {
 			k.mu.Lock()
 			defer k.mu.Unlock()
 			k.datapaths++
@@ -120,11 +120,10 @@ func (k *fakeKernel) attach(iface string, mode bpf.Mode) (*fakeCounter, error) {
 
 // fakeDatapath is a datapath whose read copies every counter.
 type fakeDatapath struct {
-	k    *fakeKernel
-	snap map[uint32]bpf.Counts
+	k *fakeKernel
 }
 
-func (d *fakeDatapath) open(name string) (datapathInterface, error) {
+func (d *fakeDatapath) Open(name string) (slotHandle, error) {
 	c, err := d.k.attach(name, bpf.ModeAuto)
 	if err != nil {
 		return nil, err
@@ -132,27 +131,23 @@ func (d *fakeDatapath) open(name string) (datapathInterface, error) {
 	return &fakeSlot{c}, nil
 }
 
-func (d *fakeDatapath) read() error {
+func (d *fakeDatapath) Read(s *bpf.Snapshot) error {
 	d.k.mu.Lock()
 	defer d.k.mu.Unlock()
 	if d.k.readErr != nil {
 		return d.k.readErr
 	}
-	d.snap = map[uint32]bpf.Counts{0: d.k.slotZero}
+	*s = append((*s)[:0], make(bpf.Snapshot, d.k.nextSlot)...)
+	(*s)[0] = d.k.slotZero
 	for _, c := range d.k.counters {
 		if c.releases == 0 {
-			d.snap[c.slotNo] = c.totals
+			(*s)[c.slotNo] = c.totals
 		}
 	}
 	return nil
 }
 
-func (d *fakeDatapath) counts(slot uint32) *bpf.Counts {
-	c := d.snap[slot]
-	return &c
-}
-
-func (d *fakeDatapath) readSlot(slot uint32) (bpf.Counts, error) {
+func (d *fakeDatapath) ReadSlot(slot uint32) (bpf.Counts, error) {
 	d.k.mu.Lock()
 	defer d.k.mu.Unlock()
 	for _, c := range d.k.counters {
@@ -166,7 +161,7 @@ func (d *fakeDatapath) readSlot(slot uint32) (bpf.Counts, error) {
 	return bpf.Counts{}, nil
 }
 
-func (d *fakeDatapath) close() error {
+func (d *fakeDatapath) Close() error {
 	d.k.mu.Lock()
 	defer d.k.mu.Unlock()
 	d.k.datapaths--
@@ -176,31 +171,31 @@ func (d *fakeDatapath) close() error {
 // fakeSlot is an interface of the fake datapath.
 type fakeSlot struct{ *fakeCounter }
 
-func (s *fakeSlot) ifindex() int { return s.fakeCounter.ifindex }
-func (s *fakeSlot) slot() uint32 { return s.slotNo }
+func (s *fakeSlot) Ifindex() int { return s.ifindex }
+func (s *fakeSlot) Slot() uint32 { return s.slotNo }
 
-func (s *fakeSlot) attach(dir bpf.Direction, mode bpf.Mode) (bpf.Attachment, error) {
+func (s *fakeSlot) Attach(dir bpf.Direction, _ bpf.Mode) (bpf.Placement, error) {
 	s.k.mu.Lock()
 	defer s.k.mu.Unlock()
 	s.k.dirs = append(s.k.dirs, dir)
-	return bpf.Attachment{Hook: bpf.HookTCX, Reason: "fake"}, nil
+	return bpf.Placement{Hook: bpf.HookTCX, Reason: "fake"}, nil
 }
 
-func (s *fakeSlot) attached() (bool, error) {
+func (s *fakeSlot) Attached() (bool, error) {
 	s.k.mu.Lock()
 	defer s.k.mu.Unlock()
 	s.queries++
 	return !s.detached, nil
 }
 
-func (c *fakeCounter) detach() error {
+func (c *fakeCounter) Detach() error {
 	c.k.mu.Lock()
 	defer c.k.mu.Unlock()
 	c.detached = true
 	return nil
 }
 
-func (c *fakeCounter) release() error {
+func (c *fakeCounter) Release() error {
 	c.k.mu.Lock()
 	defer c.k.mu.Unlock()
 	c.detached = true
@@ -208,7 +203,7 @@ func (c *fakeCounter) release() error {
 	return nil
 }
 
-func (k *fakeKernel) openProgram(spec bpf.CustomSpec) (programObject, error) {
+func (k *fakeKernel) openProgram(spec bpf.CustomSpec) (programObject[programHandle], error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.checks = append(k.checks, spec)
@@ -222,7 +217,7 @@ type fakeObject struct{ k *fakeKernel }
 
 // attach attaches a fake program, whose map the test sets with setKey;
 // everything else is as for the built-in counter.
-func (o fakeObject) attach(iface string, mode bpf.Mode) (programAttachment, error) {
+func (o fakeObject) Attach(iface string, mode bpf.Mode) (programHandle, error) {
 	c, err := o.k.attach(iface, mode)
 	if err != nil {
 		return nil, err
@@ -232,10 +227,11 @@ func (o fakeObject) attach(iface string, mode bpf.Mode) (programAttachment, erro
 
 type fakeProgram struct{ *fakeCounter }
 
-func (p *fakeProgram) ifindex() int   { return p.fakeCounter.ifindex }
-func (p *fakeProgram) mode() bpf.Mode { return p.fakeCounter.mode }
+func (p *fakeProgram) Ifindex() int   { return p.ifindex }
+func (p *fakeProgram) Mode() bpf.Mode { return p.mode }
+func (p *fakeProgram) Close() error   { return p.Release() }
 
-func (p *fakeProgram) read(dst map[uint32]uint64) error {
+func (p *fakeProgram) Read(dst map[uint32]uint64) error {
 	p.k.mu.Lock()
 	defer p.k.mu.Unlock()
 	if p.releases > 0 {
@@ -249,7 +245,7 @@ func (p *fakeProgram) read(dst map[uint32]uint64) error {
 	return nil
 }
 
-func (p *fakeProgram) attached() (bool, error) {
+func (p *fakeProgram) Attached() (bool, error) {
 	p.k.mu.Lock()
 	defer p.k.mu.Unlock()
 	return !p.detached, nil

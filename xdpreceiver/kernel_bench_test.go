@@ -48,7 +48,7 @@ func benchmarkKernelScale(b *testing.B, n int, legacy bool) {
 	cfg.Directions = []string{"receive", "transmit"}
 	kern := linuxKernel()
 	load := kern.loadDatapath
-	kern.loadDatapath = func(opts bpf.Options) (datapath, error) {
+	kern.loadDatapath = func(opts bpf.Options) (datapath[*bpf.Interface], error) {
 		opts.TCLegacy = legacy
 		return load(opts)
 	}
@@ -159,8 +159,8 @@ func attachedBothWays(s *xdpScraper) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
-	for _, ifc := range s.reg.ifaces {
-		if ifc.state == stateAttached && len(ifc.att.hooks()) == bpf.NumDirections {
+	for _, ifc := range s.found.ifaces {
+		if ifc.state == stateAttached && len(ifc.tap.placements()) == bpf.NumDirections {
 			n++
 		}
 	}

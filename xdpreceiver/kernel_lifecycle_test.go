@@ -36,7 +36,7 @@ func TestKernelShutdownCountsUntilDetached(t *testing.T) {
 	t.Cleanup(func() { _ = s.shutdown(t.Context()) })
 
 	s.mu.Lock()
-	slot := s.reg.ifaces[p.Host].att.(*builtinAttachment).ifc.slot()
+	slot := s.found.ifaces[p.Host].tap.(*builtinTap[*bpf.Interface]).ifc.Slot()
 	s.mu.Unlock()
 	// The map of the programs on the interface, through the kernel's ids.
 	progs := xdptest.TCXPrograms(t, p.Host)
@@ -137,7 +137,7 @@ func TestKernelStartWhileLinksChurn(t *testing.T) {
 		s := newScraper(cfg, nopSettings(), linuxKernel(), time.Now)
 		require.NoError(t, startListed(t, s, newStatusHost()), "start %d", i)
 		s.mu.Lock()
-		assert.Len(t, s.reg.byIndex, 3, "start %d: the exact name and the pattern's two", i)
+		assert.Len(t, s.life.byIndex, 3, "start %d: the exact name and the pattern's two", i)
 		s.mu.Unlock()
 		require.NoError(t, s.shutdown(t.Context()))
 	}

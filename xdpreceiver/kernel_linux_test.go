@@ -25,20 +25,20 @@ func TestLinuxKernelDatapath(t *testing.T) {
 	p := xdptest.NewPair(t)
 	dp, err := linuxKernel().loadDatapath(bpf.Options{Capacity: 2})
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = dp.close() })
-	_, err = dp.open("xdpnosuch9")
+	t.Cleanup(func() { _ = dp.Close() })
+	_, err = dp.Open("xdpnosuch9")
 	require.ErrorIs(t, err, bpf.ErrInterfaceNotFound)
 
-	ifc, err := dp.open(p.Host)
+	ifc, err := dp.Open(p.Host)
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = ifc.release() })
-	assert.Equal(t, p.HostIndex, ifc.ifindex())
-	assert.Equal(t, uint32(1), ifc.slot(), "the first slot")
-	a, err := ifc.attach(bpf.Receive, bpf.ModeTC)
+	t.Cleanup(func() { _ = ifc.Release() })
+	assert.Equal(t, p.HostIndex, ifc.Ifindex())
+	assert.Equal(t, uint32(1), ifc.Slot(), "the first slot")
+	a, err := ifc.Attach(bpf.Receive, bpf.ModeTC)
 	require.NoError(t, err)
-	assert.Equal(t, bpf.Attachment{Hook: bpf.HookTCX, Reason: "attach_mode: tc", ProgramID: a.ProgramID}, a)
+	assert.Equal(t, bpf.Placement{Hook: bpf.HookTCX, Reason: "attach_mode: tc", ProgramID: a.ProgramID}, a)
 	assert.NotZero(t, a.ProgramID)
-	ok, err := ifc.attached()
+	ok, err := ifc.Attached()
 	require.NoError(t, err)
 	assert.True(t, ok)
 
@@ -48,19 +48,20 @@ func TestLinuxKernelDatapath(t *testing.T) {
 		want[f.Class.Index()].Packets++
 		want[f.Class.Index()].Bytes += uint64(len(f.Data))
 	}
+	var snap bpf.Snapshot
 	require.Eventually(t, func() bool {
-		return dp.read() == nil && dp.counts(ifc.slot()).Dir[bpf.Receive] == want
+		return dp.Read(&snap) == nil && xdptest.Totals(snap.Slot(ifc.Slot()).Dir[bpf.Receive]) == want
 	}, 5*time.Second, 10*time.Millisecond, "the slot counts every frame injected")
-	require.NoError(t, dp.read())
-	assert.Equal(t, want, dp.counts(ifc.slot()).Dir[bpf.Receive])
-	now, err := dp.readSlot(ifc.slot())
+	require.NoError(t, dp.Read(&snap))
+	assert.Equal(t, want, xdptest.Totals(snap.Slot(ifc.Slot()).Dir[bpf.Receive]))
+	now, err := dp.ReadSlot(ifc.Slot())
 	require.NoError(t, err)
-	assert.Equal(t, *dp.counts(ifc.slot()), now, "a read of the slot and the batch read agree")
+	assert.Equal(t, *snap.Slot(ifc.Slot()), now, "a read of the slot and the batch read agree")
 
-	require.NoError(t, ifc.detach())
+	require.NoError(t, ifc.Detach())
 	xdptest.RequireDetached(t, p.Host)
-	require.NoError(t, ifc.release())
-	require.NoError(t, dp.close())
+	require.NoError(t, ifc.Release())
+	require.NoError(t, dp.Close())
 }
 
 // TestLinuxKernelProgram drives a user's program through linuxKernel's
@@ -71,12 +72,12 @@ func TestLinuxKernelProgram(t *testing.T) {
 	p := xdptest.NewPair(t)
 	o, err := linuxKernel().openProgram(bpf.CustomSpec{Object: portCountObject(t), Function: "xdp_count", Map: "packet_count"})
 	require.NoError(t, err)
-	a, err := o.attach(p.Host, bpf.ModeGeneric)
+	a, err := o.Attach(p.Host, bpf.ModeGeneric)
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = a.release() })
-	assert.Equal(t, p.HostIndex, a.ifindex())
-	assert.Equal(t, bpf.ModeGeneric, a.mode())
-	ok, err := a.attached()
+	t.Cleanup(func() { _ = a.Close() })
+	assert.Equal(t, p.HostIndex, a.Ifindex())
+	assert.Equal(t, bpf.ModeGeneric, a.Mode())
+	ok, err := a.Attached()
 	require.NoError(t, err)
 	assert.True(t, ok)
 
@@ -86,18 +87,18 @@ func TestLinuxKernelProgram(t *testing.T) {
 	}
 	require.Eventually(t, func() bool {
 		got := map[uint32]uint64{}
-		return a.read(got) == nil && got[53] == 2 && got[443] == 1
+		return a.Read(got) == nil && got[53] == 2 && got[443] == 1
 	}, 5*time.Second, 10*time.Millisecond, "the map counts by destination port")
 	got := map[uint32]uint64{}
-	require.NoError(t, a.read(got))
+	require.NoError(t, a.Read(got))
 	assert.Equal(t, map[uint32]uint64{53: 2, 443: 1}, got)
 
-	require.NoError(t, a.detach())
-	ok, err = a.attached()
+	require.NoError(t, a.Detach())
+	ok, err = a.Attached()
 	require.NoError(t, err)
 	assert.False(t, ok, "detached")
 	xdptest.RequireDetached(t, p.Host)
-	require.NoError(t, a.release())
+	require.NoError(t, a.Close())
 }
 
 // TestLinuxKernelLinks: linuxKernel's links are rtnetlink's: the listing

@@ -15,7 +15,7 @@ import (
 
 // newReceiver is the receiver as the factory builds it on k: the scraper
 // under scraperhelper's controller, which collects every interval.
-func newReceiver(cfg *Config, set receiver.Settings, next consumer.Metrics, k kernel, now func() time.Time,
+func newReceiver[H slotHandle, P programHandle](cfg *Config, set receiver.Settings, next consumer.Metrics, k kernel[H, P], now func() time.Time,
 	opts ...scraperhelper.ControllerOption,
 ) (receiver.Metrics, error) {
 	s := newScraper(cfg, set, k, now)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,15 +20,19 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelcol-xdp/otelcol-xdp/bpf"
+	"github.com/otelcol-xdp/otelcol-xdp/internal/links"
 )
 
 // kernel is what a receiver asks of the system: package bpf and netlink
-// on Linux (kernel_linux.go), fakes in tests.
-type kernel struct {
+// on Linux (kernel_linux.go), fakes in tests. H and P are what a datapath
+// and a user's program attach to one interface, *bpf.Interface and
+// *bpf.CustomAttachment on Linux: package bpf's types are the receiver's
+// narrow interfaces as they are.
+type kernel[H slotHandle, P programHandle] struct {
 	// loadDatapath loads the built-in counter's datapath.
-	loadDatapath func(opts bpf.Options) (datapath, error)
+	loadDatapath func(opts bpf.Options) (datapath[H], error)
 	// openProgram reads and checks a user's program, once.
-	openProgram func(spec bpf.CustomSpec) (programObject, error)
+	openProgram func(spec bpf.CustomSpec) (programObject[P], error)
 	// describeDriver tells what attaching XDP does to an interface's
 	// driver, for the log line before XDP is attached.
 	describeDriver func(name string) (bpf.Driver, error)
@@ -35,9 +40,9 @@ type kernel struct {
 }
 
 // xdpScraper is one receiver instance: it starts counting, collects, and
-// stops. What it counts with is its source; which interfaces, and where
-// each stands, its registry; link events reach the registry through its
-// watch.
+// stops. What it counts with is its source; which interfaces it wants, its
+// discovery; where each stands, and what is attached to it, its
+// lifecycle; link events reach the discovery through its watch.
 //
 // Locking: mu guards everything below it but stopping. Collections
 // (scrape, shutdown) and link events (the watch's goroutine) take it;
@@ -65,13 +70,14 @@ type xdpScraper struct {
 
 	mu       sync.Mutex
 	started  bool
-	reg      *registry
+	found    *discovery
+	life     *lifecycle
 	watch    *watch
 	watchErr error // non-nil while link changes are not followed
 	status   statusReporter
 }
 
-func newScraper(cfg *Config, set receiver.Settings, k kernel, now func() time.Time) *xdpScraper {
+func newScraper[H slotHandle, P programHandle](cfg *Config, set receiver.Settings, k kernel[H, P], now func() time.Time) *xdpScraper {
 	s := &xdpScraper{
 		cfg:    cfg,
 		logger: set.Logger,
@@ -84,11 +90,11 @@ func newScraper(cfg *Config, set receiver.Settings, k kernel, now func() time.Ti
 	mode, _ := bpf.ParseMode(s.cfg.AttachMode) // Validate checked it
 	if p := cfg.Program.Get(); p != nil {
 		spec := p.spec()
-		s.src = &programSource{open: func() (programObject, error) { return k.openProgram(spec) }, mode: mode, names: p.keyNames(), em: s.em,
-			describe: k.describeDriver, logger: s.logger}
+		s.src = &programSource[P]{open: func() (programObject[P], error) { return k.openProgram(spec) }, mode: mode,
+			names: p.keyNames(), em: s.em, describe: k.describeDriver, logger: s.logger}
 	} else {
 		opts := bpf.Options{Capacity: cfg.MaxInterfaces, TCLegacy: os.Getenv(tcLegacyEnv) == "1"}
-		b := newBuiltinSource(func() (datapath, error) { return k.loadDatapath(opts) }, mode, cfg.directions(), s.em, s.logger)
+		b := newBuiltinSource(func() (datapath[H], error) { return k.loadDatapath(opts) }, mode, cfg.directions(), s.em, s.logger)
 		b.describe = k.describeDriver
 		s.src = b
 	}
@@ -120,42 +126,25 @@ func (s *xdpScraper) start(_ context.Context, host component.Host) error {
 	if err := s.src.start(func() pcommon.Timestamp { return pcommon.NewTimestampFromTime(s.now()) }); err != nil {
 		return fmt.Errorf("xdp receiver attached none of %s: %w", quoteAll(s.cfg.Interfaces), advise(err, nil))
 	}
-	// The interfaces named exactly are claimed, all or none, before any is
-	// attached: an instance that cannot have them all attaches nothing.
-	exact := exactNames(s.cfg.Interfaces)
-	indices := make([]int, len(exact))
-	for i, name := range exact {
-		index, err := s.links.index(name)
-		if err != nil {
-			return errors.Join(fmt.Errorf("xdp receiver attached none of %s: %w", quoteAll(exact), err), s.src.close())
-		}
-		indices[i] = index
-	}
-	if err := s.claim.claimExact(exact, indices); err != nil {
-		return errors.Join(err, s.src.close())
-	}
-	s.reg = newRegistry(s.src, s.links, s.match, s.claim, s.em, s.now, s.logger)
+	s.life = newLifecycle(s.src, s.em, s.now, s.logger)
+	s.found = newDiscovery(s.life, s.links, s.match, s.claim, s.logger)
 	fail := func(err error) error {
-		s.reg.closeAll()
+		s.life.releaseAll(s.found.ifaces) // and the last points of interfaces that went meanwhile: nobody reads them
 		s.claim.releaseAll()
-		s.reg = nil
-		s.em.take() // points of interfaces that went meanwhile: nobody reads them
+		s.found, s.life = nil, nil
 		return errors.Join(err, s.src.close())
 	}
-	for i, name := range exact {
-		ifc := s.reg.add(name, true)
-		ifc.seen, ifc.claimed = indices[i], indices[i]
-		if err := s.reg.attach(ifc); err != nil {
-			return fail(fmt.Errorf("xdp receiver attached none of %s: %w", quoteAll(exact), advise(err, s.reg.hostInterfaces)))
-		}
+	if err := s.found.wantExact(exactNames(s.cfg.Interfaces)); err != nil {
+		return fail(err)
 	}
-	w, err := s.follow()
+	w, err := follow(s.links, s.logger)
 	if err != nil {
 		return fail(fmt.Errorf("xdp receiver attached none of %s: %w", quoteAll(s.cfg.Interfaces), err))
 	}
+	s.found.prune(w.listing)
 	s.started, s.watch, s.watchErr = true, w, nil
 	s.status = statusReporter{host: host}
-	go s.run(w)
+	go w.run(s.handle, s.watchEnded, s.logger)
 	return nil
 }
 
@@ -175,8 +164,8 @@ func (s *xdpScraper) scrape(context.Context) (pmetric.Metrics, error) {
 	if s.watchErr != nil && !s.stopping.Load() {
 		s.renewWatch()
 	}
-	errs, failed := s.reg.collect(false)
-	s.status.update(s.reg, s.watchErr, true)
+	errs, failed := s.collect(false)
+	s.status.update(s.found, s.watchErr, true)
 	md := s.em.take()
 	if len(errs) > 0 {
 		return md, scrapererror.NewPartialScrapeError(errors.Join(errs...), failed)
@@ -204,12 +193,12 @@ func (s *xdpScraper) shutdown(ctx context.Context) error {
 		s.mu.Unlock()
 		return nil
 	}
-	errs, _ := s.reg.collect(true)
+	errs, _ := s.collect(true)
 	md := s.em.take()
-	s.reg.closeAll()
+	s.life.releaseAll(s.found.ifaces)
 	err := s.src.close()
 	s.claim.releaseAll()
-	s.started, s.reg = false, nil
+	s.started, s.found, s.life = false, nil, nil
 	s.mu.Unlock()
 
 	if len(errs) > 0 {
@@ -222,6 +211,100 @@ func (s *xdpScraper) shutdown(ctx context.Context) error {
 		err = errors.Join(err, fmt.Errorf("handing on the last collection before shutdown: %w", cerr))
 	}
 	return err
+}
+
+// collect emits the last points of the attachments that ended since the
+// previous collection, then reads every attached interface and emits its
+// points, and tries again what is pending, faulted or skipped. The final
+// collection, at shutdown, detaches every interface first, so that the
+// counts it reads are the last, and tries nothing again. It returns the
+// faults of exactly named interfaces, which are partial scrape errors, and
+// how many points they cost.
+func (s *xdpScraper) collect(final bool) (errs []error, failed int) {
+	if final {
+		s.life.detachAll(s.found.ifaces)
+	}
+	s.life.emitEnded()
+	collectErr := s.src.collect()
+	for _, name := range slices.Clone(s.found.sortedNames()) {
+		ifc, ok := s.found.ifaces[name]
+		if !ok {
+			continue // forgotten since: a re-created interface was
+		}
+		switch {
+		case ifc.state == stateAttached && collectErr != nil:
+			s.life.move(ifc, evReadFailed, fmt.Errorf("reading the counters of %q: %w", ifc.name, collectErr))
+		case ifc.state == stateAttached:
+			if s.life.read(ifc, final) {
+				s.found.stopped(ifc)
+				s.life.emitEnded()
+			}
+		case final:
+		case ifc.state == stateSkipped, ifc.state == statePending, ifc.state == stateFaulted:
+			// Gone interfaces come back through link events, not by
+			// being looked for; the others are tried again.
+			s.found.retry(ifc)
+		}
+		if ifc.err != nil && ifc.exact {
+			errs = append(errs, ifc.err)
+			if ifc.tap != nil {
+				failed += ifc.tap.activeSeries() * s.src.pointsPerSeries()
+			}
+		}
+	}
+	if collectErr == nil {
+		s.src.emitOwn(s.em, func() pcommon.Timestamp { return pcommon.NewTimestampFromTime(s.now()) })
+	}
+	return errs, failed
+}
+
+// handle applies one link event, from the watch's goroutine, and returns
+// how many interfaces it attached. Points wait for the next collection.
+func (s *xdpScraper) handle(e links.Event) (attached int) {
+	if s.stopping.Load() {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.started || s.stopping.Load() {
+		return 0
+	}
+	before := len(s.life.byIndex)
+	s.found.apply(e)
+	s.status.update(s.found, s.watchErr, false)
+	return max(len(s.life.byIndex)-before, 0)
+}
+
+// watchEnded notes that the subscription ended by itself (the socket
+// overflowed or failed): the next collection subscribes again; meanwhile
+// the status says that changes are not followed.
+func (s *xdpScraper) watchEnded() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.watchErr = errors.New("the netlink subscription to interface changes ended: interfaces that come or go are not " +
+		"followed until it is renewed, at the next collection")
+	if s.started {
+		s.status.update(s.found, s.watchErr, false)
+	}
+}
+
+// renewWatch subscribes again after the subscription ended by itself, and
+// catches up with what changed meanwhile. Callers hold s.mu; the ended
+// watch's goroutine no longer needs it.
+func (s *xdpScraper) renewWatch() {
+	if s.watch != nil {
+		s.watch.stop()
+		s.watch = nil
+	}
+	w, err := follow(s.links, s.logger)
+	if err != nil {
+		s.watchErr = err
+		return
+	}
+	s.found.prune(w.listing)
+	s.logger.Info("following network interfaces again")
+	s.watch, s.watchErr = w, nil
+	go w.run(s.handle, s.watchEnded, s.logger)
 }
 
 func quoteAll(names []string) string {

@@ -18,45 +18,48 @@ const activeClasses = 11
 // grow by step on each read, in both directions: as much traffic per
 // interval as step says.
 type growingDatapath struct {
-	slots []bpf.Counts
+	slots bpf.Snapshot
 	step  uint64
+	links map[string]int // the interfaces' indices, which claims tell apart
 }
 
-func (g *growingDatapath) open(string) (datapathInterface, error) {
+func (g *growingDatapath) Open(name string) (slotHandle, error) {
 	g.slots = append(g.slots, bpf.Counts{})
-	return growingInterface(len(g.slots) - 1), nil
+	return growingInterface{slot: uint32(len(g.slots) - 1), index: g.links[name]}, nil
 }
 
-func (g *growingDatapath) read() error {
-	for s := 1; s < len(g.slots); s++ { // slot 0 counts packets that met no slot: none
-
+// Read hands out the slots themselves, as a snapshot: no copy.
+func (g *growingDatapath) Read(s *bpf.Snapshot) error {
+	for i := 1; i < len(g.slots); i++ { // slot 0 counts packets that met no slot: none
 		for d := range bpf.NumDirections {
 			for class := range activeClasses {
-				c := &g.slots[s].Dir[d][class]
+				c := &g.slots[i].Dir[d][class]
 				c.Packets += g.step
 				c.Bytes += g.step * 1500
 			}
 		}
 	}
+	*s = g.slots
 	return nil
 }
 
-func (g *growingDatapath) counts(slot uint32) *bpf.Counts { return &g.slots[slot] }
+func (g *growingDatapath) ReadSlot(slot uint32) (bpf.Counts, error) { return g.slots[slot], nil }
 
-func (g *growingDatapath) readSlot(slot uint32) (bpf.Counts, error) { return g.slots[slot], nil }
+func (*growingDatapath) Close() error { return nil }
 
-func (*growingDatapath) close() error { return nil }
-
-type growingInterface uint32
-
-func (growingInterface) ifindex() int   { return 0 }
-func (i growingInterface) slot() uint32 { return uint32(i) }
-func (growingInterface) attach(bpf.Direction, bpf.Mode) (bpf.Attachment, error) {
-	return bpf.Attachment{Hook: bpf.HookTCX, Reason: "benchmark"}, nil
+type growingInterface struct {
+	slot  uint32
+	index int
 }
-func (growingInterface) attached() (bool, error) { return true, nil }
-func (growingInterface) detach() error           { return nil }
-func (growingInterface) release() error          { return nil }
+
+func (i growingInterface) Ifindex() int { return i.index }
+func (i growingInterface) Slot() uint32 { return i.slot }
+func (growingInterface) Attach(bpf.Direction, bpf.Mode) (bpf.Placement, error) {
+	return bpf.Placement{Hook: bpf.HookTCX, Reason: "benchmark"}, nil
+}
+func (growingInterface) Attached() (bool, error) { return true, nil }
+func (growingInterface) Detach() error           { return nil }
+func (growingInterface) Release() error          { return nil }
 
 // BenchmarkScrape measures one scrape, from the datapath's counts to pdata,
 // at 1, 16, 128 and 512 interfaces, each counting in 11 classes both ways:
@@ -74,9 +77,9 @@ func BenchmarkScrape(b *testing.B) {
 					names[i] = fmt.Sprintf("veth%d", i)
 					k.links[names[i]] = 100 + i
 				}
-				dp := &growingDatapath{step: step, slots: make([]bpf.Counts, 1)}
+				dp := &growingDatapath{step: step, slots: make(bpf.Snapshot, 1), links: k.links}
 				kern := k.kernel()
-				kern.loadDatapath = func(bpf.Options) (datapath, error) { return dp, nil }
+				kern.loadDatapath = func(bpf.Options) (datapath[slotHandle], error) { return dp, nil }
 				cfg := testConfig(names...)
 				cfg.Directions = []string{"receive", "transmit"}
 				s := newScraper(cfg, nopSettings(), kern, time.Now)

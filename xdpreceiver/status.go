@@ -25,7 +25,7 @@ type statusReporter struct {
 }
 
 // update reports if the faults changed, or, with hooks, if anything did.
-func (s *statusReporter) update(r *registry, watchErr error, hooks bool) {
+func (s *statusReporter) update(d *discovery, watchErr error, hooks bool) {
 	if s.host == nil {
 		return
 	}
@@ -35,18 +35,18 @@ func (s *statusReporter) update(r *registry, watchErr error, hooks bool) {
 		fk.WriteString("watch;")
 		errs = append(errs, watchErr)
 	}
-	for _, name := range r.sortedNames() {
-		if ifc := r.ifaces[name]; ifc.fault != nil {
-			fk.WriteString(name + ":" + ifc.faultKind + ";")
-			errs = append(errs, ifc.fault)
+	for _, name := range d.sortedNames() {
+		if ifc := d.ifaces[name]; ifc.err != nil {
+			fk.WriteString(name + ":" + ifc.fault.String() + ";")
+			errs = append(errs, ifc.err)
 		}
 	}
 	if !hooks && fk.String() == s.faultKey {
 		return
 	}
 	var hk strings.Builder
-	for _, name := range r.sortedNames() {
-		hk.WriteString(name + "=" + describe(r.ifaces[name]) + ";")
+	for _, name := range d.sortedNames() {
+		hk.WriteString(name + "=" + describe(d.ifaces[name]) + ";")
 	}
 	if fk.String() == s.faultKey && hk.String() == s.hooksKey {
 		return
@@ -54,8 +54,8 @@ func (s *statusReporter) update(r *registry, watchErr error, hooks bool) {
 	s.faultKey, s.hooksKey = fk.String(), hk.String()
 	attrs := pcommon.NewMap()
 	described := attrs.PutEmptyMap("interfaces")
-	for _, name := range r.sortedNames() {
-		described.PutStr(name, describe(r.ifaces[name]))
+	for _, name := range d.sortedNames() {
+		described.PutStr(name, describe(d.ifaces[name]))
 	}
 	if len(errs) == 0 {
 		componentstatus.ReportStatus(s.host, componentstatus.NewEvent(componentstatus.StatusOK, componentstatus.WithAttributes(attrs)))
@@ -69,21 +69,21 @@ func (s *statusReporter) update(r *registry, watchErr error, hooks bool) {
 // "receive: tcx (virtual interface (veth)), transmit: tcx (...)", or its
 // state and fault kind.
 func describe(ifc *iface) string {
-	if ifc.state != stateAttached || ifc.att == nil {
-		if ifc.faultKind != "" {
-			return ifc.state.String() + ": " + ifc.faultKind
+	if ifc.state != stateAttached || !ifc.held {
+		if ifc.fault != faultNone {
+			return ifc.state.String() + ": " + ifc.fault.String()
 		}
 		return ifc.state.String()
 	}
 	var b strings.Builder
-	for i, h := range ifc.att.hooks() {
+	for i, p := range ifc.tap.placements() {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(h.dir.String() + ": " + h.Hook.String() + " (" + h.Reason + ")")
+		b.WriteString(p.dir.String() + ": " + p.Hook.String() + " (" + p.Reason + ")")
 	}
-	if ifc.faultKind != "" {
-		b.WriteString("; " + ifc.faultKind)
+	if ifc.fault != faultNone {
+		b.WriteString("; " + ifc.fault.String())
 	}
 	return b.String()
 }

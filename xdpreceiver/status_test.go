@@ -11,41 +11,46 @@ import (
 	"github.com/otelcol-xdp/otelcol-xdp/bpf"
 )
 
-// statusRegistry is a registry of the given interfaces, as the status
+// statusRegistry is a discovery of the given interfaces, as the status
 // reads it.
-func statusRegistry(ifcs ...*iface) *registry {
-	r := &registry{ifaces: map[string]*iface{}}
+func statusRegistry(ifcs ...*iface) *discovery {
+	r := &discovery{ifaces: map[string]*iface{}}
 	for _, ifc := range ifcs {
 		r.ifaces[ifc.name] = ifc
 	}
 	return r
 }
 
-func hookOf(dir bpf.Direction, h bpf.Hook, reason string) hookInfo {
-	return hookInfo{dir: dir, Attachment: bpf.Attachment{Hook: h, Reason: reason}}
+func hookOf(dir bpf.Direction, h bpf.Hook, reason string) placement {
+	return placement{dir: dir, Placement: bpf.Placement{Hook: h, Reason: reason}}
+}
+
+// placedTap is a tap attached where placed says.
+func placedTap(placed ...placement) *builtinTap[slotHandle] {
+	return &builtinTap[slotHandle]{placed: placed}
 }
 
 // TestDescribe: an attached interface is described by where each
 // direction is counted and why, and a fault it has while attached; any
 // other by its state and the kind of its fault.
 func TestDescribe(t *testing.T) {
-	veth := &builtinAttachment{hookList: []hookInfo{
+	veth := placedTap(
 		hookOf(bpf.Receive, bpf.HookTCX, "virtual interface (veth)"),
 		hookOf(bpf.Transmit, bpf.HookTCX, "transmit is counted at TC egress"),
-	}}
-	nic := &builtinAttachment{hookList: []hookInfo{hookOf(bpf.Receive, bpf.HookXDPNative, "attach_mode: native")}}
+	)
+	nic := placedTap(hookOf(bpf.Receive, bpf.HookXDPNative, "attach_mode: native"))
 	for _, tc := range []struct {
 		ifc  *iface
 		want string
 	}{
 		{&iface{state: statePending}, "pending"},
-		{&iface{state: stateGone, faultKind: faultGone}, "gone: gone"},
+		{&iface{state: stateGone, fault: faultGone}, "gone: gone"},
 		{&iface{state: stateSkipped}, "skipped"},
-		{&iface{state: stateFaulted, faultKind: faultForeign}, "faulted: foreign"},
-		{&iface{state: stateFaulted, faultKind: faultDetached, att: nic}, "faulted: detached"},
+		{&iface{state: stateFaulted, fault: faultForeign}, "faulted: foreign"},
+		{&iface{state: stateFaulted, fault: faultDetached, tap: nic, held: true}, "faulted: detached"},
 		{&iface{state: stateAttached}, "attached"},
-		{&iface{state: stateAttached, att: veth}, "receive: tcx (virtual interface (veth)), transmit: tcx (transmit is counted at TC egress)"},
-		{&iface{state: stateAttached, att: nic, faultKind: faultRead}, "receive: xdp-native (attach_mode: native); read"},
+		{&iface{state: stateAttached, tap: veth, held: true}, "receive: tcx (virtual interface (veth)), transmit: tcx (transmit is counted at TC egress)"},
+		{&iface{state: stateAttached, tap: nic, held: true, fault: faultRead}, "receive: xdp-native (attach_mode: native); read"},
 	} {
 		assert.Equal(t, tc.want, describe(tc.ifc))
 	}
@@ -60,8 +65,8 @@ func TestStatusUpdate(t *testing.T) {
 
 	host := newStatusHost()
 	s := statusReporter{host: host}
-	att := &builtinAttachment{hookList: []hookInfo{hookOf(bpf.Receive, bpf.HookTCX, "virtual interface (veth)")}}
-	eth0 := &iface{name: "eth0", state: stateAttached, att: att}
+	att := placedTap(hookOf(bpf.Receive, bpf.HookTCX, "virtual interface (veth)"))
+	eth0 := &iface{name: "eth0", state: stateAttached, tap: att, held: true}
 	eth1 := &iface{name: "eth1", state: statePending}
 	r := statusRegistry(eth0, eth1)
 	described := func() map[string]any {
@@ -81,18 +86,18 @@ func TestStatusUpdate(t *testing.T) {
 	assert.Equal(t, 1, host.reports(), "nothing changed")
 
 	errAttach := errors.New(`attaching to "eth1": fake`)
-	eth1.state, eth1.fault, eth1.faultKind = stateFaulted, errAttach, faultAttach
+	eth1.state, eth1.err, eth1.fault = stateFaulted, errAttach, faultAttach
 	s.update(r, nil, false)
 	require.Equal(t, 2, host.reports(), "a new fault is reported at once")
 	assert.Equal(t, componentstatus.StatusRecoverableError, host.last().Status())
 	assert.ErrorIs(t, host.last().Err(), errAttach)
 	assert.Equal(t, "faulted: attach", described()["eth1"])
 
-	eth1.fault = errors.New(`attaching to "eth1": fake, worded otherwise`)
+	eth1.err = errors.New(`attaching to "eth1": fake, worded otherwise`)
 	s.update(r, nil, true)
 	assert.Equal(t, 2, host.reports(), "the same kind of fault, in other words, is the same fault")
 
-	att.hookList = append(att.hookList, hookOf(bpf.Transmit, bpf.HookTCX, "transmit is counted at TC egress"))
+	att.placed = append(att.placed, hookOf(bpf.Transmit, bpf.HookTCX, "transmit is counted at TC egress"))
 	s.update(r, nil, false)
 	assert.Equal(t, 2, host.reports(), "hooks alone wait for a collection")
 	s.update(r, nil, true)
@@ -104,9 +109,9 @@ func TestStatusUpdate(t *testing.T) {
 	s.update(r, errWatch, false)
 	require.Equal(t, 4, host.reports())
 	assert.ErrorIs(t, host.last().Err(), errWatch)
-	assert.ErrorIs(t, host.last().Err(), eth1.fault, "every fault, joined")
+	assert.ErrorIs(t, host.last().Err(), eth1.err, "every fault, joined")
 
-	eth1.state, eth1.fault, eth1.faultKind = stateAttached, nil, ""
+	eth1.state, eth1.err, eth1.fault = stateAttached, nil, faultNone
 	s.update(r, nil, false)
 	require.Equal(t, 5, host.reports())
 	assert.Equal(t, componentstatus.StatusOK, host.last().Status())

@@ -30,10 +30,11 @@ type finalCounts struct {
 
 // kernel is the real kernel, its datapath's interfaces recording their last
 // counts as they are released.
-func (f *finalCounts) kernel() kernel {
-	k := linuxKernel()
-	load := k.loadDatapath
-	k.loadDatapath = func(opts bpf.Options) (datapath, error) {
+func (f *finalCounts) kernel() kernel[slotHandle, *bpf.CustomAttachment] {
+	lk := linuxKernel()
+	k := kernel[slotHandle, *bpf.CustomAttachment]{openProgram: lk.openProgram, describeDriver: lk.describeDriver, links: lk.links}
+	load := lk.loadDatapath
+	k.loadDatapath = func(opts bpf.Options) (datapath[slotHandle], error) {
 		d, err := load(opts)
 		if err != nil {
 			return nil, err
@@ -44,35 +45,35 @@ func (f *finalCounts) kernel() kernel {
 }
 
 type recordingDatapath struct {
-	datapath
+	datapath[*bpf.Interface]
 	f *finalCounts
 }
 
-func (d *recordingDatapath) open(name string) (datapathInterface, error) {
-	i, err := d.datapath.open(name)
+func (d *recordingDatapath) Open(name string) (slotHandle, error) {
+	i, err := d.datapath.Open(name)
 	if err != nil {
 		return nil, err
 	}
 	d.f.mu.Lock()
 	d.f.attaches++
 	d.f.mu.Unlock()
-	return recordingInterface{datapathInterface: i, d: d}, nil
+	return recordingInterface{Interface: i, d: d}, nil
 }
 
 type recordingInterface struct {
-	datapathInterface
+	*bpf.Interface
 	d *recordingDatapath
 }
 
-func (i recordingInterface) release() error {
-	c, err := i.d.readSlot(i.slot())
+func (i recordingInterface) Release() error {
+	c, err := i.d.ReadSlot(i.Slot())
 	if err != nil {
 		return err
 	}
 	i.d.f.mu.Lock()
 	i.d.f.finals = append(i.d.f.finals, c)
 	i.d.f.mu.Unlock()
-	return i.datapathInterface.release()
+	return i.Interface.Release()
 }
 
 // TestKernelStress floods a million frames into an interface and a million

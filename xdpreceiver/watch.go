@@ -1,7 +1,6 @@
 package xdpreceiver // import "github.com/otelcol-xdp/otelcol-xdp/xdpreceiver"
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -26,15 +25,31 @@ type linkSource interface {
 	subscribe(events chan<- links.Event, done <-chan struct{}, onErr func(error)) error
 }
 
-// eventBuffer is how many link events wait for the registry's lock: a
+// hostInterfaces lists the names of the interfaces that exist, for advice
+// about one that does not.
+func hostInterfaces(ls linkSource) func() []string {
+	return func() []string {
+		all, err := ls.list()
+		if err != nil {
+			return nil
+		}
+		var names []string
+		for _, l := range all {
+			names = append(names, l.Name)
+		}
+		return names
+	}
+}
+
+// eventBuffer is how many link events wait for the scraper's lock: a
 // burst of interfaces created at once.
 const eventBuffer = 256
 
 // watch is one subscription to link events: the receiver follows
 // interfaces as they come and go from the kernel's notifications, with no
-// polling. Its goroutine first applies a listing of the interfaces made
-// just after subscribing, then each event, to the registry under the
-// scraper's lock, one interface at a time.
+// polling. Its goroutine hands a listing of the interfaces made just after
+// subscribing, then each event, to one function (xdpScraper.handle), one
+// interface at a time.
 //
 // Attaching takes a while per interface: a TCX link waits, under the
 // kernel's RTNL lock, for an RCU grace period (tcx_entry_sync; about 9 ms
@@ -43,130 +58,86 @@ const eventBuffer = 256
 // rather than in start: the collector starts, and scrapes report what is
 // attached so far, while a node's hundreds of veths are being attached.
 type watch struct {
-	initial []links.Link
+	// listing are the interfaces when the subscription began, in name
+	// order, so that attaching is as deterministic as the listing.
+	listing []links.Link
 	events  chan links.Event
 	done    chan struct{} // closed to end the subscription
-	listed  chan struct{} // closed once the initial listing is applied (or abandoned)
-	exited  chan struct{} // closed when the goroutine applying events returns
+	listed  chan struct{} // closed once the listing is handed on (or abandoned)
+	exited  chan struct{} // closed when the goroutine returns
 }
 
-// follow subscribes to link events, then lists the interfaces and forgets
-// what the listing no longer has: subscribing first means no change can
-// fall between the listing and the subscription. The listing and the
-// events are applied by run, which the caller starts once it is ready.
-// Callers hold s.mu.
-func (s *xdpScraper) follow() (*watch, error) {
+// follow subscribes to link events, then lists the interfaces: subscribing
+// first means no change can fall between the listing and the
+// subscription. The caller brings what it counts in line with the listing
+// (discovery.prune), then starts run.
+func follow(ls linkSource, logger *zap.Logger) (*watch, error) {
 	w := &watch{events: make(chan links.Event, eventBuffer), done: make(chan struct{}),
 		listed: make(chan struct{}), exited: make(chan struct{})}
 	onErr := func(err error) {
 		select {
 		case <-w.done: // the socket closed at shutdown: not a fault
 		default:
-			s.logger.Warn("following network interfaces through netlink", zap.Error(err))
+			logger.Warn("following network interfaces through netlink", zap.Error(err))
 		}
 	}
-	if err := s.links.subscribe(w.events, w.done, onErr); err != nil {
+	if err := ls.subscribe(w.events, w.done, onErr); err != nil {
 		return nil, fmt.Errorf("following network interfaces through netlink: %w", err)
 	}
-	ls, err := s.links.list()
+	listing, err := ls.list()
 	if err != nil {
 		close(w.done)
 		for range w.events { // let the subscription's goroutines end
 		}
 		return nil, err
 	}
-	s.reg.prune(ls)
-	// In name order, so that attaching is as deterministic as the listing.
-	slices.SortFunc(ls, func(a, b links.Link) int { return strings.Compare(a.Name, b.Name) })
-	w.initial = ls
+	slices.SortFunc(listing, func(a, b links.Link) int { return strings.Compare(a.Name, b.Name) })
+	w.listing = listing
 	return w, nil
 }
 
-// run applies the initial listing, then link events, until the
-// subscription ends. If it ends by itself (the socket overflowed or
-// failed), the next collection subscribes again; meanwhile the status says
-// that changes are not followed.
-func (s *xdpScraper) run(w *watch) {
+// run hands each interface of the listing, as an Added event, then each
+// event, to handle, which returns how many interfaces it attached, until
+// the subscription ends. If it ends by itself (the socket overflowed or
+// failed), it calls ended.
+func (w *watch) run(handle func(links.Event) int, ended func(), logger *zap.Logger) {
 	defer close(w.exited)
-	s.applyListing(w)
+	w.hand(handle, logger)
 	for e := range w.events {
-		s.mu.Lock()
-		if s.started && !s.stopping.Load() {
-			switch e.Type {
-			case links.Added:
-				s.reg.linkAdded(e.Link)
-			case links.Deleted:
-				s.reg.linkDeleted(e.Link)
-			}
-			s.status.update(s.reg, s.watchErr, false)
-		}
-		s.mu.Unlock()
+		handle(e)
 	}
 	select {
 	case <-w.done:
 	default:
-		s.mu.Lock()
-		s.watchErr = errors.New("the netlink subscription to interface changes ended: interfaces that come or go are not " +
-			"followed until it is renewed, at the next collection")
-		s.status.update(s.reg, s.watchErr, false)
-		s.mu.Unlock()
+		ended()
 	}
 }
 
-// applyListing attaches what the initial listing matches, one interface
-// per hold of the lock, so that scrapes go on meanwhile, and stops early
-// when the subscription ends. Events that arrive meanwhile wait in the
-// channel; those about the listing's interfaces find them handled already.
-func (s *xdpScraper) applyListing(w *watch) {
+// hand hands on the listing, and stops early when the subscription ends.
+// Events that arrive meanwhile wait in the channel; those about the
+// listing's interfaces find them handled already.
+func (w *watch) hand(handle func(links.Event) int, logger *zap.Logger) {
 	defer close(w.listed)
 	start, attached := time.Now(), 0
-	for _, l := range w.initial {
+	for _, l := range w.listing {
 		select {
 		case <-w.done:
 			return
 		default:
 		}
-		if s.stopping.Load() {
-			return
-		}
-		s.mu.Lock()
-		if s.started {
-			before := len(s.reg.byIndex)
-			s.reg.linkAdded(l)
-			attached += len(s.reg.byIndex) - before
-			s.status.update(s.reg, s.watchErr, false)
-		}
-		s.mu.Unlock()
+		attached += handle(links.Event{Type: links.Added, Link: l})
 	}
-	w.initial = nil
+	w.listing = nil
 	if attached > 0 {
-		s.logger.Info("attached the interfaces present when following began", zap.Int("interfaces", attached),
+		logger.Info("attached the interfaces present when following began", zap.Int("interfaces", attached),
 			zap.Duration("took", time.Since(start)))
 	}
 }
 
-// stop ends the subscription and waits for its goroutine. Callers must not
-// hold s.mu, which the goroutine takes.
+// stop ends the subscription and waits for run to return. Callers must
+// not hold xdpScraper.mu, which handle takes, unless the subscription
+// ended by itself: then run called ended, and takes it no more.
 func (w *watch) stop() {
 	close(w.done)
 	<-w.exited
-}
-
-// renewWatch subscribes again after the subscription ended by itself, and
-// catches up with what changed meanwhile. Callers hold s.mu; the ended
-// watch's goroutine no longer needs it.
-func (s *xdpScraper) renewWatch() {
-	if s.watch != nil {
-		close(s.watch.done)
-		<-s.watch.exited
-		s.watch = nil
-	}
-	w, err := s.follow()
-	if err != nil {
-		s.watchErr = err
-		return
-	}
-	s.logger.Info("following network interfaces again")
-	s.watch, s.watchErr = w, nil
-	go s.run(w)
 }

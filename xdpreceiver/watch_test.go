@@ -1,7 +1,10 @@
 package xdpreceiver
 
 import (
+	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -9,11 +12,14 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.uber.org/zap"
 
 	"github.com/otelcol-xdp/otelcol-xdp/bpf"
+	"github.com/otelcol-xdp/otelcol-xdp/internal/links"
 )
 
 // newPatternScraper is a scraper on the fake kernel with the given
@@ -260,14 +266,17 @@ func TestScrapeSeesRecreatedFirst(t *testing.T) {
 	var md pmetric.Metrics
 	for range 2 {
 		require.NoError(t, s.src.collect())
-		s.reg.collectOne(s.reg.ifaces["veth0"], false)
+		if s.life.read(s.found.ifaces["veth0"], false) {
+			s.found.stopped(s.found.ifaces["veth0"])
+			s.life.emitEnded()
+		}
 		md = s.em.take()
 	}
-	ifc := s.reg.ifaces["veth0"]
+	ifc := s.found.ifaces["veth0"]
 	s.mu.Unlock()
 	assert.Equal(t, int64(0), points(md, "xdp.packets", "veth0")["ipv4/tcp"].IntValue(), "the old interface's last point")
 	require.NotNil(t, ifc)
-	assert.Nil(t, ifc.fault, "a re-created interface is no fault")
+	assert.Nil(t, ifc.err, "a re-created interface is no fault")
 	assert.Equal(t, []string{"veth0", "veth0"}, k.attaches, "attached to the new interface")
 }
 
@@ -322,4 +331,104 @@ func TestPatternsAttachInBackground(t *testing.T) {
 	for name, c := range k.counters {
 		assert.Equal(t, 1, c.releases, "%s released", name)
 	}
+}
+
+// TestLinkEventsEmitNoPoints: a link event that ends an attachment reads
+// its last counts, at once, but emits nothing: the next collection does,
+// its points ending when the counts were read; and at shutdown the final
+// collection does. Exactly named or matched by a pattern, nothing is lost
+// and nothing counted twice.
+func TestLinkEventsEmitNoPoints(t *testing.T) {
+	k, clk := newFakeKernel(), newFakeClock()
+	k.addLink("veth0")
+	k.addLink("veth1")
+	clk.at(0)
+	s := newConfiguredScraper(t, k, clk, testConfig("eth0", "veth*"))
+	sink := new(consumertest.MetricsSink)
+	s.next = sink
+	require.NoError(t, startListed(t, s, newStatusHost()))
+	k.add(t, "eth0", ipv4TCP, 1, 100)
+	k.add(t, "veth0", ipv4TCP, 3, 100)
+	k.add(t, "veth1", arp, 2, 60)
+	emitted := func() int {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.em.points
+	}
+
+	clk.at(5)
+	k.delLink("veth0")
+	k.delLink("eth0")
+	eventually(t, func() bool { return k.closes("veth0") == 1 && k.closes("eth0") == 1 }, "both released")
+	assert.Zero(t, emitted(), "the watch emitted points")
+	clk.at(10)
+	md, err := s.scrape(t.Context())
+	require.ErrorContains(t, err, `interface "eth0" is gone`)
+	for _, name := range []string{"eth0", "veth0"} {
+		last := points(md, metricPackets, name)["ipv4/tcp"]
+		assert.Equal(t, ts(0), last.StartTimestamp(), "%s: its last point starts at its attachment", name)
+		assert.Equal(t, ts(5), last.Timestamp(), "%s: and ends at the read after it went", name)
+	}
+	assert.Equal(t, int64(1), points(md, metricPackets, "eth0")["ipv4/tcp"].IntValue())
+	assert.Equal(t, int64(3), points(md, metricPackets, "veth0")["ipv4/tcp"].IntValue())
+	assert.Equal(t, int64(2), points(md, metricPackets, "veth1")["arp/none"].IntValue())
+	md, err = s.scrape(t.Context())
+	require.Error(t, err)
+	assert.Empty(t, points(md, metricPackets, "veth0"), "emitted once")
+
+	k.add(t, "veth1", arp, 4, 60)
+	clk.at(15)
+	k.delLink("veth1")
+	eventually(t, func() bool { return k.closes("veth1") == 1 }, "veth1 released")
+	assert.Zero(t, emitted(), "the watch emitted points")
+	clk.at(20)
+	require.NoError(t, s.shutdown(t.Context()))
+	require.Len(t, sink.AllMetrics(), 1, "the final collection is handed on")
+	last := points(sink.AllMetrics()[0], metricPackets, "veth1")["arp/none"]
+	assert.Equal(t, int64(4), last.IntValue(), "what veth1 counted after the last scrape, at shutdown")
+	assert.Equal(t, [2]pcommon.Timestamp{ts(10), ts(15)}, [2]pcommon.Timestamp{last.StartTimestamp(), last.Timestamp()})
+}
+
+// TestWatchHandsOn: a watch hands the listing made when it subscribed, in
+// name order, then each event, to its one function, from one goroutine;
+// when the subscription ends by itself it says so, and when it is stopped
+// it does not.
+func TestWatchHandsOn(t *testing.T) {
+	k := newFakeKernel()
+	var mu sync.Mutex
+	var got []string
+	ended := make(chan struct{})
+	handle := func(e links.Event) int {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, fmt.Sprintf("%v %s", e.Type == links.Added, e.Link.Name))
+		return 1
+	}
+	handed := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(got)
+	}
+	w, err := follow(k, zap.NewNop())
+	require.NoError(t, err)
+	go w.run(handle, func() { close(ended) }, zap.NewNop())
+	<-w.listed
+	assert.Equal(t, []string{"true eth0", "true eth1", "true eth2", "true lo"}, handed(), "the listing, in name order")
+	k.addLink("veth0")
+	k.delLink("eth1")
+	eventually(t, func() bool { return len(handed()) == 6 }, "the events handed on")
+	assert.Equal(t, []string{"true veth0", "false eth1"}, handed()[4:])
+	k.end()
+	<-ended
+	w.stop()
+
+	w, err = follow(k, zap.NewNop())
+	require.NoError(t, err)
+	go w.run(handle, func() { t.Error("a stopped watch says it ended by itself") }, zap.NewNop())
+	w.stop()
+	k.mu.Lock()
+	k.subErr = errors.New("fake: no netlink")
+	k.mu.Unlock()
+	_, err = follow(k, zap.NewNop())
+	require.ErrorContains(t, err, "following network interfaces through netlink: fake: no netlink")
 }

@@ -13,13 +13,6 @@ import (
 	"github.com/otelcol-xdp/otelcol-xdp/internal/links"
 )
 
-// TestStateNames: every state has a name, for logs and the status.
-func TestStateNames(t *testing.T) {
-	for s := statePending; s <= stateFaulted; s++ {
-		assert.NotEmpty(t, s.String())
-	}
-}
-
 // TestExactReturnsButFailsIsRetried has an exactly named interface come
 // back with someone else's program on it: the attach fails, and it is
 // tried again at every collection, like any failed attach, until it
@@ -38,7 +31,7 @@ func TestExactReturnsButFailsIsRetried(t *testing.T) {
 	eventually(t, func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		return s.reg.ifaces["eth1"].state == stateFaulted
+		return s.found.ifaces["eth1"].state == stateFaulted
 	}, "the returning interface's attach failed")
 	_, err := s.scrape(t.Context())
 	require.ErrorContains(t, err, `interface "eth1" already has XDP program id 7 attached`)
@@ -73,8 +66,8 @@ func TestStaleNewLinkIgnored(t *testing.T) {
 	assert.Equal(t, []string{"eth1", "eth1"}, k.attaches, "attached to the re-created interface")
 
 	s.mu.Lock()
-	s.reg.linkAdded(links.Link{Index: old, Name: "eth1"}) // the late RTM_NEWLINK of the old interface
-	ifc := s.reg.ifaces["eth1"]
+	s.found.apply(links.Event{Type: links.Added, Link: links.Link{Index: old, Name: "eth1"}}) // the late RTM_NEWLINK of the old interface
+	ifc := s.found.ifaces["eth1"]
 	s.mu.Unlock()
 	assert.Equal(t, stateAttached, ifc.state)
 	assert.Equal(t, fresh, ifc.index, "still counting the new interface")
@@ -120,7 +113,7 @@ func TestShutdownReadsAfterDetaching(t *testing.T) {
 	var order []string
 	kern := k.kernel()
 	load := kern.loadDatapath
-	kern.loadDatapath = func(opts bpf.Options) (datapath, error) {
+	kern.loadDatapath = func(opts bpf.Options) (datapath[slotHandle], error) {
 		d, err := load(opts)
 		return &orderDatapath{datapath: d, order: &order}, err
 	}
@@ -133,36 +126,36 @@ func TestShutdownReadsAfterDetaching(t *testing.T) {
 
 // orderDatapath records the order of detaches, reads and releases.
 type orderDatapath struct {
-	datapath
+	datapath[slotHandle]
 	order *[]string
 }
 
-func (d *orderDatapath) open(name string) (datapathInterface, error) {
-	i, err := d.datapath.open(name)
+func (d *orderDatapath) Open(name string) (slotHandle, error) {
+	i, err := d.datapath.Open(name)
 	if err != nil {
 		return nil, err
 	}
 	return orderInterface{i, d.order}, nil
 }
 
-func (d *orderDatapath) read() error {
+func (d *orderDatapath) Read(s *bpf.Snapshot) error {
 	*d.order = append(*d.order, "read")
-	return d.datapath.read()
+	return d.datapath.Read(s)
 }
 
 type orderInterface struct {
-	datapathInterface
+	slotHandle
 	order *[]string
 }
 
-func (i orderInterface) detach() error {
+func (i orderInterface) Detach() error {
 	*i.order = append(*i.order, "detach")
-	return i.datapathInterface.detach()
+	return i.slotHandle.Detach()
 }
 
-func (i orderInterface) release() error {
+func (i orderInterface) Release() error {
 	*i.order = append(*i.order, "release")
-	return i.datapathInterface.release()
+	return i.slotHandle.Release()
 }
 
 // TestAttachmentQueriedWhenIdle: a collection asks the kernel whether an
