@@ -43,16 +43,24 @@ var ErrDumpInterrupted = errors.New("netlink dump interrupted")
 // is closed; it returns once it is subscribed and the initial listing is
 // sent (or fails). onErr gets errors after that (a subscription that ends).
 func Watch(events chan<- Event, done <-chan struct{}, onErr func(error)) error {
-	return watchAt(netns.None(), events, done, onErr)
+	return watchAt(options{ns: netns.None(), bufferSize: bufferSize}, events, done, onErr)
 }
 
-// watchAt is Watch in the network namespace ns (netns.None(): the
-// current one), for tests that make a host namespace of their own.
-func watchAt(ns netns.NsHandle, events chan<- Event, done <-chan struct{}, onErr func(error)) error {
-	w := &watcher{ns: ns, events: events, done: done, onErr: onErr, s: newState()}
+// options are what tests choose: a network namespace of their own
+// instead of the current one, a small socket buffer that overflows.
+type options struct {
+	ns         netns.NsHandle // netns.None(): the current one
+	bufferSize int
+	// overflowed is called when messages were lost, before listing again.
+	overflowed func()
+}
+
+// watchAt is Watch with options.
+func watchAt(o options, events chan<- Event, done <-chan struct{}, onErr func(error)) error {
+	w := &watcher{options: o, events: events, done: done, onErr: onErr, s: newState()}
 	var err error
-	if ns.IsOpen() {
-		w.h, err = netlink.NewHandleAt(ns)
+	if o.ns.IsOpen() {
+		w.h, err = netlink.NewHandleAt(o.ns)
 	} else {
 		w.h, err = netlink.NewHandle()
 	}
@@ -80,7 +88,7 @@ const bufferSize = 4 << 20
 const retryAfter = time.Second
 
 type watcher struct {
-	ns     netns.NsHandle
+	options
 	h      *netlink.Handle
 	s      *state
 	events chan<- Event
@@ -123,7 +131,7 @@ func (w *watcher) subscribe() error {
 	}
 	// Forcing the size past net.core.rmem_max needs CAP_NET_ADMIN;
 	// without it, take what the system allows.
-	if err := sock.SetReceiveBufferSize(bufferSize, hasNetAdmin()); err != nil {
+	if err := sock.SetReceiveBufferSize(w.bufferSize, hasNetAdmin()); err != nil {
 		sock.Close()
 		return fmt.Errorf("set netlink receive buffer: %w", err)
 	}
@@ -219,6 +227,10 @@ func (w *watcher) run() {
 			return
 		}
 		if errors.Is(err, unix.ENOBUFS) {
+			if w.overflowed != nil {
+				w.overflowed()
+			}
+			w.discardQueued()
 			if err := w.list(); err != nil {
 				if errors.Is(err, errDone) {
 					return
@@ -270,6 +282,21 @@ func (w *watcher) apply(m syscall.NetlinkMessage) []int {
 		return w.s.link(index, l, t == unix.RTM_NEWLINK)
 	}
 	return nil
+}
+
+// discardQueued throws away the messages queued on the socket after an
+// overflow: the listing that follows is newer than all of them. It must
+// come first: until its queue has been emptied, the kernel takes the
+// socket for congested still and reports no further overflow, and the
+// messages dropped while the listing runs would go unnoticed.
+func (w *watcher) discardQueued() {
+	buf := make([]byte, 64<<10)
+	for {
+		_, _, err := unix.Recvfrom(w.sock.GetFd(), buf, unix.MSG_DONTWAIT)
+		if err != nil && err != unix.ENOBUFS && err != unix.EINTR {
+			return
+		}
+	}
 }
 
 func (w *watcher) stopped() bool {

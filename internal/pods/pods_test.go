@@ -11,11 +11,11 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 
 	"github.com/otelcol-xdp/otelcol-xdp/internal/xdptest"
 )
@@ -39,6 +39,11 @@ func newNode(t *testing.T) *node {
 
 func (n *node) watch(t *testing.T) {
 	t.Helper()
+	n.watchWith(t, options{ns: n.ns.Fd(), bufferSize: bufferSize})
+}
+
+func (n *node) watchWith(t *testing.T, o options) {
+	t.Helper()
 	done := make(chan struct{})
 	var (
 		mu   sync.Mutex
@@ -49,7 +54,7 @@ func (n *node) watch(t *testing.T) {
 		defer mu.Unlock()
 		errs = append(errs, err)
 	}
-	if err := watchAt(n.ns.Fd(), n.events, done, onErr); err != nil {
+	if err := watchAt(o, n.events, done, onErr); err != nil {
 		t.Fatalf("watch: %v", err)
 	}
 	t.Cleanup(func() {
@@ -336,5 +341,27 @@ func sendUDP(addr string) error {
 	return err
 }
 
-var _ = fmt.Sprint
-var _ = unix.AF_INET
+// TestOverflow loses messages: the socket buffer is as small as can be,
+// and nothing reads the events while a hundred routes come, so the
+// watcher, blocked, cannot read the socket either. The kernel says so
+// (ENOBUFS), and the watcher lists everything again: the answer ends up
+// whole.
+func TestOverflow(t *testing.T) {
+	n := newNode(t)
+	n.events = make(chan Event)
+	var overflows atomic.Int32
+	n.watchWith(t, options{ns: n.ns.Fd(), bufferSize: 1, overflowed: func() { overflows.Add(1) }})
+	pod, _ := n.veth(t)
+	n.route(t, pod, "198.18.1.2")
+	want := []string{"198.18.1.2"}
+	for i := range 100 {
+		ip := fmt.Sprintf("198.18.5.%d", i)
+		n.route(t, pod, ip)
+		want = append(want, ip)
+	}
+	n.expect(t, pod, want...)
+	if overflows.Load() == 0 {
+		t.Fatal("no overflow: the test did not test what it means to")
+	}
+	t.Logf("%d overflows", overflows.Load())
+}
