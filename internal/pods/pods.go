@@ -53,6 +53,8 @@ type options struct {
 	bufferSize int
 	// overflowed is called when messages were lost, before listing again.
 	overflowed func()
+	// dump replaces watcher.dump: dumps that a test interrupts at will.
+	dump func() ([]netlink.Link, []netlink.Route, []netlink.Neigh, error)
 }
 
 // watchAt is Watch with options.
@@ -155,7 +157,11 @@ func (w *watcher) list() error {
 		err    error
 	)
 	for range dumpRetries {
-		links, routes, neighs, err = w.dump()
+		if w.options.dump != nil {
+			links, routes, neighs, err = w.options.dump()
+		} else {
+			links, routes, neighs, err = w.dump()
+		}
 		if !errors.Is(err, netlink.ErrDumpInterrupted) {
 			break
 		}

@@ -5,6 +5,7 @@ package pods
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/otelcol-xdp/otelcol-xdp/internal/xdptest"
 )
@@ -364,4 +366,45 @@ func TestOverflow(t *testing.T) {
 		t.Fatal("no overflow: the test did not test what it means to")
 	}
 	t.Logf("%d overflows", overflows.Load())
+}
+
+// TestListRetriesInterruptedDumps: a dump that comes back interrupted
+// (NLM_F_DUMP_INTR, which netlink returns with what it got) is never used
+// and is taken again; one interrupted every time fails the listing with
+// ErrDumpInterrupted. The dumps are a test's (the kernel interrupts link
+// dumps in a namespace of a test's own too rarely to rely on).
+func TestListRetriesInterruptedDumps(t *testing.T) {
+	link := veth(7, 0, nil, true)
+	route := func(ip string) netlink.Route {
+		return netlink.Route{LinkIndex: 7, Dst: hostNet(ip), Scope: netlink.SCOPE_LINK, Type: unix.RTN_UNICAST, Table: unix.RT_TABLE_MAIN}
+	}
+	for _, interruptions := range []int{0, 1, 2, dumpRetries - 1, dumpRetries} {
+		calls := 0
+		dump := func() ([]netlink.Link, []netlink.Route, []netlink.Neigh, error) {
+			calls++
+			if calls <= interruptions {
+				// What an interrupted dump got: a route since deleted.
+				return []netlink.Link{link}, []netlink.Route{route("198.18.0.9")}, nil, netlink.ErrDumpInterrupted
+			}
+			return []netlink.Link{link}, []netlink.Route{route("198.18.0.2")}, nil, nil
+		}
+		events := make(chan Event, 10)
+		w := &watcher{options: options{dump: dump}, s: newState(), events: events, done: make(chan struct{})}
+		err := w.list()
+		if interruptions == dumpRetries {
+			if !errors.Is(err, ErrDumpInterrupted) || calls != dumpRetries || len(events) != 0 {
+				t.Fatalf("interrupted every time: %v after %d dumps, %d events; want ErrDumpInterrupted after %d, none", err, calls, len(events), dumpRetries)
+			}
+			continue
+		}
+		if err != nil || calls != interruptions+1 {
+			t.Fatalf("%d interruptions: %v after %d dumps", interruptions, err, calls)
+		}
+		close(events)
+		var got []Event
+		for e := range events {
+			got = append(got, e)
+		}
+		expectEvents(t, fmt.Sprintf("%d interruptions", interruptions), got, Event{7, ips("198.18.0.2")})
+	}
 }
