@@ -97,4 +97,3 @@ func TestStateBridge(t *testing.T) {
 	expectEvents(t, "b back", s.changes(s.link(b, veth(b, br, nil, true), true)), Event{b, ips("198.18.0.3")})
 	expectEvents(t, "the bridge deleted", s.changes(s.link(br, &netlink.Bridge{}, false)), Event{b, nil})
 }
-
