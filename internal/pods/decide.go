@@ -11,6 +11,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// rtaNHID is RTA_NH_ID, which x/sys/unix does not name.
+const rtaNHID = 30
+
+// native is the kernel's byte order, which netlink attributes use.
+var native = nl.NativeEndian()
+
 // podRoute tells whether r is a routed CNI's route to a pod: a host route
 // (/32, /128) of a unicast type whose only next hop is an interface, with
 // no gateway, in any table. It returns the pod's IP and that interface.
@@ -20,15 +26,12 @@ import (
 // universe /32 is a route to somewhere beyond the link. IPv6 routes carry
 // no scope (the kernel reports every one as universe), so none is asked of
 // them. Multipath routes and routes with a gateway lead through the
-// interface to something else, never to a pod that sits on it.
-// rtaNHID is RTA_NH_ID, which x/sys/unix does not name.
-const rtaNHID = 30
-
-// native is the kernel's byte order, which netlink attributes use.
-var native = nl.NativeEndian()
-
+// interface to something else, never to a pod that sits on it. Cloned
+// routes (IPv6 exceptions, a path MTU learnt) are copies the kernel makes
+// of a route and deletes on its own: taken for routes, their deletion
+// would delete the route they copy.
 func podRoute(r *netlink.Route) (ip netip.Addr, oif int, ok bool) {
-	if r.Type != unix.RTN_UNICAST || r.Dst == nil || r.LinkIndex <= 0 ||
+	if r.Type != unix.RTN_UNICAST || r.Dst == nil || r.LinkIndex <= 0 || r.Flags&unix.RTM_F_CLONED != 0 ||
 		len(r.MultiPath) > 0 || r.Gw != nil || r.Via != nil || r.Encap != nil || r.MPLSDst != nil {
 		return netip.Addr{}, 0, false
 	}

@@ -50,6 +50,7 @@ func TestPodRoute(t *testing.T) {
 		}), ""},
 		{"broadcast", pod4(func(r *netlink.Route) { r.Type = unix.RTN_BROADCAST }), ""},
 		{"blackhole", pod4(func(r *netlink.Route) { r.Type, r.LinkIndex = unix.RTN_BLACKHOLE, 0 }), ""},
+		{"cloned (an IPv6 exception)", pod4(func(r *netlink.Route) { r.Dst, r.Flags = hostNet("fd00:17::2"), unix.RTM_F_CLONED }), ""},
 		{"no interface", pod4(func(r *netlink.Route) { r.LinkIndex = 0 }), ""},
 		{"no destination", pod4(func(r *netlink.Route) { r.Dst = nil }), ""},
 	} {

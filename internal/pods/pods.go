@@ -57,7 +57,8 @@ type options struct {
 	dump func() ([]netlink.Link, []netlink.Route, []netlink.Neigh, error)
 }
 
-// watchAt is Watch with options.
+// watchAt is Watch with options. The initial listing is sent before it
+// returns: events must be read meanwhile, or hold it.
 func watchAt(o options, events chan<- Event, done <-chan struct{}, onErr func(error)) error {
 	w := &watcher{options: o, events: events, done: done, onErr: onErr, s: newState()}
 	var err error
@@ -82,8 +83,8 @@ func watchAt(o options, events chan<- Event, done <-chan struct{}, onErr func(er
 const dumpRetries = 10
 
 // bufferSize is the subscription socket's receive buffer: a burst of pods
-// starting (a route, neighbours and FDB entries each) fits in it. An
-// overflow ends the subscription (ENOBUFS), and everything is listed again.
+// starting (a link, a route, neighbours and FDB entries each) fits in it.
+// An overflow loses messages (ENOBUFS), and everything is listed again.
 const bufferSize = 4 << 20
 
 // retryAfter spaces attempts to subscribe again after one failed.
