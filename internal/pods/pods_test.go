@@ -33,18 +33,18 @@ type node struct {
 }
 
 // newNode makes a node namespace; watch starts Watch in it.
-func newNode(t *testing.T) *node {
+func newNode(t testing.TB) *node {
 	t.Helper()
 	ns := xdptest.NewNamespace(t, true)
 	return &node{ns: ns, h: ns.Handle(t), events: make(chan Event, 1024), now: map[int][]netip.Addr{}, seen: map[int]int{}}
 }
 
-func (n *node) watch(t *testing.T) {
+func (n *node) watch(t testing.TB) {
 	t.Helper()
 	n.watchWith(t, options{ns: n.ns.Fd(), bufferSize: bufferSize})
 }
 
-func (n *node) watchWith(t *testing.T, o options) {
+func (n *node) watchWith(t testing.TB, o options) {
 	t.Helper()
 	done := make(chan struct{})
 	var (
@@ -78,7 +78,7 @@ func randomName(prefix string) string {
 // veth makes a pod: a namespace of its own holding the peer, eth0, up
 // with the addresses addrs, and the host end in the node, up. It returns
 // the host end's index and the pod's namespace.
-func (n *node) veth(t *testing.T, addrs ...string) (int, *xdptest.Namespace) {
+func (n *node) veth(t testing.TB, addrs ...string) (int, *xdptest.Namespace) {
 	t.Helper()
 	pod := xdptest.NewNamespace(t, false)
 	name := randomName("pod")
@@ -114,7 +114,7 @@ func (n *node) veth(t *testing.T, addrs ...string) (int, *xdptest.Namespace) {
 }
 
 // route adds the host route a CNI adds for a pod IP through the host end.
-func (n *node) route(t *testing.T, index int, ip string) *netlink.Route {
+func (n *node) route(t testing.TB, index int, ip string) *netlink.Route {
 	t.Helper()
 	a := netip.MustParseAddr(ip)
 	r := &netlink.Route{
@@ -149,7 +149,7 @@ func (n *node) next(timeout time.Duration) (Event, bool) {
 
 // expect reads events until they give index the answer want, which must
 // happen within 5 s.
-func (n *node) expect(t *testing.T, index int, want ...string) {
+func (n *node) expect(t testing.TB, index int, want ...string) {
 	t.Helper()
 	var w []netip.Addr
 	for _, s := range want {
@@ -164,7 +164,7 @@ func (n *node) expect(t *testing.T, index int, want ...string) {
 }
 
 // quiet fails t if an event comes within d.
-func (n *node) quiet(t *testing.T, d time.Duration) {
+func (n *node) quiet(t testing.TB, d time.Duration) {
 	t.Helper()
 	if e, ok := n.next(d); ok {
 		t.Fatalf("unexpected event %+v", e)
@@ -255,6 +255,28 @@ func TestRouteAfterVeth(t *testing.T) {
 	}
 	sort.Slice(took, func(i, j int) bool { return took[i] < took[j] })
 	t.Logf("route to event: median %v of %d (min %v, max %v)", (took[9]+took[10])/2, len(took), took[0], took[19])
+}
+
+// BenchmarkRouteToEvent measures the time from a pod's route appearing to
+// its event: route-to-event-ns is the median over b.N routes, each
+// deleted again (its event awaited too) before the next.
+func BenchmarkRouteToEvent(b *testing.B) {
+	n := newNode(b)
+	n.watch(b)
+	pod, _ := n.veth(b)
+	took := make([]time.Duration, 0, b.N)
+	for b.Loop() {
+		start := time.Now()
+		r := n.route(b, pod, "198.18.1.4")
+		n.expect(b, pod, "198.18.1.4")
+		took = append(took, time.Since(start))
+		if err := n.h.RouteDel(r); err != nil {
+			b.Fatal(err)
+		}
+		n.expect(b, pod)
+	}
+	slices.Sort(took)
+	b.ReportMetric(float64(took[len(took)/2].Nanoseconds()), "route-to-event-ns")
 }
 
 // TestIPTakenByNewPod is a pod deleted and its IP taken by a new pod on a
