@@ -306,6 +306,32 @@ func TestIPTakenByNewPod(t *testing.T) {
 	}
 }
 
+// TestVethDown: an interface set down loses its routes without a word
+// from the kernel (RTM_DELROUTE comes for none of them); its answer goes
+// with them, and does not come back with the interface, only with a route.
+func TestVethDown(t *testing.T) {
+	n := newNode(t)
+	n.watch(t)
+	pod, _ := n.veth(t)
+	n.route(t, pod, "198.18.1.7")
+	n.route(t, pod, "fd00:17::7")
+	n.expect(t, pod, "198.18.1.7", "fd00:17::7")
+	l, err := n.h.LinkByIndex(pod)
+	if err == nil {
+		err = n.h.LinkSetDown(l)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.expect(t, pod)
+	if err := n.h.LinkSetUp(l); err != nil {
+		t.Fatal(err)
+	}
+	n.quiet(t, 200*time.Millisecond)
+	n.route(t, pod, "198.18.1.7")
+	n.expect(t, pod, "198.18.1.7")
+}
+
 // TestBridge is two pods on a bridge, as the bridge plugin makes them: the
 // bridge learns each pod's MAC behind its port, and its neighbour table
 // each pod's IP, from the pods' own traffic (an ARP request for the
