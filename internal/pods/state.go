@@ -114,17 +114,24 @@ func (s *state) neigh(n *netlink.Neigh, add bool) []int {
 	if a, ok := netip.AddrFromSlice(n.IP); ok {
 		k.ip = a.Unmap()
 	}
-	if old, had := s.neighs[k]; had {
+	old, had := s.neighs[k]
+	if had {
 		delete(s.neighs, k)
 		drop(s.ips, linkMAC{k.link, old}, k.ip)
 	}
 	// An update may turn a usable entry into a FAILED one: that removes it.
-	if link, ip, mac, ok := neighMAC(n); ok && add {
+	link, ip, mac, ok := neighMAC(n)
+	if ok && add {
 		s.neighs[neighKey{link, ip}] = mac
 		put(s.ips, linkMAC{link, mac}, ip)
 	}
+	if (!had && !(ok && add)) || (had && ok && add && old == mac) || !s.links[n.LinkIndex].bridge {
+		// Nothing changed that an answer takes: most neighbours are
+		// those of interfaces that are no bridge.
+		return nil
+	}
 	// Which port the MAC sits behind may be learnt before or after the
-	// neighbour: every port of the interface is asked again, from memory.
+	// neighbour: every port of the bridge is asked again, from memory.
 	return s.portsOf(n.LinkIndex)
 }
 
