@@ -35,10 +35,6 @@ type Event struct {
 	IPs   []netip.Addr // sorted: IPv4 before IPv6, then by address
 }
 
-// ErrDumpInterrupted says that a listing was interrupted by changes every
-// time it was tried.
-var ErrDumpInterrupted = errors.New("netlink dump interrupted")
-
 // Watch sends the initial state and then every change to events until done
 // is closed; it returns once it is subscribed and the initial listing is
 // sent (or fails). onErr gets errors after that (a subscription that ends).
@@ -168,7 +164,7 @@ func (w *watcher) list() error {
 		}
 	}
 	if errors.Is(err, netlink.ErrDumpInterrupted) {
-		return fmt.Errorf("list routes, neighbours and interfaces: %w (%d times): %w", ErrDumpInterrupted, dumpRetries, err)
+		return fmt.Errorf("list routes, neighbours and interfaces: %d times: %w", dumpRetries, err)
 	}
 	if err != nil {
 		return fmt.Errorf("list routes, neighbours and interfaces: %w", err)

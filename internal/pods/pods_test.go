@@ -419,7 +419,7 @@ func TestOverflow(t *testing.T) {
 // TestListRetriesInterruptedDumps: a dump that comes back interrupted
 // (NLM_F_DUMP_INTR, which netlink returns with what it got) is never used
 // and is taken again; one interrupted every time fails the listing with
-// ErrDumpInterrupted. The dumps are a test's (the kernel interrupts link
+// netlink.ErrDumpInterrupted. The dumps are a test's (the kernel interrupts link
 // dumps in a namespace of a test's own too rarely to rely on).
 func TestListRetriesInterruptedDumps(t *testing.T) {
 	link := veth(7, 0, nil, true)
@@ -440,7 +440,7 @@ func TestListRetriesInterruptedDumps(t *testing.T) {
 		w := &watcher{options: options{dump: dump}, s: newState(), events: events, done: make(chan struct{})}
 		err := w.list()
 		if interruptions == dumpRetries {
-			if !errors.Is(err, ErrDumpInterrupted) || calls != dumpRetries || len(events) != 0 {
+			if !errors.Is(err, netlink.ErrDumpInterrupted) || calls != dumpRetries || len(events) != 0 {
 				t.Fatalf("interrupted every time: %v after %d dumps, %d events; want ErrDumpInterrupted after %d, none", err, calls, len(events), dumpRetries)
 			}
 			continue
