@@ -76,11 +76,16 @@ func randomName(prefix string) string {
 }
 
 // veth makes a pod: a namespace of its own holding the peer, eth0, up
-// with the addresses addrs, and the host end in the node, up. It returns
+// with the addresses addrs (IPv6 on if one is IPv6), and the host end in
+// the node, up. It returns
 // the host end's index and the pod's namespace.
 func (n *node) veth(t testing.TB, addrs ...string) (int, *xdptest.Namespace) {
 	t.Helper()
-	pod := xdptest.NewNamespace(t, false)
+	ipv6 := false
+	for _, a := range addrs {
+		ipv6 = ipv6 || netip.MustParsePrefix(a).Addr().Is6()
+	}
+	pod := xdptest.NewNamespace(t, ipv6)
 	name := randomName("pod")
 	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name}, PeerName: "eth0", PeerNamespace: netlink.NsFd(pod.Fd())}
 	if err := n.h.LinkAdd(veth); err != nil {
@@ -380,9 +385,45 @@ func TestBridge(t *testing.T) {
 	n.quiet(t, 200*time.Millisecond)
 }
 
+// TestBridgeDualStack is a dual-stack pod on a bridge: the bridge learns
+// its IPv4 address by ARP, its IPv6 address by neighbour discovery, and not
+// its link-local address, which is no pod IP.
+func TestBridgeDualStack(t *testing.T) {
+	n := newNode(t)
+	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: randomName("br")}}
+	if err := n.h.LinkAdd(br); err != nil {
+		t.Fatalf("creating a bridge: %v", err)
+	}
+	for _, a := range []string{"198.18.2.1/24", "fd00:18::1/64"} {
+		addr, _ := netlink.ParseAddr(a)
+		if err := n.h.AddrAdd(br, addr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := n.h.LinkSetUp(br); err != nil {
+		t.Fatal(err)
+	}
+	n.watch(t)
+	port, pod := n.veth(t, "198.18.2.2/24", "fd00:18::2/64")
+	l, err := n.h.LinkByIndex(port)
+	if err == nil {
+		err = n.h.LinkSetMasterByIndex(l, br.Index)
+	}
+	if err != nil {
+		t.Fatalf("adding the port to the bridge: %v", err)
+	}
+	for _, to := range []string{"198.18.2.1:9", "[fd00:18::1]:9"} {
+		if err := pod.Do(func() error { return sendUDP(to) }); err != nil {
+			t.Fatalf("sending to %s from the pod: %v", to, err)
+		}
+	}
+	n.expect(t, port, "198.18.2.2", "fd00:18::2")
+	n.quiet(t, 300*time.Millisecond)
+}
+
 // sendUDP sends one datagram to addr, from the calling thread's namespace.
 func sendUDP(addr string) error {
-	c, err := net.Dial("udp4", addr)
+	c, err := net.Dial("udp", addr)
 	if err != nil {
 		return err
 	}
