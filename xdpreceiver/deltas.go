@@ -70,6 +70,14 @@ func (d *counterTracker) reattached(at pcommon.Timestamp) {
 	d.attached, d.prevTime, d.prev = at, at, bpf.Counts{}
 }
 
+// renew ends every series at the last read: a series that counts after
+// it is a new one, whose first point starts there. The counts go on from
+// the last read, so that the old series and the new one are contiguous.
+func (d *counterTracker) renew() {
+	d.attached = d.prevTime
+	d.active = [bpf.NumDirections][bpf.NumClasses]bool{}
+}
+
 // advance takes the counters read at now and appends to out the point of
 // every active series, in direction and group order. It also returns how
 // many classes went backwards.
@@ -145,6 +153,13 @@ func newKeyedTracker(attached pcommon.Timestamp) *keyedTracker {
 func (d *keyedTracker) reattached(at pcommon.Timestamp) {
 	d.attached, d.prevTime = at, at
 	clear(d.prev)
+}
+
+// renew ends every series at the last read, as counterTracker.renew.
+func (d *keyedTracker) renew() {
+	d.attached = d.prevTime
+	clear(d.active)
+	d.keys = d.keys[:0]
 }
 
 // keyedPoint is one key's point for one interval.
