@@ -73,7 +73,7 @@ type Config struct {
 // PodsConfig is how the interfaces of pods are reported: each in a
 // resource of its own, with k8s.pod.ip, in the pod's view of direction.
 type PodsConfig struct {
-	// Enabled attributes interfaces to pods, from the routes, neighbours
+	// Enabled attributes interfaces to pods, from the routes, neighbors
 	// and bridge forwarding entries of the host network namespace.
 	Enabled bool `mapstructure:"enabled"`
 	// IPFamily is which address of a dual-stack pod is its k8s.pod.ip:

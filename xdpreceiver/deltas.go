@@ -170,13 +170,15 @@ type keyedPoint struct {
 }
 
 // advance takes the counters read at now and appends to out the point of
-// every active key, in key order: a key that joins starts at attachment,
-// having counted nothing before; the others at the previous read. Keys
+// every active key, in key order: a key that joins, having counted since
+// the previous read, starts at attachment (or at the renew that ended its
+// series), having counted nothing of its own before; the others at the
+// previous read. Keys
 // that join are sorted in at once, so an advance costs in the number of
 // keys, not its square.
 func (d *keyedTracker) advance(cur map[uint32]uint64, now pcommon.Timestamp, out []keyedPoint) (_ []keyedPoint, restarted int) {
 	for k, c := range cur {
-		if c != 0 && !d.active[k] {
+		if v, _ := keyedDiff(c, d.prev[k]); v != 0 && !d.active[k] {
 			d.active[k] = true
 			d.joined[k] = true
 			d.keys = append(d.keys, k)
@@ -186,11 +188,11 @@ func (d *keyedTracker) advance(cur map[uint32]uint64, now pcommon.Timestamp, out
 		slices.Sort(d.keys)
 	}
 	for _, k := range d.keys {
+		v, back := keyedDiff(cur[k], d.prev[k]) // from zero after an attach, from the split after a renew
 		if d.joined[k] {
-			out = append(out, keyedPoint{key: k, start: d.attached, value: clampInt64(cur[k])})
+			out = append(out, keyedPoint{key: k, start: d.attached, value: v})
 			continue
 		}
-		v, back := keyedDiff(cur[k], d.prev[k])
 		if back {
 			restarted++
 		}

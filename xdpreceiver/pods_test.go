@@ -265,7 +265,7 @@ func TestPodChange(t *testing.T) {
 	assert.Equal(t, int64(9), l.sum[podSeries{"198.18.0.11", a}])
 	assert.Equal(t, int64(900), l.sum[podSeries{"198.18.0.11", seriesKey{"xdp.bytes", "eth0", "receive", "ipv4", "tcp"}}])
 	assert.Equal(t, int64(1), l.sum[podSeries{"198.18.0.11", seriesKey{"xdp.packets", "eth0", "transmit", "ipv4", "tcp"}}])
-	assert.Equal(t, pcommon.Timestamp(changed), l.last[podSeries{"198.18.0.10", a}], "the old series ends at the change")
+	assert.Equal(t, changed, l.last[podSeries{"198.18.0.10", a}], "the old series ends at the change")
 }
 
 // TestPodRemoved: eth0's pod goes, its veth stays: its series go back to
@@ -401,4 +401,43 @@ func TestPodWatchFails(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{""}, podsOf(t, md))
 	require.NoError(t, s.shutdown(t.Context()))
+}
+
+// TestPodProgram: a user's program's counts on a pod's interface, too, go
+// to the pod's resource, and split when the pod changes.
+func TestPodProgram(t *testing.T) {
+	k, clk, p := newFakeKernel(), newFakeClock(), &fakePods{}
+	eth0 := k.links["eth0"]
+	p.initial = []podEvent{{index: eth0, ips: []netip.Addr{podA}}}
+	s := newPodScraper(t, k, clk, programConfig("eth0", "eth1"), p)
+	attached := clk.at(0)
+	require.NoError(t, startListed(t, s, newStatusHost()))
+	waitPod(t, s, eth0, "198.18.0.10")
+	k.addKey(t, "eth0", 0, 3)
+	k.addKey(t, "eth1", 0, 4)
+	changed := clk.at(5)
+	p.send(t, s, eth0, podB)
+	k.addKey(t, "eth0", 0, 2)
+	clk.at(10)
+	md, err := s.scrape(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, []string{"", "198.18.0.10", "198.18.0.11"}, podsOf(t, md))
+	sums := map[string]int64{}
+	for i := 0; i < md.ResourceMetrics().Len(); i++ {
+		rm := md.ResourceMetrics().At(i)
+		v, _ := rm.Resource().Attributes().Get(keyPod)
+		one := pmetric.NewMetrics()
+		rm.CopyTo(one.ResourceMetrics().AppendEmpty())
+		forEachPoint(one, func(m pmetric.Metric, dp pmetric.NumberDataPoint) {
+			require.Equal(t, "xdp.program.count", m.Name())
+			iface, _ := dp.Attributes().Get("network.interface.name")
+			want := attached
+			if v.Str() == "198.18.0.11" {
+				want = changed
+			}
+			assert.Equal(t, want, dp.StartTimestamp(), "%s %s", v.Str(), iface.Str())
+			sums[v.Str()+" "+iface.Str()] += dp.IntValue()
+		})
+	}
+	assert.Equal(t, map[string]int64{" eth1": 4, "198.18.0.10 eth0": 3, "198.18.0.11 eth0": 2}, sums)
 }
