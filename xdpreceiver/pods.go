@@ -48,30 +48,43 @@ type podWatch struct {
 // as the node's until their pod is known. apply gets the pod IP of each
 // interface that changed, "" for none.
 func (p *podWatch) start(apply func(index int, pod string)) {
-	p.done, p.exited = make(chan struct{}), make(chan struct{})
+	// Local copies: onErr may be called after stop returned, when the
+	// subscription's socket closes, and a later start makes new ones.
+	done, exited := make(chan struct{}), make(chan struct{})
+	p.done, p.exited = done, exited
 	events := make(chan podEvent, eventBuffer)
-	handed := make(chan struct{})
+	handed, returned := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(handed)
 		for {
 			select {
-			case <-p.done:
-				return
+			case <-done:
+				// Until the watch returns: it may be sending its initial
+				// listing still.
+				for {
+					select {
+					case <-events:
+					case <-returned:
+						return
+					}
+				}
 			case e := <-events:
 				apply(e.index, podIP(e.ips, p.family))
 			}
 		}
 	}()
 	go func() {
-		defer close(p.exited)
+		defer close(exited)
 		onErr := func(err error) {
 			select {
-			case <-p.done: // ended at shutdown: not a fault
+			case <-done: // ended at shutdown: not a fault
 			default:
 				p.logger.Warn("following which pod each interface belongs to: pods that come or go are not followed", zap.Error(err))
 			}
 		}
-		if err := p.watch(events, p.done, onErr); err != nil {
+		err := p.watch(events, done, onErr)
+		close(returned)
+		if err != nil {
 			p.logger.Warn("following which pod each interface belongs to: interfaces are not attributed to pods", zap.Error(err))
 		}
 		<-handed

@@ -441,3 +441,22 @@ func TestPodProgram(t *testing.T) {
 	}
 	assert.Equal(t, map[string]int64{" eth1": 4, "198.18.0.10 eth0": 3, "198.18.0.11 eth0": 2}, sums)
 }
+
+// TestPodWatchStopDuringListing: shutdown while the pod watch still sends
+// its initial listing returns, and leaves no goroutine blocked.
+func TestPodWatchStopDuringListing(t *testing.T) {
+	k, clk, p := newFakeKernel(), newFakeClock(), &fakePods{}
+	for i := range 20 * eventBuffer {
+		p.initial = append(p.initial, podEvent{index: 10000 + i, ips: []netip.Addr{podA}})
+	}
+	s := newPodScraper(t, k, clk, testConfig("eth0"), p)
+	require.NoError(t, startListed(t, s, newStatusHost()))
+	stopped := make(chan error)
+	go func() { stopped <- s.shutdown(t.Context()) }()
+	select {
+	case err := <-stopped:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("shutdown hangs while the pod watch sends its listing")
+	}
+}
