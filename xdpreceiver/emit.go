@@ -36,6 +36,9 @@ type emitter struct {
 	// collection's first point of each pod comes; rb makes their resources.
 	pods map[string]metricSlices
 	rb   *metadata.ResourceBuilder
+	// podSizes are how many points each pod's metrics had in the previous
+	// collection, by pod IP, to make room for at once, as for the node's.
+	podSizes map[string][3]int
 	// The groups the enabled metrics report classes in.
 	packetGroups, byteGroups *classGroups
 }
@@ -78,7 +81,7 @@ func newEmitter(cfg metadata.MetricsBuilderConfig, set receiver.Settings) *emitt
 		metadata.AttributeNetworkTypeIpv4, metadata.AttributeNetworkTransportTCP)
 	mb.RecordXdpProgramCountDataPoint(ts, 0, "", "")
 	e := &emitter{template: mb.Emit(), packets: pmetric.NewNumberDataPointSlice(), bytes: pmetric.NewNumberDataPointSlice(),
-		programCount: pmetric.NewNumberDataPointSlice(), pods: map[string]metricSlices{},
+		programCount: pmetric.NewNumberDataPointSlice(), pods: map[string]metricSlices{}, podSizes: map[string][3]int{},
 		rb: metadata.NewResourceBuilder(cfg.ResourceAttributes)}
 	if e.template.ResourceMetrics().Len() == 0 {
 		// Every metric disabled: a resource without metrics, which pods'
@@ -119,6 +122,10 @@ func (e *emitter) begin() {
 	e.md = pmetric.NewMetrics()
 	e.template.CopyTo(e.md)
 	e.points = 0
+	clear(e.podSizes)
+	for pod, s := range e.pods {
+		e.podSizes[pod] = [3]int{s.packets.Len(), s.bytes.Len(), s.programCount.Len()}
+	}
 	clear(e.pods)
 	node := findSlices(e.md.ResourceMetrics().At(0), sizes)
 	e.packets, e.bytes, e.programCount = node.packets, node.bytes, node.programCount
@@ -163,7 +170,11 @@ func (e *emitter) of(pod string) metricSlices {
 	e.template.ResourceMetrics().At(0).CopyTo(rm)
 	e.rb.SetK8sPodIP(pod)
 	e.rb.Emit().MoveTo(rm.Resource())
+	n := e.podSizes[pod]
 	s := findSlices(rm, nil)
+	s.packets.EnsureCapacity(n[0])
+	s.bytes.EnsureCapacity(n[1])
+	s.programCount.EnsureCapacity(n[2])
 	e.pods[pod] = s
 	return s
 }
