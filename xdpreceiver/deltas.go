@@ -173,9 +173,8 @@ type keyedPoint struct {
 // every active key, in key order: a key that joins, having counted since
 // the previous read, starts at attachment (or at the renew that ended its
 // series), having counted nothing of its own before; the others at the
-// previous read. Keys
-// that join are sorted in at once, so an advance costs in the number of
-// keys, not its square.
+// previous read. Keys that join are sorted in at once, so an advance costs
+// in the number of keys, not its square.
 func (d *keyedTracker) advance(cur map[uint32]uint64, now pcommon.Timestamp, out []keyedPoint) (_ []keyedPoint, restarted int) {
 	for k, c := range cur {
 		if v, _ := keyedDiff(c, d.prev[k]); v != 0 && !d.active[k] {

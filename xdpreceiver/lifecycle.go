@@ -162,8 +162,8 @@ type iface struct {
 	// attach found it, or 0 when unknown; claimed is the index of the
 	// interface claimed for it (claims.go), or 0.
 	seen, claimed int
-	// pod is the IP of the pod whose the tap's series are, or "" for the
-	// node's (owner).
+	// pod is the IP of the pod that owns the tap's series, or "" when the
+	// node does (owner).
 	pod string
 }
 
