@@ -28,6 +28,7 @@ func linuxKernel() kernel[*bpf.Interface, *bpf.CustomAttachment] {
 		},
 		describeDriver: bpf.DescribeDriver,
 		links:          netlinkLinks{},
+		// watchPods is nil: interfaces are not attributed to pods.
 	}
 }
 
