@@ -34,7 +34,7 @@ func linuxKernel() kernel[*bpf.Interface, *bpf.CustomAttachment] {
 }
 
 // watchPods is package pods: which pod each interface belongs to, from the
-// host's routes, neighbours and bridge forwarding databases.
+// host's routes, neighbors and bridge forwarding databases.
 func watchPods(events chan<- podEvent, done <-chan struct{}, onErr func(error)) error {
 	in := make(chan pods.Event, eventBuffer)
 	// Until done: the watch sends on after it returned.

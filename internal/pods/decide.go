@@ -77,7 +77,7 @@ func fdbPort(n *netlink.Neigh) (bridge, port int, mac string, ok bool) {
 	return n.MasterIndex, n.LinkIndex, string(n.HardwareAddr), true
 }
 
-// neighMAC tells whether n is a neighbour entry (IP → MAC) to trust: one
+// neighMAC tells whether n is a neighbor entry (IP → MAC) to trust: one
 // that resolved, or did once (REACHABLE, STALE, DELAY, PROBE, PERMANENT).
 // FAILED and INCOMPLETE entries have no MAC worth the name, and NOARP
 // entries belong to interfaces without resolution (and to multicast).

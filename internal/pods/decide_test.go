@@ -82,7 +82,7 @@ func TestFDBPort(t *testing.T) {
 		{"the port device's own table", func(n *netlink.Neigh) { n.Flags, n.MasterIndex = netlink.NTF_SELF, 0 }, false},
 		{"self on a bridge port", func(n *netlink.Neigh) { n.Flags = netlink.NTF_SELF | netlink.NTF_MASTER }, false},
 		{"no bridge", func(n *netlink.Neigh) { n.MasterIndex = 0 }, false},
-		{"IPv4 neighbour", func(n *netlink.Neigh) { n.Family = unix.AF_INET }, false},
+		{"IPv4 neighbor", func(n *netlink.Neigh) { n.Family = unix.AF_INET }, false},
 		{"no MAC", func(n *netlink.Neigh) { n.HardwareAddr = nil }, false},
 	} {
 		n := learnt
@@ -140,7 +140,7 @@ func TestNeighMAC(t *testing.T) {
 }
 
 // TestParseRoute checks the route parser against what the kernel sends,
-// serialised as netlink serialises requests.
+// serialized as netlink serializes requests.
 func TestParseRoute(t *testing.T) {
 	msg := func(dst net.IP, dstLen uint8, attrs ...*nl.RtAttr) []byte {
 		m := nl.NewRtMsg()

@@ -1,13 +1,13 @@
 //go:build linux
 
 // Package pods (internal/pods) tells which pod each interface of the host
-// network namespace belongs to, from routes, neighbours and bridge FDBs.
+// network namespace belongs to, from routes, neighbors and bridge FDBs.
 //
 // It reads what every CNI leaves in the host namespace, with rtnetlink
 // dumps and subscriptions, which need no capability: a routed CNI's host
 // route to the pod through the pod's veth (Calico, AWS VPC CNI, kindnet and
 // ptp, Azure CNI), or a bridge CNI's forwarding database entry for the
-// pod's MAC behind the veth joined with the bridge's neighbour entry for
+// pod's MAC behind the veth joined with the bridge's neighbor entry for
 // the pod's IP (the bridge plugin, flannel's cni0). It lists once and then
 // follows messages; an answer is computed from memory, so nothing costs a
 // syscall per interface.
@@ -79,7 +79,7 @@ func watchAt(o options, events chan<- Event, done <-chan struct{}, onErr func(er
 const dumpRetries = 10
 
 // bufferSize is the subscription socket's receive buffer: a burst of pods
-// starting (a link, a route, neighbours and FDB entries each) fits in it.
+// starting (a link, a route, neighbors and FDB entries each) fits in it.
 // An overflow loses messages (ENOBUFS), and everything is listed again.
 const bufferSize = 4 << 20
 
@@ -110,7 +110,7 @@ func (w *watcher) start() error {
 	return nil
 }
 
-// subscribe opens one socket for routes, neighbours (with FDB entries) and
+// subscribe opens one socket for routes, neighbors (with FDB entries) and
 // interfaces. One socket, not one for each: the kernel queues the
 // messages of all groups on it in the order of the changes, and that order
 // matters (a route through an interface that was down, then up).
@@ -121,12 +121,12 @@ func (w *watcher) subscribe() error {
 		if cur, err = netns.Get(); err != nil {
 			return fmt.Errorf("get network namespace: %w", err)
 		}
-		defer cur.Close()
+		defer func() { _ = cur.Close() }()
 	}
 	sock, err := nl.SubscribeAt(w.ns, cur, unix.NETLINK_ROUTE,
 		unix.RTNLGRP_LINK, unix.RTNLGRP_NEIGH, unix.RTNLGRP_IPV4_ROUTE, unix.RTNLGRP_IPV6_ROUTE)
 	if err != nil {
-		return fmt.Errorf("follow routes, neighbours and interfaces through netlink: %w", err)
+		return fmt.Errorf("follow routes, neighbors and interfaces through netlink: %w", err)
 	}
 	// Forcing the size past net.core.rmem_max needs CAP_NET_ADMIN;
 	// without it, take what the system allows.
@@ -164,10 +164,10 @@ func (w *watcher) list() error {
 		}
 	}
 	if errors.Is(err, netlink.ErrDumpInterrupted) {
-		return fmt.Errorf("list routes, neighbours and interfaces: %d times: %w", dumpRetries, err)
+		return fmt.Errorf("list routes, neighbors and interfaces: %d times: %w", dumpRetries, err)
 	}
 	if err != nil {
-		return fmt.Errorf("list routes, neighbours and interfaces: %w", err)
+		return fmt.Errorf("list routes, neighbors and interfaces: %w", err)
 	}
 	w.s.reset()
 	for _, l := range links {

@@ -338,7 +338,7 @@ func TestVethDown(t *testing.T) {
 }
 
 // TestBridge is two pods on a bridge, as the bridge plugin makes them: the
-// bridge learns each pod's MAC behind its port, and its neighbour table
+// bridge learns each pod's MAC behind its port, and its neighbor table
 // each pod's IP, from the pods' own traffic (an ARP request for the
 // bridge's address, then a datagram).
 func TestBridge(t *testing.T) {
@@ -386,7 +386,7 @@ func TestBridge(t *testing.T) {
 }
 
 // TestBridgeDualStack is a dual-stack pod on a bridge: the bridge learns
-// its IPv4 address by ARP, its IPv6 address by neighbour discovery, and not
+// its IPv4 address by ARP, its IPv6 address by neighbor discovery, and not
 // its link-local address, which is no pod IP.
 func TestBridgeDualStack(t *testing.T) {
 	n := newNode(t)

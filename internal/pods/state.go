@@ -23,7 +23,7 @@ type fdbKey struct {
 	mac          string
 }
 
-// neighKey names one neighbour entry.
+// neighKey names one neighbor entry.
 type neighKey struct {
 	link int
 	ip   netip.Addr
@@ -37,7 +37,7 @@ type linkInfo struct {
 }
 
 // state is the host namespace's routes, bridge forwarding databases,
-// neighbours and interfaces as far as the answers need them, and the
+// neighbors and interfaces as far as the answers need them, and the
 // answers last sent. It is kept up to date from netlink messages; an
 // answer is computed from it alone, never with a syscall.
 type state struct {
@@ -50,7 +50,7 @@ type state struct {
 	sent   map[int][]netip.Addr
 }
 
-// linkMAC is a MAC address on an interface, for the neighbour entries that
+// linkMAC is a MAC address on an interface, for the neighbor entries that
 // resolve to it.
 type linkMAC struct {
 	link int
@@ -104,7 +104,7 @@ func (s *state) route(r *netlink.Route, add bool) []int {
 	return []int{oif}
 }
 
-// neigh applies a neighbour or forwarding database entry added or deleted
+// neigh applies a neighbor or forwarding database entry added or deleted
 // and returns the interfaces whose answers it may change.
 func (s *state) neigh(n *netlink.Neigh, add bool) []int {
 	if n.Family == unix.AF_BRIDGE {
@@ -125,13 +125,13 @@ func (s *state) neigh(n *netlink.Neigh, add bool) []int {
 		s.neighs[neighKey{link, ip}] = mac
 		put(s.ips, linkMAC{link, mac}, ip)
 	}
-	if (!had && !(ok && add)) || (had && ok && add && old == mac) || !s.links[n.LinkIndex].bridge {
-		// Nothing changed that an answer takes: most neighbours are
+	if (!had && (!ok || !add)) || (had && ok && add && old == mac) || !s.links[n.LinkIndex].bridge {
+		// Nothing changed that an answer takes: most neighbors are
 		// those of interfaces that are no bridge.
 		return nil
 	}
 	// Which port the MAC sits behind may be learnt before or after the
-	// neighbour: every port of the bridge is asked again, from memory.
+	// neighbor: every port of the bridge is asked again, from memory.
 	return s.portsOf(n.LinkIndex)
 }
 

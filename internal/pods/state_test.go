@@ -64,9 +64,9 @@ func TestStateRoutes(t *testing.T) {
 	}
 }
 
-// TestStateBridge joins a bridge's FDB with its neighbours: each learnt
+// TestStateBridge joins a bridge's FDB with its neighbors: each learnt
 // MAC behind a port gives that port the IPs the bridge resolves to it, but
-// not the port's own MAC; a MAC that moves moves its IP; a neighbour that
+// not the port's own MAC; a MAC that moves moves its IP; a neighbor that
 // fails takes its IP away.
 func TestStateBridge(t *testing.T) {
 	const br, a, b = 3, 7, 8
@@ -82,17 +82,17 @@ func TestStateBridge(t *testing.T) {
 		a := netip.MustParseAddr(ip)
 		return &netlink.Neigh{Family: unix.AF_INET, LinkIndex: br, IP: a.AsSlice(), HardwareAddr: mac, State: state}
 	}
-	expectEvents(t, "neighbour first", s.changes(s.neigh(neigh("198.18.0.2", macA, netlink.NUD_STALE), true)))
+	expectEvents(t, "neighbor first", s.changes(s.neigh(neigh("198.18.0.2", macA, netlink.NUD_STALE), true)))
 	expectEvents(t, "then its MAC behind a", s.changes(s.neigh(fdb(macA, a), true)), Event{a, ips("198.18.0.2")})
 	expectEvents(t, "a's own MAC", s.changes(s.neigh(fdb(own, a), true)))
-	expectEvents(t, "a neighbour with a's own MAC", s.changes(s.neigh(neigh("198.18.0.9", own, netlink.NUD_REACHABLE), true)))
+	expectEvents(t, "a neighbor with a's own MAC", s.changes(s.neigh(neigh("198.18.0.9", own, netlink.NUD_REACHABLE), true)))
 	expectEvents(t, "MAC behind b first", s.changes(s.neigh(fdb(macB, b), true)))
-	expectEvents(t, "then its neighbour", s.changes(s.neigh(neigh("198.18.0.3", macB, netlink.NUD_REACHABLE), true)), Event{b, ips("198.18.0.3")})
+	expectEvents(t, "then its neighbor", s.changes(s.neigh(neigh("198.18.0.3", macB, netlink.NUD_REACHABLE), true)), Event{b, ips("198.18.0.3")})
 	expectEvents(t, "a second IP of b's", s.changes(s.neigh(neigh("198.18.0.4", macB, netlink.NUD_REACHABLE), true)), Event{b, ips("198.18.0.3", "198.18.0.4")})
 	expectEvents(t, "that IP failed", s.changes(s.neigh(neigh("198.18.0.4", macB, netlink.NUD_FAILED), true)), Event{b, ips("198.18.0.3")})
 	expectEvents(t, "the MAC of a's pod seen behind b", s.changes(s.neigh(fdb(macA, b), true)), Event{a, nil}, Event{b, ips("198.18.0.2", "198.18.0.3")})
 	expectEvents(t, "a deletion naming the old port", s.changes(s.neigh(fdb(macA, a), false)))
-	expectEvents(t, "the neighbour deleted", s.changes(s.neigh(neigh("198.18.0.2", macA, netlink.NUD_STALE), false)), Event{b, ips("198.18.0.3")})
+	expectEvents(t, "the neighbor deleted", s.changes(s.neigh(neigh("198.18.0.2", macA, netlink.NUD_STALE), false)), Event{b, ips("198.18.0.3")})
 	expectEvents(t, "b leaves the bridge", s.changes(s.link(b, veth(b, 0, nil, true), true)), Event{b, nil})
 	expectEvents(t, "b back", s.changes(s.link(b, veth(b, br, nil, true), true)), Event{b, ips("198.18.0.3")})
 	expectEvents(t, "the bridge deleted", s.changes(s.link(br, &netlink.Bridge{}, false)), Event{b, nil})
