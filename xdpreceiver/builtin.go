@@ -105,7 +105,7 @@ func (b *builtinSource[H]) emitOwn(e *emitter, now func() pcommon.Timestamp) {
 	if b.unattributed.activeSeries() == 0 {
 		b.logger.Warn("packets met no slot of the datapath: they are reported under an empty network.interface.name")
 	}
-	b.unattributed.emit(e, "", now())
+	b.unattributed.emit(e, owner{}, now())
 }
 
 func (b *builtinSource[H]) pointsPerSeries() int {
@@ -206,19 +206,26 @@ func (t *builtinTap[H]) moved() bool {
 	return true
 }
 
-func (t *builtinTap[H]) emit(e *emitter, iface string, now pcommon.Timestamp) (restarted int) {
+func (t *builtinTap[H]) emit(e *emitter, o owner, now pcommon.Timestamp) (restarted int) {
 	for _, tr := range t.trackers {
 		var r int
 		t.points, r = tr.advance(&t.totals, now, t.points[:0])
 		restarted = max(restarted, r)
-		e.counters(iface, now, t.points, tr.groups, tr.packets, tr.bytes)
+		e.counters(o, now, t.points, tr.groups, tr.packets, tr.bytes)
 	}
 	return restarted
 }
 
+// renew ends every series here: those that count from now on are new.
+func (t *builtinTap[H]) renew() {
+	for _, tr := range t.trackers {
+		tr.renew()
+	}
+}
+
 // end reads the slot itself, rather than the last collect's snapshot: the
-// programs were detached after it.
-func (t *builtinTap[H]) end(iface string, now func() pcommon.Timestamp) (lastPoints, int, error) {
+// programs were detached after it, or the series split since.
+func (t *builtinTap[H]) end(o owner, now func() pcommon.Timestamp) (lastPoints, int, error) {
 	c, err := t.b.dp.ReadSlot(t.ifc.Slot())
 	if err != nil {
 		return nil, 0, err
@@ -234,7 +241,7 @@ func (t *builtinTap[H]) end(iface string, now func() pcommon.Timestamp) (lastPoi
 	trackers := t.trackers
 	return func(e *emitter) {
 		for i, tr := range trackers {
-			e.counters(iface, at, points[i], tr.groups, tr.packets, tr.bytes)
+			e.counters(o, at, points[i], tr.groups, tr.packets, tr.bytes)
 		}
 	}, restarted, nil
 }

@@ -94,7 +94,7 @@ func TestBuiltinSeriesPerMetric(t *testing.T) {
 			k.add(t, "eth0", ipv6TCP, 2, 150)
 			require.NoError(t, src.collect())
 			require.NoError(t, s.read())
-			s.emit(em, "eth0", 2)
+			s.emit(em, owner{iface: "eth0"}, 2)
 			assert.Equal(t, tc.want, builtinPoints(em.take()))
 			assert.Equal(t, tc.points, src.pointsPerSeries())
 		})

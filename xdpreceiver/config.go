@@ -62,8 +62,41 @@ type Config struct {
 	// a program reports neither xdp.packets nor xdp.bytes.
 	Program configoptional.Optional[ProgramConfig] `mapstructure:"program"`
 
+	// Pods is whether and how an interface that belongs to a pod is
+	// attributed to it.
+	Pods PodsConfig `mapstructure:"pods"`
+
 	// prevent unkeyed literal initialization
 	_ struct{}
+}
+
+// PodsConfig is how the interfaces of pods are reported: each in a
+// resource of its own, with k8s.pod.ip, in the pod's view of direction.
+type PodsConfig struct {
+	// Enabled attributes interfaces to pods, from the routes, neighbors
+	// and bridge forwarding entries of the host network namespace.
+	Enabled bool `mapstructure:"enabled"`
+	// IPFamily is which address of a dual-stack pod is its k8s.pod.ip:
+	// ipv4 (the primary IP of a dual-stack pod by default, which
+	// k8sattributes indexes pods by) or ipv6. A single-stack pod's only
+	// address is its IP whatever this says.
+	IPFamily string `mapstructure:"ip_family"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// IP families of pods.ip_family.
+const (
+	ipFamilyIPv4 = "ipv4"
+	ipFamilyIPv6 = "ipv6"
+)
+
+func (p *PodsConfig) validate() []error {
+	if p.IPFamily != ipFamilyIPv4 && p.IPFamily != ipFamilyIPv6 {
+		return []error{fmt.Errorf(`"pods.ip_family" is %q: use ipv4 or ipv6, the family of the address a dual-stack pod is known by`, p.IPFamily)}
+	}
+	return nil
 }
 
 // defaultProgramMap is the map exported when program.map is not set.
@@ -195,6 +228,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.validateAggregation()...)
+	errs = append(errs, c.Pods.validate()...)
 	return errors.Join(errs...)
 }
 

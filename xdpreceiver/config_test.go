@@ -41,6 +41,7 @@ func TestConfigDefault(t *testing.T) {
 		Directions:           []string{"receive"},
 		MaxInterfaces:        512,
 		Program:              configoptional.Default(ProgramConfig{Map: "packet_count"}),
+		Pods:                 PodsConfig{Enabled: true, IPFamily: "ipv4"},
 	}, cfg)
 	assert.Nil(t, cfg.Program.Get(), "no program unless configured: the built-in counter")
 	assert.True(t, cfg.Metrics.XdpPackets.Enabled)
@@ -72,6 +73,16 @@ func TestConfigLoad(t *testing.T) {
 	assert.True(t, full.Metrics.XdpPackets.Enabled)
 	assert.Equal(t, []string{"receive"}, full.Directions, "receive by default")
 	assert.Equal(t, 512, full.MaxInterfaces, "512 by default")
+	assert.Equal(t, PodsConfig{Enabled: true, IPFamily: "ipv4"}, full.Pods, "pods attributed, by their IPv4 address, by default")
+
+	for name, want := range map[string]PodsConfig{
+		"pods_ipv6":     {Enabled: true, IPFamily: "ipv6"},
+		"pods_disabled": {Enabled: false, IPFamily: "ipv4"},
+	} {
+		pods := loadConfig(t, component.MustNewIDWithName("xdp", name))
+		require.NoError(t, confmap.Validate(pods), name)
+		assert.Equal(t, want, pods.Pods, name)
+	}
 
 	node := loadConfig(t, component.MustNewIDWithName("xdp", "node"))
 	require.NoError(t, confmap.Validate(node))
@@ -119,6 +130,8 @@ func TestConfigInvalid(t *testing.T) {
 		{"exclude_without_pattern", `"exclude_interfaces" is set but "interfaces" has no pattern: exclusions narrow patterns only; remove "exclude_interfaces" or list a pattern such as veth*`},
 		{"empty_mode", `"attach_mode": unknown value "": use auto, native, generic or tc`},
 		{"bad_mode", `"attach_mode": unknown value "offload": use auto, native, generic or tc`},
+		{"pods_bad_family", `"pods.ip_family" is "dual": use ipv4 or ipv6, the family of the address a dual-stack pod is known by`},
+		{"pods_empty_family", `"pods.ip_family" is "": use ipv4 or ipv6, the family of the address a dual-stack pod is known by`},
 		{"zero_interval", `"collection_interval" is 0s: set a positive duration, for example 10s`},
 		{"directions_empty", `"directions" is empty: list receive, transmit or both, or leave it out for receive`},
 		{"directions_unknown", `"directions"[1]: unknown direction "egress": use receive or transmit`},

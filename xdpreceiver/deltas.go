@@ -70,6 +70,14 @@ func (d *counterTracker) reattached(at pcommon.Timestamp) {
 	d.attached, d.prevTime, d.prev = at, at, bpf.Counts{}
 }
 
+// renew ends every series at the last read: a series that counts after
+// it is a new one, whose first point starts there. The counts go on from
+// the last read, so that the old series and the new one are contiguous.
+func (d *counterTracker) renew() {
+	d.attached = d.prevTime
+	d.active = [bpf.NumDirections][bpf.NumClasses]bool{}
+}
+
 // advance takes the counters read at now and appends to out the point of
 // every active series, in direction and group order. It also returns how
 // many classes went backwards.
@@ -147,6 +155,13 @@ func (d *keyedTracker) reattached(at pcommon.Timestamp) {
 	clear(d.prev)
 }
 
+// renew ends every series at the last read, as counterTracker.renew.
+func (d *keyedTracker) renew() {
+	d.attached = d.prevTime
+	clear(d.active)
+	d.keys = d.keys[:0]
+}
+
 // keyedPoint is one key's point for one interval.
 type keyedPoint struct {
 	key   uint32
@@ -155,13 +170,14 @@ type keyedPoint struct {
 }
 
 // advance takes the counters read at now and appends to out the point of
-// every active key, in key order: a key that joins starts at attachment,
-// having counted nothing before; the others at the previous read. Keys
-// that join are sorted in at once, so an advance costs in the number of
-// keys, not its square.
+// every active key, in key order: a key that joins, having counted since
+// the previous read, starts at attachment (or at the renew that ended its
+// series), having counted nothing of its own before; the others at the
+// previous read. Keys that join are sorted in at once, so an advance costs
+// in the number of keys, not its square.
 func (d *keyedTracker) advance(cur map[uint32]uint64, now pcommon.Timestamp, out []keyedPoint) (_ []keyedPoint, restarted int) {
 	for k, c := range cur {
-		if c != 0 && !d.active[k] {
+		if v, _ := keyedDiff(c, d.prev[k]); v != 0 && !d.active[k] {
 			d.active[k] = true
 			d.joined[k] = true
 			d.keys = append(d.keys, k)
@@ -171,11 +187,11 @@ func (d *keyedTracker) advance(cur map[uint32]uint64, now pcommon.Timestamp, out
 		slices.Sort(d.keys)
 	}
 	for _, k := range d.keys {
+		v, back := keyedDiff(cur[k], d.prev[k]) // from zero after an attach, from the split after a renew
 		if d.joined[k] {
-			out = append(out, keyedPoint{key: k, start: d.attached, value: clampInt64(cur[k])})
+			out = append(out, keyedPoint{key: k, start: d.attached, value: v})
 			continue
 		}
-		v, back := keyedDiff(cur[k], d.prev[k])
 		if back {
 			restarted++
 		}

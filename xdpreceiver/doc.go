@@ -17,7 +17,9 @@
 // exclusions, link events and claims (claims.go, match.go); lifecycle.go
 // keeps each interface in one typed state, moved by one function, and
 // attaches, reads, detaches and releases it; watch.go follows link changes
-// and hands each to one function; builtin.go and program.go are what
+// and hands each to one function; pods.go follows which pod each
+// interface belongs to, whose interfaces report in a resource of their own
+// (k8s.pod.ip) in the pod's view of direction; builtin.go and program.go are what
 // counts, as taps that hold what is attached to an interface and own its
 // series, behind the narrow interfaces of source.go that package bpf's
 // types satisfy as they are; deltas.go turns counts into delta points and

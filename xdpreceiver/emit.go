@@ -29,11 +29,31 @@ type emitter struct {
 	md       pmetric.Metrics
 	points   int
 
-	// The metrics of md, and whether they are enabled.
+	// The metrics of md's node resource, and whether they are enabled.
 	packets, bytes, programCount  pmetric.NumberDataPointSlice
 	packetsOn, bytesOn, programOn bool
+	// pods are the metrics of md's pod resources, by pod IP, made as the
+	// collection's first point of each pod comes; rb makes their resources.
+	pods map[string]metricSlices
+	rb   *metadata.ResourceBuilder
+	// podSizes are how many points each pod's metrics had in the previous
+	// collection, by pod IP, to make room for at once, as for the node's.
+	podSizes map[string][3]int
 	// The groups the enabled metrics report classes in.
 	packetGroups, byteGroups *classGroups
+}
+
+// metricSlices are the metrics of one resource.
+type metricSlices struct {
+	packets, bytes, programCount pmetric.NumberDataPointSlice
+}
+
+// owner is whose an interface's series are: the node's, when pod is
+// empty, or the pod's whose IP pod is. The owner is part of a series'
+// identity: its resource, and its view of direction.
+type owner struct {
+	iface string
+	pod   string
 }
 
 // Metric names, as the builder spells them in the template.
@@ -61,7 +81,13 @@ func newEmitter(cfg metadata.MetricsBuilderConfig, set receiver.Settings) *emitt
 		metadata.AttributeNetworkTypeIpv4, metadata.AttributeNetworkTransportTCP)
 	mb.RecordXdpProgramCountDataPoint(ts, 0, "", "")
 	e := &emitter{template: mb.Emit(), packets: pmetric.NewNumberDataPointSlice(), bytes: pmetric.NewNumberDataPointSlice(),
-		programCount: pmetric.NewNumberDataPointSlice()}
+		programCount: pmetric.NewNumberDataPointSlice(), pods: map[string]metricSlices{}, podSizes: map[string][3]int{},
+		rb: metadata.NewResourceBuilder(cfg.ResourceAttributes)}
+	if e.template.ResourceMetrics().Len() == 0 {
+		// Every metric disabled: a resource without metrics, which pods'
+		// resources copy as the node's does, and take drops.
+		e.template.ResourceMetrics().AppendEmpty()
+	}
 	forEachMetric(e.template, func(m pmetric.Metric) {
 		m.Sum().DataPoints().RemoveIf(func(pmetric.NumberDataPoint) bool { return true })
 	})
@@ -96,18 +122,61 @@ func (e *emitter) begin() {
 	e.md = pmetric.NewMetrics()
 	e.template.CopyTo(e.md)
 	e.points = 0
-	forEachMetric(e.md, func(m pmetric.Metric) {
-		dps := m.Sum().DataPoints()
-		dps.EnsureCapacity(sizes[m.Name()])
-		switch m.Name() {
-		case metricPackets:
-			e.packets = dps
-		case metricBytes:
-			e.bytes = dps
-		case metricProgramCount:
-			e.programCount = dps
+	clear(e.podSizes)
+	for pod, s := range e.pods {
+		e.podSizes[pod] = [3]int{s.packets.Len(), s.bytes.Len(), s.programCount.Len()}
+	}
+	clear(e.pods)
+	node := findSlices(e.md.ResourceMetrics().At(0), sizes)
+	e.packets, e.bytes, e.programCount = node.packets, node.bytes, node.programCount
+}
+
+// findSlices finds the metrics of rm, and gives each room for sizes says.
+// A metric that is disabled is not in rm: its points go nowhere.
+func findSlices(rm pmetric.ResourceMetrics, sizes map[string]int) metricSlices {
+	s := metricSlices{packets: pmetric.NewNumberDataPointSlice(), bytes: pmetric.NewNumberDataPointSlice(),
+		programCount: pmetric.NewNumberDataPointSlice()}
+	sms := rm.ScopeMetrics()
+	for i := 0; i < sms.Len(); i++ {
+		ms := sms.At(i).Metrics()
+		for j := 0; j < ms.Len(); j++ {
+			m := ms.At(j)
+			dps := m.Sum().DataPoints()
+			dps.EnsureCapacity(sizes[m.Name()])
+			switch m.Name() {
+			case metricPackets:
+				s.packets = dps
+			case metricBytes:
+				s.bytes = dps
+			case metricProgramCount:
+				s.programCount = dps
+			}
 		}
-	})
+	}
+	return s
+}
+
+// of returns the metrics of pod's resource, or the node's for "". A pod's
+// resource is the template's, with k8s.pod.ip: a resource of its own per
+// pod, so that k8sattributes adds the pod's attributes to its points only.
+func (e *emitter) of(pod string) metricSlices {
+	if pod == "" {
+		return metricSlices{packets: e.packets, bytes: e.bytes, programCount: e.programCount}
+	}
+	if s, ok := e.pods[pod]; ok {
+		return s
+	}
+	rm := e.md.ResourceMetrics().AppendEmpty()
+	e.template.ResourceMetrics().At(0).CopyTo(rm)
+	e.rb.SetK8sPodIP(pod)
+	e.rb.Emit().MoveTo(rm.Resource())
+	n := e.podSizes[pod]
+	s := findSlices(rm, nil)
+	s.packets.EnsureCapacity(n[0])
+	s.bytes.EnsureCapacity(n[1])
+	s.programCount.EnsureCapacity(n[2])
+	e.pods[pod] = s
+	return s
 }
 
 // point appends a point to dps, and returns its attributes, with room for
@@ -136,38 +205,51 @@ func (e *emitter) counter(dps pmetric.NumberDataPointSlice, start, now pcommon.T
 	}
 }
 
-// counters appends the points of an interface's series of xdp.packets,
-// xdp.bytes, or both, whose classes group as g does.
-func (e *emitter) counters(iface string, now pcommon.Timestamp, points []counterPoint, g *classGroups, packets, bytes bool) {
+// counters appends the points of o's series of xdp.packets, xdp.bytes, or
+// both, whose classes group as g does, to o's resource, in o's view of
+// direction.
+func (e *emitter) counters(o owner, now pcommon.Timestamp, points []counterPoint, g *classGroups, packets, bytes bool) {
+	if len(points) == 0 {
+		return // no resource of a pod without points
+	}
+	dirs, dst := &directionAttrs, e.of(o.pod)
+	if o.pod != "" {
+		dirs = &podDirectionAttrs
+	}
 	for _, p := range points {
-		dir, a := directionAttrs[p.dir], g.attrs[p.group]
+		dir, a := dirs[p.dir], g.attrs[p.group]
 		if packets {
-			e.counter(e.packets, p.start, now, p.packets, iface, dir, a)
+			e.counter(dst.packets, p.start, now, p.packets, o.iface, dir, a)
 		}
 		if bytes {
-			e.counter(e.bytes, p.start, now, p.bytes, iface, dir, a)
+			e.counter(dst.bytes, p.start, now, p.bytes, o.iface, dir, a)
 		}
 	}
 }
 
-// program appends a point of xdp.program.count.
+// program appends a point of xdp.program.count to the node's resource.
 func (e *emitter) program(start, now pcommon.Timestamp, v int64, iface, key string) {
+	e.programTo(e.programCount, start, now, v, iface, key)
+}
+
+func (e *emitter) programTo(dps pmetric.NumberDataPointSlice, start, now pcommon.Timestamp, v int64, iface, key string) {
 	if !e.programOn {
 		return
 	}
-	attrs := e.point(e.programCount, start, now, v, 2)
+	attrs := e.point(dps, start, now, v, 2)
 	attrs.PutStr(keyInterface, iface)
 	attrs.PutStr(keyProgKey, key)
 }
 
-// programs appends the points of an interface's series of
-// xdp.program.count, whose keys are named as names says.
-func (e *emitter) programs(iface string, now pcommon.Timestamp, points []keyedPoint, names map[uint32]string) {
-	if !e.programOn {
+// programs appends the points of o's series of xdp.program.count, whose
+// keys are named as names says, to o's resource.
+func (e *emitter) programs(o owner, now pcommon.Timestamp, points []keyedPoint, names map[uint32]string) {
+	if !e.programOn || len(points) == 0 {
 		return
 	}
+	dps := e.of(o.pod).programCount
 	for _, p := range points {
-		e.program(p.start, now, p.value, iface, keyName(names, p.key))
+		e.programTo(dps, p.start, now, p.value, o.iface, keyName(names, p.key))
 	}
 }
 
@@ -193,6 +275,16 @@ func (e *emitter) take() pmetric.Metrics {
 				sms.At(j).Metrics().RemoveIf(func(m pmetric.Metric) bool { return m.Sum().DataPoints().Len() == 0 })
 			}
 		}
+		// The node's resource, when every point was a pod's.
+		md.ResourceMetrics().RemoveIf(func(rm pmetric.ResourceMetrics) bool {
+			sms := rm.ScopeMetrics()
+			for j := 0; j < sms.Len(); j++ {
+				if sms.At(j).Metrics().Len() > 0 {
+					return false
+				}
+			}
+			return true
+		})
 	}
 	e.begin()
 	return md
@@ -232,6 +324,15 @@ var directionAttrs = func() (attrs [bpf.NumDirections]string) {
 	}
 	return attrs
 }()
+
+// podDirectionAttrs are the network.io.direction values of a pod's
+// interface, by the host end's direction: the pod's view, as
+// k8s.pod.network.io reports it. What the host end transmits, the pod
+// receives, and the other way round.
+var podDirectionAttrs = [bpf.NumDirections]string{
+	bpf.Receive:  directionAttrs[bpf.Transmit],
+	bpf.Transmit: directionAttrs[bpf.Receive],
+}
 
 // classGroups are the series of one metric's classes. With every
 // attribute enabled each class is a series of its own; a user who disables

@@ -38,5 +38,6 @@ func createDefaultConfig() component.Config {
 		Directions:           []string{bpf.Receive.String()},
 		MaxInterfaces:        defaultMaxInterfaces,
 		Program:              configoptional.Default(ProgramConfig{Map: defaultProgramMap}),
+		Pods:                 PodsConfig{Enabled: true, IPFamily: ipFamilyIPv4},
 	}
 }

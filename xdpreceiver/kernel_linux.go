@@ -5,6 +5,7 @@ package xdpreceiver // import "github.com/otelcol-xdp/otelcol-xdp/xdpreceiver"
 import (
 	"github.com/otelcol-xdp/otelcol-xdp/bpf"
 	"github.com/otelcol-xdp/otelcol-xdp/internal/links"
+	"github.com/otelcol-xdp/otelcol-xdp/internal/pods"
 )
 
 // linuxKernel is package bpf and rtnetlink. Their errors say what failed;
@@ -28,7 +29,30 @@ func linuxKernel() kernel[*bpf.Interface, *bpf.CustomAttachment] {
 		},
 		describeDriver: bpf.DescribeDriver,
 		links:          netlinkLinks{},
+		watchPods:      watchPods,
 	}
+}
+
+// watchPods is package pods: which pod each interface belongs to, from the
+// host's routes, neighbors and bridge forwarding databases.
+func watchPods(events chan<- podEvent, done <-chan struct{}, onErr func(error)) error {
+	in := make(chan pods.Event, eventBuffer)
+	// Until done: the watch sends on after it returned.
+	go func() {
+		for {
+			select {
+			case e := <-in:
+				select {
+				case events <- podEvent{index: e.Index, ips: e.IPs}:
+				case <-done:
+					return
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return pods.Watch(in, done, onErr)
 }
 
 // netlinkLinks is package links: rtnetlink.

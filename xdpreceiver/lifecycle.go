@@ -162,7 +162,13 @@ type iface struct {
 	// attach found it, or 0 when unknown; claimed is the index of the
 	// interface claimed for it (claims.go), or 0.
 	seen, claimed int
+	// pod is the IP of the pod that owns the tap's series, or "" when the
+	// node does (owner).
+	pod string
 }
+
+// owner is whose ifc's series are.
+func (ifc *iface) owner() owner { return owner{iface: ifc.name, pod: ifc.pod} }
 
 // lifecycle moves counted interfaces through their states, and attaches,
 // reads, detaches and releases their taps. It is not safe for concurrent
@@ -175,13 +181,17 @@ type lifecycle struct {
 	// byIndex are the interfaces whose taps hold a handle, by the index
 	// they count.
 	byIndex map[int]*iface
-	// ended are the last points of attachments that ended since the last
-	// collection, in the order they ended, which the next one emits.
+	// ended are the last points of attachments, and of series split by a
+	// change of pod, that ended since the last collection, in the order
+	// they ended, which the next one emits.
 	ended []lastPoints
+	// pods are the pod IPs of the interfaces that belong to a pod, by
+	// index, from pod events (pods.go), whether counted or not.
+	pods map[int]string
 }
 
 func newLifecycle(src source, em *emitter, now func() time.Time, logger *zap.Logger) *lifecycle {
-	return &lifecycle{src: src, em: em, now: now, logger: logger, byIndex: map[int]*iface{}}
+	return &lifecycle{src: src, em: em, now: now, logger: logger, byIndex: map[int]*iface{}, pods: map[int]string{}}
 }
 
 // move moves ifc as e says, err telling why; every change of state happens
@@ -224,6 +234,12 @@ func (l *lifecycle) attach(ifc *iface, claim func(index int) error) error {
 			l.logger.Warn("releasing", zap.String("interface", ifc.name), zap.Error(rerr))
 		}
 		return err
+	}
+	if pod := l.pods[index]; pod != ifc.pod {
+		// The series went on from an attachment of another owner's, or
+		// the node's: they end there, and this attachment's are new.
+		t.renew()
+		ifc.pod = pod
 	}
 	ifc.tap, ifc.held, ifc.index = t, true, index
 	l.byIndex[index] = ifc
@@ -268,7 +284,7 @@ func (l *lifecycle) emit(ifc *iface) {
 	// Taken after the read, so that every packet the read counted falls
 	// inside this point's interval.
 	now := pcommon.NewTimestampFromTime(l.now())
-	l.restarted(ifc, ifc.tap.emit(l.em, ifc.name, now))
+	l.restarted(ifc, ifc.tap.emit(l.em, ifc.owner(), now))
 }
 
 func (l *lifecycle) restarted(ifc *iface, n int) {
@@ -289,15 +305,52 @@ func (l *lifecycle) end(ifc *iface) {
 	if err := ifc.tap.detach(); err != nil {
 		l.logger.Warn("detaching", zap.String("interface", ifc.name), zap.Error(err))
 	}
-	last, restarted, err := ifc.tap.end(ifc.name, func() pcommon.Timestamp { return pcommon.NewTimestampFromTime(l.now()) })
-	if err != nil {
+	if err := l.last(ifc); err != nil {
 		l.logger.Warn("the last counts of an interface could not be read: its last interval is not reported",
 			zap.String("interface", ifc.name), zap.Error(err))
-	} else {
-		l.restarted(ifc, restarted)
-		l.ended = append(l.ended, last)
 	}
 	l.release(ifc)
+}
+
+// last reads ifc's counts now, the last of its series, and leaves their
+// points to the next collection.
+func (l *lifecycle) last(ifc *iface) error {
+	last, restarted, err := ifc.tap.end(ifc.owner(), func() pcommon.Timestamp { return pcommon.NewTimestampFromTime(l.now()) })
+	if err != nil {
+		return err
+	}
+	l.restarted(ifc, restarted)
+	l.ended = append(l.ended, last)
+	return nil
+}
+
+// belongs applies a pod event: the interface with index belongs to the pod
+// whose IP pod is now, or to none for "". The interface's state does not
+// change, its series do, as a series' resource never changes: a counted
+// interface's series end at a read made now, whose points the next
+// collection emits under the old owner, and the new owner's start exactly
+// there, so that nothing is lost or counted twice. An interface that is not
+// attached gets new series at its next attach.
+func (l *lifecycle) belongs(index int, pod string) {
+	if pod == "" {
+		delete(l.pods, index)
+	} else {
+		l.pods[index] = pod
+	}
+	ifc := l.byIndex[index]
+	if ifc == nil || ifc.pod == pod {
+		return
+	}
+	l.logger.Debug("interface changed pods", zap.String("interface", ifc.name), zap.String("from", ifc.pod), zap.String("to", pod))
+	if err := l.last(ifc); err != nil {
+		// The new series start at the last read then: what was counted
+		// since goes to the new owner, rather than being lost.
+		l.logger.Warn("the counts of an interface could not be read when its pod changed: "+
+			"what it counted since the last collection is reported as the new pod's",
+			zap.String("interface", ifc.name), zap.Error(err))
+	}
+	ifc.tap.renew()
+	ifc.pod = pod
 }
 
 // release frees ifc's handle, whose last counts were read.

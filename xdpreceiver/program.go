@@ -104,20 +104,23 @@ func (t *programTap[P]) activeSeries() int       { return len(t.deltas.keys) }
 // about the program, so its attachment is checked at every collection.
 func (*programTap[P]) moved() bool { return false }
 
-func (t *programTap[P]) emit(e *emitter, iface string, now pcommon.Timestamp) (restarted int) {
+func (t *programTap[P]) emit(e *emitter, o owner, now pcommon.Timestamp) (restarted int) {
 	t.points, restarted = t.deltas.advance(t.cur, now, t.points[:0])
-	e.programs(iface, now, t.points, t.p.names)
+	e.programs(o, now, t.points, t.p.names)
 	return restarted
 }
 
 // end reads the map as read does: each attachment has its own, which its
 // program wrote its last into before detach returned.
-func (t *programTap[P]) end(iface string, now func() pcommon.Timestamp) (lastPoints, int, error) {
+// renew ends every series here: those that count from now on are new.
+func (t *programTap[P]) renew() { t.deltas.renew() }
+
+func (t *programTap[P]) end(o owner, now func() pcommon.Timestamp) (lastPoints, int, error) {
 	if err := t.read(); err != nil {
 		return nil, 0, err
 	}
 	at := now()
 	points, restarted := t.deltas.advance(t.cur, at, nil)
 	names := t.p.names
-	return func(e *emitter) { e.programs(iface, at, points, names) }, restarted, nil
+	return func(e *emitter) { e.programs(o, at, points, names) }, restarted, nil
 }

@@ -37,6 +37,9 @@ type kernel[H slotHandle, P programHandle] struct {
 	// driver, for the log line before XDP is attached.
 	describeDriver func(name string) (bpf.Driver, error)
 	links          linkSource
+	// watchPods follows which pod each interface belongs to (pods.go);
+	// nil where pods are not attributed.
+	watchPods func(chan<- podEvent, <-chan struct{}, func(error)) error
 }
 
 // xdpScraper is one receiver instance: it starts counting, collects, and
@@ -68,6 +71,10 @@ type xdpScraper struct {
 	// collections renew nothing.
 	stopping atomic.Bool
 
+	// pods follows which pod each interface belongs to, or is nil: pods
+	// are not attributed. Its goroutine is stopped without mu.
+	pods *podWatch
+
 	mu       sync.Mutex
 	started  bool
 	found    *discovery
@@ -86,6 +93,9 @@ func newScraper[H slotHandle, P programHandle](cfg *Config, set receiver.Setting
 		claim:  &claimant{id: set.ID},
 		match:  newMatcher(cfg.Interfaces, cfg.ExcludeInterfaces),
 		now:    now,
+	}
+	if cfg.Pods.Enabled && cfg.ResourceAttributes.K8sPodIP.Enabled && k.watchPods != nil {
+		s.pods = &podWatch{watch: k.watchPods, family: cfg.Pods.IPFamily, logger: s.logger}
 	}
 	mode, _ := bpf.ParseMode(s.cfg.AttachMode) // Validate checked it
 	if p := cfg.Program.Get(); p != nil {
@@ -145,6 +155,9 @@ func (s *xdpScraper) start(_ context.Context, host component.Host) error {
 	s.started, s.watch, s.watchErr = true, w, nil
 	s.status = statusReporter{host: host}
 	go w.run(s.handle, s.watchEnded, s.logger)
+	if s.pods != nil {
+		s.pods.start(s.belongs)
+	}
 	return nil
 }
 
@@ -186,6 +199,9 @@ func (s *xdpScraper) shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	if w != nil {
 		w.stop() // without the lock: the watch's goroutine may be waiting for it
+	}
+	if s.pods != nil {
+		s.pods.stop() // likewise
 	}
 
 	s.mu.Lock()
@@ -313,4 +329,18 @@ func quoteAll(names []string) string {
 		q[i] = fmt.Sprintf("%q", n)
 	}
 	return strings.Join(q, ", ")
+}
+
+// belongs applies a pod event, from the pod watch's goroutine: the
+// interface with index belongs to the pod whose IP pod is, or to none.
+func (s *xdpScraper) belongs(index int, pod string) {
+	if s.stopping.Load() {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.started || s.stopping.Load() {
+		return
+	}
+	s.life.belongs(index, pod)
 }

@@ -2,6 +2,7 @@ package xdpreceiver
 
 import (
 	"fmt"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -108,6 +109,63 @@ func BenchmarkScrape(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkScrapePods is BenchmarkScrape's 512 busy interfaces, of no pod
+// and each of a pod of its own, side by side: what a resource per pod and
+// the pod's view of direction cost a scrape.
+func BenchmarkScrapePods(b *testing.B) {
+	const ifaces = 512
+	for _, pods := range []bool{false, true} {
+		b.Run(fmt.Sprintf("interfaces=%d/pods=%t", ifaces, pods), func(b *testing.B) {
+			names := make([]string, ifaces)
+			k := newFakeKernel()
+			p := &fakePods{}
+			for i := range names {
+				names[i] = fmt.Sprintf("veth%d", i)
+				k.links[names[i]] = 100 + i
+				if pods {
+					p.initial = append(p.initial, podEvent{index: 100 + i, ips: []netip.Addr{netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)})}})
+				}
+			}
+			dp := &growingDatapath{step: 1, slots: make(bpf.Snapshot, 1), links: k.links}
+			kern := k.kernel()
+			kern.loadDatapath = func(bpf.Options) (datapath[slotHandle], error) { return dp, nil }
+			kern.watchPods = p.watch
+			cfg := testConfig(names...)
+			cfg.Directions = []string{"receive", "transmit"}
+			s := newScraper(cfg, nopSettings(), kern, time.Now)
+			if err := startListed(b, s, nil); err != nil {
+				b.Fatal(err)
+			}
+			defer s.shutdown(b.Context())
+			for !podsApplied(s, len(p.initial)) {
+				time.Sleep(time.Millisecond)
+			}
+			if _, err := s.scrape(b.Context()); err != nil {
+				b.Fatal(err)
+			}
+			want := ifaces * activeClasses * bpf.NumDirections * 2
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				md, err := s.scrape(b.Context())
+				if err != nil {
+					b.Fatal(err)
+				}
+				if got := md.DataPointCount(); got != want {
+					b.Fatalf("%d points, want %d", got, want)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(want), "ns/point")
+		})
+	}
+}
+
+func podsApplied(s *xdpScraper, n int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.life.pods) == n
 }
 
 // BenchmarkPdataFloor builds the points of BenchmarkScrape straight with

@@ -56,16 +56,21 @@ type tap interface {
 	// program) can wait for an idle interval.
 	moved() bool
 	// emit appends, at now, the point of every active series from the
-	// last read, and returns how many series went backwards and were
-	// restarted.
-	emit(e *emitter, iface string, now pcommon.Timestamp) (restarted int)
+	// last read, as o's, and returns how many series went backwards and
+	// were restarted.
+	emit(e *emitter, o owner, now pcommon.Timestamp) (restarted int)
 	// detach stops counting. The counts stay readable, and final.
 	detach() error
-	// end reads the counts as they are now, after detach: the last. It
+	// end reads the counts as they are now, the last of the series: after
+	// detach, or when the interface's owner changes (renew follows). It
 	// takes their points at now(), after the read, so that every packet
-	// the read counted falls inside them, and returns them for the next
-	// collection to emit.
-	end(iface string, now func() pcommon.Timestamp) (lastPoints, int, error)
+	// the read counted falls inside them, and returns them, as o's, for
+	// the next collection to emit.
+	end(o owner, now func() pcommon.Timestamp) (lastPoints, int, error)
+	// renew ends every series at the last read or attach: those that count
+	// after it are new series, which start there. The interface's owner
+	// changed: a series' resource and view of direction never change.
+	renew()
 	// release frees the handle, once its last counts were read.
 	release() error
 	// activeSeries is the number of series emit emits every interval.

@@ -4,6 +4,7 @@ package metadata
 
 import (
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/filter"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver"
@@ -401,14 +402,16 @@ func newMetricXdpProgramCount(cfg XdpProgramCountMetricConfig) metricXdpProgramC
 // MetricsBuilder provides an interface for scrapers to report metrics while taking care of all the transformations
 // required to produce metric representation defined in metadata and user config.
 type MetricsBuilder struct {
-	config                MetricsBuilderConfig // config of the metrics builder.
-	startTime             pcommon.Timestamp    // start time that will be applied to all recorded data points.
-	metricsCapacity       int                  // maximum observed number of metrics per resource.
-	metricsBuffer         pmetric.Metrics      // accumulates metrics data before emitting.
-	buildInfo             component.BuildInfo  // contains version information.
-	metricXdpBytes        metricXdpBytes
-	metricXdpPackets      metricXdpPackets
-	metricXdpProgramCount metricXdpProgramCount
+	config                         MetricsBuilderConfig // config of the metrics builder.
+	startTime                      pcommon.Timestamp    // start time that will be applied to all recorded data points.
+	metricsCapacity                int                  // maximum observed number of metrics per resource.
+	metricsBuffer                  pmetric.Metrics      // accumulates metrics data before emitting.
+	buildInfo                      component.BuildInfo  // contains version information.
+	resourceAttributeIncludeFilter map[string]filter.Filter
+	resourceAttributeExcludeFilter map[string]filter.Filter
+	metricXdpBytes                 metricXdpBytes
+	metricXdpPackets               metricXdpPackets
+	metricXdpProgramCount          metricXdpProgramCount
 }
 
 // MetricBuilderOption applies changes to default metrics builder.
@@ -430,19 +433,32 @@ func WithStartTime(startTime pcommon.Timestamp) MetricBuilderOption {
 }
 func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, options ...MetricBuilderOption) *MetricsBuilder {
 	mb := &MetricsBuilder{
-		config:                mbc,
-		startTime:             pcommon.NewTimestampFromTime(time.Now()),
-		metricsBuffer:         pmetric.NewMetrics(),
-		buildInfo:             settings.BuildInfo,
-		metricXdpBytes:        newMetricXdpBytes(mbc.Metrics.XdpBytes),
-		metricXdpPackets:      newMetricXdpPackets(mbc.Metrics.XdpPackets),
-		metricXdpProgramCount: newMetricXdpProgramCount(mbc.Metrics.XdpProgramCount),
+		config:                         mbc,
+		startTime:                      pcommon.NewTimestampFromTime(time.Now()),
+		metricsBuffer:                  pmetric.NewMetrics(),
+		buildInfo:                      settings.BuildInfo,
+		metricXdpBytes:                 newMetricXdpBytes(mbc.Metrics.XdpBytes),
+		metricXdpPackets:               newMetricXdpPackets(mbc.Metrics.XdpPackets),
+		metricXdpProgramCount:          newMetricXdpProgramCount(mbc.Metrics.XdpProgramCount),
+		resourceAttributeIncludeFilter: make(map[string]filter.Filter),
+		resourceAttributeExcludeFilter: make(map[string]filter.Filter),
+	}
+	if mbc.ResourceAttributes.K8sPodIP.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["k8s.pod.ip"] = filter.CreateFilter(mbc.ResourceAttributes.K8sPodIP.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.K8sPodIP.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["k8s.pod.ip"] = filter.CreateFilter(mbc.ResourceAttributes.K8sPodIP.MetricsExclude)
 	}
 
 	for _, op := range options {
 		op.apply(mb)
 	}
 	return mb
+}
+
+// NewResourceBuilder returns a new resource builder that should be used to build a resource associated with for the emitted metrics.
+func (mb *MetricsBuilder) NewResourceBuilder() *ResourceBuilder {
+	return NewResourceBuilder(mb.config.ResourceAttributes)
 }
 
 // updateCapacity updates max length of metrics and resource attributes that will be used for the slice capacity.
@@ -509,6 +525,16 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 
 	for _, op := range options {
 		op.apply(rm)
+	}
+	for attr, filter := range mb.resourceAttributeIncludeFilter {
+		if val, ok := rm.Resource().Attributes().Get(attr); ok && !filter.Matches(val.AsString()) {
+			return
+		}
+	}
+	for attr, filter := range mb.resourceAttributeExcludeFilter {
+		if val, ok := rm.Resource().Attributes().Get(attr); ok && filter.Matches(val.AsString()) {
+			return
+		}
 	}
 
 	if ils.Metrics().Len() > 0 {

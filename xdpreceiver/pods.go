@@ -1,0 +1,103 @@
+package xdpreceiver // import "github.com/otelcol-xdp/otelcol-xdp/xdpreceiver"
+
+import (
+	"net/netip"
+
+	"go.uber.org/zap"
+)
+
+// podEvent says which pod IPs the interface with index index belongs to
+// now: none when it belongs to no pod (any more). ips are sorted, IPv4
+// before IPv6. It is internal/pods' Event, which the receiver follows
+// through kernel.watchPods.
+type podEvent struct {
+	index int
+	ips   []netip.Addr
+}
+
+// podIP is the pod IP that k8s.pod.ip reports of ips: the first of the
+// family asked for, else the first of the other; k8sattributes indexes a
+// pod by its primary IP, which on a dual-stack cluster is IPv4 unless it
+// was set up IPv6 first. "" when ips is empty: no pod.
+func podIP(ips []netip.Addr, family string) string {
+	for _, ip := range ips {
+		if ip.Is4() == (family == ipFamilyIPv4) {
+			return ip.String()
+		}
+	}
+	if len(ips) > 0 {
+		return ips[0].String()
+	}
+	return ""
+}
+
+// podWatch follows which pod each interface belongs to, from the start of
+// the receiver to its shutdown, and hands each change to one function.
+type podWatch struct {
+	watch  func(chan<- podEvent, <-chan struct{}, func(error)) error
+	family string
+	logger *zap.Logger
+
+	done   chan struct{} // closed to end the subscription
+	exited chan struct{} // closed when both goroutines returned
+}
+
+// start follows pods in the background: the initial listing, which the
+// watch sends before it returns, may take a while on a node of hundreds of
+// pods, and start does not wait for it. Interfaces are counted meanwhile,
+// as the node's until their pod is known. apply gets the pod IP of each
+// interface that changed, "" for none.
+func (p *podWatch) start(apply func(index int, pod string)) {
+	// Local copies: onErr may be called after stop returned, when the
+	// subscription's socket closes, and a later start makes new ones.
+	done, exited := make(chan struct{}), make(chan struct{})
+	p.done, p.exited = done, exited
+	events := make(chan podEvent, eventBuffer)
+	handed, returned := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(handed)
+		for {
+			select {
+			case <-done:
+				// Until the watch returns: it may be sending its initial
+				// listing still.
+				for {
+					select {
+					case <-events:
+					case <-returned:
+						return
+					}
+				}
+			case e := <-events:
+				apply(e.index, podIP(e.ips, p.family))
+			}
+		}
+	}()
+	go func() {
+		defer close(exited)
+		onErr := func(err error) {
+			select {
+			case <-done: // ended at shutdown: not a fault
+			default:
+				p.logger.Warn("following which pod each interface belongs to: pods that come or go are not followed", zap.Error(err))
+			}
+		}
+		err := p.watch(events, done, onErr)
+		close(returned)
+		if err != nil {
+			p.logger.Warn("following which pod each interface belongs to: interfaces are not attributed to pods", zap.Error(err))
+		}
+		<-handed
+	}()
+}
+
+// stop ends the subscription and waits for the goroutines to return.
+// Callers must not hold xdpScraper.mu, which apply takes.
+func (p *podWatch) stop() {
+	if p.done == nil {
+		return
+	}
+	close(p.done)
+	<-p.exited
+	p.done = nil
+}
