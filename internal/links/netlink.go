@@ -72,7 +72,7 @@ func Subscribe(events chan<- Event, done <-chan struct{}, onErr func(error)) err
 	// Forcing the size past net.core.rmem_max needs CAP_NET_ADMIN;
 	// without it, take what the system allows. Asked beforehand because
 	// netlink leaks the socket when setting the size fails.
-	opts := netlink.LinkSubscribeOptions{ErrorCallback: onErr, ReceiveBufferSize: watchBufferSize, ReceiveBufferForceSize: hasNetAdmin()}
+	opts := netlink.LinkSubscribeOptions{ErrorCallback: onErr, ReceiveBufferSize: watchBufferSize, ReceiveBufferForceSize: HasNetAdmin()}
 	if err := netlink.LinkSubscribeWithOptions(updates, done, opts); err != nil {
 		return fmt.Errorf("follow interfaces through netlink: %w", err)
 	}
@@ -95,8 +95,9 @@ func Subscribe(events chan<- Event, done <-chan struct{}, onErr func(error)) err
 	return nil
 }
 
-// hasNetAdmin tells whether the process has CAP_NET_ADMIN in effect.
-func hasNetAdmin() bool {
+// HasNetAdmin tells whether the process has CAP_NET_ADMIN in effect, which
+// lets a netlink subscription take a receive buffer above rmem_max.
+func HasNetAdmin() bool {
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
 	if err := unix.Capget(&hdr, &data[0]); err != nil {

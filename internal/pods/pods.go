@@ -24,6 +24,8 @@ import (
 	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/otelcol-xdp/otelcol-xdp/internal/links"
 )
 
 // Event says which pod IPs the interface with index Index belongs to now:
@@ -130,7 +132,7 @@ func (w *watcher) subscribe() error {
 	}
 	// Forcing the size past net.core.rmem_max needs CAP_NET_ADMIN;
 	// without it, take what the system allows.
-	if err := sock.SetReceiveBufferSize(w.bufferSize, hasNetAdmin()); err != nil {
+	if err := sock.SetReceiveBufferSize(w.bufferSize, links.HasNetAdmin()); err != nil {
 		sock.Close()
 		return fmt.Errorf("set netlink receive buffer: %w", err)
 	}
@@ -330,14 +332,4 @@ func (w *watcher) renew() bool {
 		}
 	}
 	return false
-}
-
-// hasNetAdmin tells whether the process has CAP_NET_ADMIN in effect.
-func hasNetAdmin() bool {
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	var data [2]unix.CapUserData
-	if err := unix.Capget(&hdr, &data[0]); err != nil {
-		return false
-	}
-	return data[unix.CAP_NET_ADMIN/32].Effective&(1<<(unix.CAP_NET_ADMIN%32)) != 0
 }
