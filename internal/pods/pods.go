@@ -150,16 +150,16 @@ func (w *watcher) subscribe() error {
 // answers that changed (all of them, the first time).
 func (w *watcher) list() error {
 	var (
-		links  []netlink.Link
+		lks    []netlink.Link
 		routes []netlink.Route
 		neighs []netlink.Neigh
 		err    error
 	)
 	for range dumpRetries {
 		if w.options.dump != nil {
-			links, routes, neighs, err = w.options.dump()
+			lks, routes, neighs, err = w.options.dump()
 		} else {
-			links, routes, neighs, err = w.dump()
+			lks, routes, neighs, err = w.dump()
 		}
 		if !errors.Is(err, netlink.ErrDumpInterrupted) {
 			break
@@ -172,7 +172,7 @@ func (w *watcher) list() error {
 		return fmt.Errorf("list routes, neighbors and interfaces: %w", err)
 	}
 	w.s.reset()
-	for _, l := range links {
+	for _, l := range lks {
 		w.s.link(l.Attrs().Index, l, true)
 	}
 	for i := range routes {
@@ -187,7 +187,7 @@ func (w *watcher) list() error {
 // dump takes one listing. A dump that changes interrupt (NLM_F_DUMP_INTR)
 // may be incomplete or inconsistent: it is never used.
 func (w *watcher) dump() ([]netlink.Link, []netlink.Route, []netlink.Neigh, error) {
-	links, err := w.h.LinkList()
+	lks, err := w.h.LinkList()
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -204,7 +204,7 @@ func (w *watcher) dump() ([]netlink.Link, []netlink.Route, []netlink.Neigh, erro
 		}
 		neighs = append(neighs, ns...)
 	}
-	return links, routes, neighs, nil
+	return lks, routes, neighs, nil
 }
 
 // send sends events, unless done closes first.
