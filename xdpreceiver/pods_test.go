@@ -102,6 +102,19 @@ func newPodScraper(t *testing.T, k *fakeKernel, clk *fakeClock, cfg *Config, p *
 	return s
 }
 
+// startInPodA starts a scraper of cfg on a fake kernel whose eth0 belongs
+// to podA from the first listing on, and returns the time of attachment.
+func startInPodA(t *testing.T, cfg *Config) (*fakeKernel, *fakeClock, *fakePods, *xdpScraper, pcommon.Timestamp) {
+	t.Helper()
+	k, clk, p := newFakeKernel(), newFakeClock(), &fakePods{}
+	p.initial = []podEvent{{index: k.links["eth0"], ips: []netip.Addr{podA}}}
+	s := newPodScraper(t, k, clk, cfg, p)
+	attached := clk.at(0)
+	require.NoError(t, startListed(t, s, newStatusHost()))
+	waitPod(t, s, k.links["eth0"], podA.String())
+	return k, clk, p, s, attached
+}
+
 // podSeries is a series with its resource's pod IP.
 type podSeries struct {
 	pod string
@@ -221,13 +234,8 @@ func TestPodNoPodUnchanged(t *testing.T) {
 // scrape, and the new pod's start exactly there: every packet is counted
 // once, on the right side of the change.
 func TestPodChange(t *testing.T) {
-	k, clk, p := newFakeKernel(), newFakeClock(), &fakePods{}
+	k, clk, p, s, attached := startInPodA(t, bothDirections(testConfig("eth0")))
 	eth0 := k.links["eth0"]
-	p.initial = []podEvent{{index: eth0, ips: []netip.Addr{podA}}}
-	s := newPodScraper(t, k, clk, bothDirections(testConfig("eth0")), p)
-	attached := clk.at(0)
-	require.NoError(t, startListed(t, s, newStatusHost()))
-	waitPod(t, s, eth0, "198.18.0.10")
 	l := newPodLedger()
 	var changed pcommon.Timestamp
 	first := func(k podSeries) pcommon.Timestamp {
@@ -272,13 +280,8 @@ func TestPodChange(t *testing.T) {
 // the node's resource, as new series from the moment the pod went, in the
 // interface's view of direction.
 func TestPodRemoved(t *testing.T) {
-	k, clk, p := newFakeKernel(), newFakeClock(), &fakePods{}
+	k, clk, p, s, attached := startInPodA(t, testConfig("eth0"))
 	eth0 := k.links["eth0"]
-	p.initial = []podEvent{{index: eth0, ips: []netip.Addr{podA}}}
-	s := newPodScraper(t, k, clk, testConfig("eth0"), p)
-	attached := clk.at(0)
-	require.NoError(t, startListed(t, s, newStatusHost()))
-	waitPod(t, s, eth0, "198.18.0.10")
 	l := newPodLedger()
 	var removed pcommon.Timestamp
 	first := func(k podSeries) pcommon.Timestamp {
@@ -406,13 +409,8 @@ func TestPodWatchFails(t *testing.T) {
 // TestPodProgram: a user's program's counts on a pod's interface, too, go
 // to the pod's resource, and split when the pod changes.
 func TestPodProgram(t *testing.T) {
-	k, clk, p := newFakeKernel(), newFakeClock(), &fakePods{}
+	k, clk, p, s, attached := startInPodA(t, programConfig("eth0", "eth1"))
 	eth0 := k.links["eth0"]
-	p.initial = []podEvent{{index: eth0, ips: []netip.Addr{podA}}}
-	s := newPodScraper(t, k, clk, programConfig("eth0", "eth1"), p)
-	attached := clk.at(0)
-	require.NoError(t, startListed(t, s, newStatusHost()))
-	waitPod(t, s, eth0, "198.18.0.10")
 	k.addKey(t, "eth0", 0, 3)
 	k.addKey(t, "eth1", 0, 4)
 	changed := clk.at(5)

@@ -94,18 +94,7 @@ func BenchmarkScrape(b *testing.B) {
 					b.Fatal(err)
 				}
 				want := ifaces * activeClasses * bpf.NumDirections * 2
-				b.ReportAllocs()
-				b.ResetTimer()
-				for b.Loop() {
-					md, err := s.scrape(b.Context())
-					if err != nil {
-						b.Fatal(err)
-					}
-					if got := md.DataPointCount(); got != want {
-						b.Fatalf("%d points, want %d", got, want)
-					}
-				}
-				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(want), "ns/point")
+				measureScrapes(b, s, want)
 			})
 		}
 	}
@@ -146,18 +135,7 @@ func BenchmarkScrapePods(b *testing.B) {
 				b.Fatal(err)
 			}
 			want := ifaces * activeClasses * bpf.NumDirections * 2
-			b.ReportAllocs()
-			b.ResetTimer()
-			for b.Loop() {
-				md, err := s.scrape(b.Context())
-				if err != nil {
-					b.Fatal(err)
-				}
-				if got := md.DataPointCount(); got != want {
-					b.Fatalf("%d points, want %d", got, want)
-				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(want), "ns/point")
+			measureScrapes(b, s, want)
 		})
 	}
 }
@@ -217,4 +195,21 @@ func BenchmarkPdataFloor(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(want), "ns/point")
 		})
 	}
+}
+
+// measureScrapes measures scrapes of s in their steady state, each of
+// want points, also per point.
+func measureScrapes(b *testing.B, s *xdpScraper, want int) {
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		md, err := s.scrape(b.Context())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if got := md.DataPointCount(); got != want {
+			b.Fatalf("%d points, want %d", got, want)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(want), "ns/point")
 }
