@@ -29,30 +29,8 @@ func linuxKernel() kernel[*bpf.Interface, *bpf.CustomAttachment] {
 		},
 		describeDriver: bpf.DescribeDriver,
 		links:          netlinkLinks{},
-		watchPods:      watchPods,
+		watchPods:      pods.Watch,
 	}
-}
-
-// watchPods is package pods: which pod each interface belongs to, from the
-// host's routes, neighbors and bridge forwarding databases.
-func watchPods(events chan<- podEvent, done <-chan struct{}, onErr func(error)) error {
-	in := make(chan pods.Event, eventBuffer)
-	// Until done: the watch sends on after it returned.
-	go func() {
-		for {
-			select {
-			case e := <-in:
-				select {
-				case events <- podEvent{index: e.Index, ips: e.IPs}:
-				case <-done:
-					return
-				}
-			case <-done:
-				return
-			}
-		}
-	}()
-	return pods.Watch(in, done, onErr)
 }
 
 // netlinkLinks is package links: rtnetlink.

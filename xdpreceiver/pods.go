@@ -4,16 +4,9 @@ import (
 	"net/netip"
 
 	"go.uber.org/zap"
-)
 
-// podEvent says which pod IPs the interface with index index belongs to
-// now: none when it belongs to no pod (any more). ips are sorted, IPv4
-// before IPv6. It is internal/pods' Event, which the receiver follows
-// through kernel.watchPods.
-type podEvent struct {
-	index int
-	ips   []netip.Addr
-}
+	"github.com/otelcol-xdp/otelcol-xdp/internal/pods"
+)
 
 // podIP is the pod IP that k8s.pod.ip reports of ips: the first of the
 // family asked for, else the first of the other; k8sattributes indexes a
@@ -34,7 +27,7 @@ func podIP(ips []netip.Addr, family string) string {
 // podWatch follows which pod each interface belongs to, from the start of
 // the receiver to its shutdown, and hands each change to one function.
 type podWatch struct {
-	watch  func(chan<- podEvent, <-chan struct{}, func(error)) error
+	watch  func(chan<- pods.Event, <-chan struct{}, func(error)) error
 	family string
 	logger *zap.Logger
 
@@ -52,7 +45,7 @@ func (p *podWatch) start(apply func(index int, pod string)) {
 	// subscription's socket closes, and a later start makes new ones.
 	done, exited := make(chan struct{}), make(chan struct{})
 	p.done, p.exited = done, exited
-	events := make(chan podEvent, eventBuffer)
+	events := make(chan pods.Event, eventBuffer)
 	handed, returned := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(handed)
@@ -69,7 +62,7 @@ func (p *podWatch) start(apply func(index int, pod string)) {
 					}
 				}
 			case e := <-events:
-				apply(e.index, podIP(e.ips, p.family))
+				apply(e.Index, podIP(e.IPs, p.family))
 			}
 		}
 	}()

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/otelcol-xdp/otelcol-xdp/bpf"
+	"github.com/otelcol-xdp/otelcol-xdp/internal/pods"
 )
 
 // Pod IPs of the fakes: no packet is sent to them. IPv6 ones are from the
@@ -46,15 +47,15 @@ func TestPodIP(t *testing.T) {
 // interface belongs to, and when that changes.
 type fakePods struct {
 	mu      sync.Mutex
-	initial []podEvent
+	initial []pods.Event
 	err     error
-	events  chan<- podEvent
+	events  chan<- pods.Event
 	done    <-chan struct{}
 	watches int
 }
 
 // watch sends the initial listing, then returns, as pods.Watch does.
-func (p *fakePods) watch(events chan<- podEvent, done <-chan struct{}, _ func(error)) error {
+func (p *fakePods) watch(events chan<- pods.Event, done <-chan struct{}, _ func(error)) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.watches++
@@ -76,7 +77,7 @@ func (p *fakePods) send(t *testing.T, s *xdpScraper, index int, ips ...netip.Add
 	events := p.events
 	p.mu.Unlock()
 	require.NotNil(t, events, "fake: the receiver does not watch pods")
-	events <- podEvent{index: index, ips: ips}
+	events <- pods.Event{Index: index, IPs: ips}
 	waitPod(t, s, index, podIP(ips, s.cfg.Pods.IPFamily))
 }
 
@@ -107,7 +108,7 @@ func newPodScraper(t *testing.T, k *fakeKernel, clk *fakeClock, cfg *Config, p *
 func startInPodA(t *testing.T, cfg *Config) (*fakeKernel, *fakeClock, *fakePods, *xdpScraper, pcommon.Timestamp) {
 	t.Helper()
 	k, clk, p := newFakeKernel(), newFakeClock(), &fakePods{}
-	p.initial = []podEvent{{index: k.links["eth0"], ips: []netip.Addr{podA}}}
+	p.initial = []pods.Event{{Index: k.links["eth0"], IPs: []netip.Addr{podA}}}
 	s := newPodScraper(t, k, clk, cfg, p)
 	attached := clk.at(0)
 	require.NoError(t, startListed(t, s, newStatusHost()))
@@ -183,7 +184,7 @@ func bothDirections(cfg *Config) *Config {
 // in the node's resource as ever, in its own view.
 func TestPodResources(t *testing.T) {
 	k, clk, p := newFakeKernel(), newFakeClock(), &fakePods{}
-	p.initial = []podEvent{{index: k.links["eth0"], ips: []netip.Addr{podA}}}
+	p.initial = []pods.Event{{Index: k.links["eth0"], IPs: []netip.Addr{podA}}}
 	s := newPodScraper(t, k, clk, bothDirections(testConfig("eth0", "eth1")), p)
 	attached := clk.at(0)
 	require.NoError(t, startListed(t, s, newStatusHost()))
@@ -321,7 +322,7 @@ func TestPodDualStack(t *testing.T) {
 	for family, want := range map[string]string{"ipv4": "198.18.0.10", "ipv6": "2001:db8::a"} {
 		t.Run(family, func(t *testing.T) {
 			k, clk, p := newFakeKernel(), newFakeClock(), &fakePods{}
-			p.initial = []podEvent{{index: k.links["eth0"], ips: []netip.Addr{podA, podA6}}}
+			p.initial = []pods.Event{{Index: k.links["eth0"], IPs: []netip.Addr{podA, podA6}}}
 			cfg := testConfig("eth0")
 			cfg.Pods.IPFamily = family
 			s := newPodScraper(t, k, clk, cfg, p)
@@ -346,7 +347,7 @@ func TestPodsDisabled(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			k, clk, p := newFakeKernel(), newFakeClock(), &fakePods{}
-			p.initial = []podEvent{{index: k.links["eth0"], ips: []netip.Addr{podA}}}
+			p.initial = []pods.Event{{Index: k.links["eth0"], IPs: []netip.Addr{podA}}}
 			cfg := bothDirections(testConfig("eth0"))
 			disable(cfg)
 			s := newPodScraper(t, k, clk, cfg, p)
@@ -445,7 +446,7 @@ func TestPodProgram(t *testing.T) {
 func TestPodWatchStopDuringListing(t *testing.T) {
 	k, clk, p := newFakeKernel(), newFakeClock(), &fakePods{}
 	for i := range 20 * eventBuffer {
-		p.initial = append(p.initial, podEvent{index: 10000 + i, ips: []netip.Addr{podA}})
+		p.initial = append(p.initial, pods.Event{Index: 10000 + i, IPs: []netip.Addr{podA}})
 	}
 	s := newPodScraper(t, k, clk, testConfig("eth0"), p)
 	require.NoError(t, startListed(t, s, newStatusHost()))

@@ -21,6 +21,7 @@ import (
 
 	"github.com/otelcol-xdp/otelcol-xdp/bpf"
 	"github.com/otelcol-xdp/otelcol-xdp/internal/links"
+	"github.com/otelcol-xdp/otelcol-xdp/internal/pods"
 )
 
 // kernel is what a receiver asks of the system: package bpf and netlink
@@ -39,7 +40,7 @@ type kernel[H slotHandle, P programHandle] struct {
 	links          linkSource
 	// watchPods follows which pod each interface belongs to (pods.go);
 	// nil where pods are not attributed.
-	watchPods func(chan<- podEvent, <-chan struct{}, func(error)) error
+	watchPods func(chan<- pods.Event, <-chan struct{}, func(error)) error
 }
 
 // xdpScraper is one receiver instance: it starts counting, collects, and

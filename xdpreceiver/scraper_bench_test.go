@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/otelcol-xdp/otelcol-xdp/bpf"
+	"github.com/otelcol-xdp/otelcol-xdp/internal/pods"
 )
 
 // activeClasses is how many classes a busy interface counts in: IPv4 and
@@ -105,16 +106,16 @@ func BenchmarkScrape(b *testing.B) {
 // the pod's view of direction cost a scrape.
 func BenchmarkScrapePods(b *testing.B) {
 	const ifaces = 512
-	for _, pods := range []bool{false, true} {
-		b.Run(fmt.Sprintf("interfaces=%d/pods=%t", ifaces, pods), func(b *testing.B) {
+	for _, withPods := range []bool{false, true} {
+		b.Run(fmt.Sprintf("interfaces=%d/pods=%t", ifaces, withPods), func(b *testing.B) {
 			names := make([]string, ifaces)
 			k := newFakeKernel()
 			p := &fakePods{}
 			for i := range names {
 				names[i] = fmt.Sprintf("veth%d", i)
 				k.links[names[i]] = 100 + i
-				if pods {
-					p.initial = append(p.initial, podEvent{index: 100 + i, ips: []netip.Addr{netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)})}})
+				if withPods {
+					p.initial = append(p.initial, pods.Event{Index: 100 + i, IPs: []netip.Addr{netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)})}})
 				}
 			}
 			dp := &growingDatapath{step: 1, slots: make(bpf.Snapshot, 1), links: k.links}
