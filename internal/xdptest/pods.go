@@ -110,7 +110,8 @@ func (p *Pair) EnableIPv6(t testing.TB) {
 // Bridge is a bridge in the test's namespace as the bridge CNI plugin
 // makes one (cni0): pods' host ends are its ports, and its address, the
 // .1 of a /29 of the test's own, is the pods' gateway, whose neighbor
-// table learns each pod's IP from the pod's ARP. IPv6 is off on it, and it
+// table learns each pod's IP from the pod's ARP. IPv6 and multicast
+// snooping are off on it, so that it sends nothing of its own, and it
 // floods no unicast frame of an unknown destination to its ports: every
 // port carries only what a test sends on it (crafted frames go to a MAC
 // that nothing has).
@@ -128,7 +129,10 @@ func NewBridge(t testing.TB) *Bridge {
 	t.Helper()
 	Privileged(t)
 	b := &Bridge{Name: "xdp" + randomID() + "b"}
-	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: b.Name}}
+	// Without multicast snooping, which joins the bridge to the snoopers'
+	// groups (224.0.0.106, ff02::6a) and has it report them on its ports.
+	snooping := false
+	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: b.Name}, MulticastSnooping: &snooping}
 	if err := netlink.LinkAdd(br); err != nil {
 		t.Fatalf("creating bridge %q: %v", b.Name, err)
 	}

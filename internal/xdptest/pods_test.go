@@ -113,7 +113,8 @@ func TestEnableIPv6(t *testing.T) {
 	}
 }
 
-// TestBridge: a bridge named as a test's, with an address of its own /29;
+// TestBridge: a bridge named as a test's, with an address of its own /29,
+// that sends nothing of its own;
 // pods on its ports are learnt, MAC behind port and IP at MAC; a frame of
 // unknown destination from one port reaches no other; it is gone when
 // the test ends.
@@ -127,6 +128,11 @@ func TestBridge(t *testing.T) {
 		if b.Prefix.Bits() != 29 || netip.MustParsePrefix("198.18.0.0/29").Overlaps(b.Prefix) ||
 			!netip.MustParsePrefix("198.18.0.0/16").Overlaps(b.Prefix) {
 			t.Errorf("bridge prefix %v: want a /29 of 198.18.0.0/16 other than its first", b.Prefix)
+		}
+		// An IGMP report would have left within a second.
+		time.Sleep(1500 * time.Millisecond)
+		if n := linkByName(t, b.Name).Attrs().Statistics.TxPackets; n != 0 {
+			t.Errorf("%q sent %d packets of its own", b.Name, n)
 		}
 		addrs, err := netlink.AddrList(linkByName(t, b.Name), unix.AF_INET)
 		if err != nil || len(addrs) != 1 || addrs[0].IPNet.String() != netip.PrefixFrom(b.Addr(), 29).String() {
