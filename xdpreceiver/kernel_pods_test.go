@@ -172,6 +172,34 @@ func addTotals(into, from *xdptest.Totals) {
 	}
 }
 
+// inKernel waits until the kernel counted everything sent through p's
+// host end, as its counters map holds it, without a scrape: what a change
+// of pod must then attribute to the owner before it, at its own read.
+func (n *podNode) inKernel(p *xdptest.Pair) {
+	n.t.Helper()
+	n.s.mu.Lock()
+	slot := n.s.found.ifaces[p.Host].tap.(*builtinTap[*bpf.Interface]).ifc.Slot()
+	n.s.mu.Unlock()
+	progs := xdptest.TCXPrograms(n.t, p.Host)
+	require.NotEmpty(n.t, progs, "%s: no program counts", p.Host)
+	counters := xdptest.ProgramMap(n.t, progs[0], "counters")
+	var kernel bpf.Counts
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		perCPU := []bpf.Counts{}
+		require.NoError(n.t, counters.Lookup(slot, &perCPU))
+		kernel = bpf.Counts{}
+		for _, c := range perCPU {
+			for d := range c.Dir {
+				addTotals(&kernel.Dir[d], &c.Dir[d])
+			}
+		}
+		if kernel.Dir[bpf.Receive] == *totalsAt(n.sent, rx(p.Host)) && kernel.Dir[bpf.Transmit] == *totalsAt(n.sent, tx(p.Host)) {
+			return
+		}
+	}
+	n.t.Fatalf("%s: the kernel counted %v, want received %v, transmitted %v", p.Host, kernel, n.sent[rx(p.Host)], n.sent[tx(p.Host)])
+}
+
 // scrape ticks the controller and returns the scrape it hands on.
 func (n *podNode) scrape() pmetric.Metrics {
 	n.t.Helper()
@@ -571,7 +599,11 @@ func TestKernelPodRouteAfterVeth(t *testing.T) {
 
 	n.fromPod(veth, "", 2, ipv4Out)
 	n.toPod(veth, "", 1, ipv4In)
-	n.counted() // before the route: the node's, every frame of them
+	n.counted()
+	// Counted, not yet collected when the route comes: still the node's.
+	n.fromPod(veth, "", 1, ipv4Out)
+	n.toPod(veth, "", 1, ipv4In)
+	n.inKernel(veth)
 
 	ip := xdptest.PodRoute(t, veth.HostIndex, false)
 	n.as(ip.String(), "POD_IPV4")
@@ -601,6 +633,9 @@ func TestKernelPodIPTaken(t *testing.T) {
 	n.fromPod(old, ip.String(), 2, ipv4Out)
 	n.toPod(old, ip.String(), 1, ipv4In)
 	n.counted()
+	// Counted, not yet collected when the pod goes: still its.
+	n.fromPod(old, ip.String(), 1, ipv4Out)
+	n.inKernel(old)
 
 	oldIndex := old.HostIndex
 	old.DeleteHost(t) // its route goes with it
@@ -613,6 +648,8 @@ func TestKernelPodIPTaken(t *testing.T) {
 	n.fromPod(veth, "", 1, ipv4Out)
 	n.toPod(veth, "", 2, ipv4In)
 	n.counted()
+	n.fromPod(veth, "", 1, ipv4Out)
+	n.inKernel(veth)
 
 	xdptest.AddPodRoute(t, veth.HostIndex, ip)
 	n.waitPod(veth.HostIndex, ip)
