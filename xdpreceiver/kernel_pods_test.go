@@ -121,7 +121,8 @@ func (n *podNode) waitPod(index int, ip netip.Addr) {
 	}, 5*time.Second, time.Millisecond, "interface %d: the receiver never learnt pod %q", index, want)
 }
 
-// waitCounted waits until the receiver counts the interface with index.
+// waitCounted waits until the receiver counts the interface with index,
+// or until it no longer does for !counted.
 func (n *podNode) waitCounted(index int, counted bool) {
 	n.t.Helper()
 	require.Eventually(n.t, func() bool {
