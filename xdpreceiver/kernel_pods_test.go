@@ -102,9 +102,9 @@ func startPodNode(t *testing.T, configure func(*Config), ifaces ...string) *podN
 	return n
 }
 
-// as makes stand the golden files' stand-in for real, an interface's
+// as makes stand the golden files' stand-in for name, an interface's
 // name or a pod's IP.
-func (n *podNode) as(real, stand string) { n.stand[real] = stand }
+func (n *podNode) as(name, stand string) { n.stand[name] = stand }
 
 // waitPod waits until the receiver knows that the interface with index
 // belongs to the pod with ip, or to none for an invalid ip.
@@ -189,9 +189,9 @@ func (n *podNode) inKernel(p *xdptest.Pair) {
 		perCPU := []bpf.Counts{}
 		require.NoError(n.t, counters.Lookup(slot, &perCPU))
 		kernel = bpf.Counts{}
-		for _, c := range perCPU {
-			for d := range c.Dir {
-				addTotals(&kernel.Dir[d], &c.Dir[d])
+		for i := range perCPU {
+			for d := range perCPU[i].Dir {
+				addTotals(&kernel.Dir[d], &perCPU[i].Dir[d])
 			}
 		}
 		if kernel.Dir[bpf.Receive] == *totalsAt(n.sent, rx(p.Host)) && kernel.Dir[bpf.Transmit] == *totalsAt(n.sent, tx(p.Host)) {
@@ -211,8 +211,8 @@ func (n *podNode) scrape() pmetric.Metrics {
 
 // got adds up every point handed on so far by resource, interface and
 // direction, and by interface and the kernel's direction.
-func (n *podNode) got() (map[podAt]*xdptest.Totals, map[at]*xdptest.Totals) {
-	byPod, byKernel := map[podAt]*xdptest.Totals{}, map[at]*xdptest.Totals{}
+func (n *podNode) got() (byPod map[podAt]*xdptest.Totals, byKernel map[at]*xdptest.Totals) {
+	byPod, byKernel = map[podAt]*xdptest.Totals{}, map[at]*xdptest.Totals{}
 	for _, md := range n.sink.AllMetrics() {
 		for i := 0; i < md.ResourceMetrics().Len(); i++ {
 			rm := md.ResourceMetrics().At(i)
