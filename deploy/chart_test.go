@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -643,7 +642,7 @@ func checkRelease(t *testing.T, r release, c chartCase) string {
 	case c.podsOff && (automount == nil || *automount):
 		t.Error("the pod mounts a service account token: without pods the collector calls no Kubernetes API")
 	case !c.podsOff && (automount == nil || !*automount):
-		t.Errorf("automountServiceAccountToken %v with pods on: k8s_attributes needs the token", automount)
+		t.Error("automountServiceAccountToken is not true with pods on: k8s_attributes needs the token")
 	}
 	if c.account != "" {
 		if r.serviceAccount != nil || pod.ServiceAccountName != c.account {
@@ -879,13 +878,13 @@ func checkPods(t *testing.T, r release, ctr *corev1.Container, config collectorC
 			continue
 		}
 		if _, ok := settings["resource_to_telemetry_conversion"]; ok {
-			t.Errorf("exporters::%s: resource_to_telemetry_conversion, deprecated in favour of resource_constant_labels", name)
+			t.Errorf("exporters::%s: resource_to_telemetry_conversion, deprecated for resource_constant_labels", name)
 		}
 		constant, _ := settings["resource_constant_labels"].(map[string]any)
 		for _, a := range append([]string{"k8s.pod.ip"}, podAttributes...) {
 			if !slices.ContainsFunc(asSlice(constant["included"]), func(p any) bool {
 				s, _ := p.(string)
-				ok, _ := path.Match(s, a)
+				ok, _ := filepath.Match(s, a)
 				return ok
 			}) {
 				t.Errorf("exporters::%s: resource_constant_labels %v does not include %s", name, constant, a)
