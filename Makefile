@@ -95,14 +95,17 @@ build: $(DIST) ## Build the collector distribution into dist/otelcol-xdp with oc
 # runs it on a copy of builder-config.yaml, under .cache/build/, with the
 # version and the output directory filled in; from the repository root, so
 # that the relative path of this module (path: ./) still means this
-# checkout. builder-config.yaml stays the one source of everything else.
+# checkout. ocb copies `replaces` as they are into a go.mod in the output
+# directory, so their paths, written relative to ./dist, are made absolute.
+# builder-config.yaml stays the one source of everything else.
 # $(1): the output directory, $(2): the copy to write.
 define ocb_config
 	@mkdir -p $(dir $(2))
 	@if [ "$$(grep -c -e '^  version: ' -e '^  output_path: ' builder-config.yaml)" != 2 ]; then \
 		echo "builder-config.yaml: want one 'version:' and one 'output_path:' line in dist:" >&2; exit 1; \
 	fi
-	sed -e 's|^  version: .*|  version: "$(VERSION)"|' -e 's|^  output_path: .*|  output_path: $(1)|' builder-config.yaml >$(2)
+	sed -e 's|^  version: .*|  version: "$(VERSION)"|' -e 's|^  output_path: .*|  output_path: $(1)|' \
+		-e 's|=> \.\./|=> $(CURDIR)/|' builder-config.yaml >$(2)
 endef
 
 # ocb makes an empty /tmp/otelcol-distributionNNN on every run: give it a

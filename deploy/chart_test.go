@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -19,6 +21,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -109,12 +112,15 @@ func helm(t *testing.T, dir string, args ...string) (string, error) {
 
 // release holds the objects that the chart rendered.
 type release struct {
-	serviceAccount *corev1.ServiceAccount
-	configMap      *corev1.ConfigMap
-	daemonSet      *appsv1.DaemonSet
-	service        *corev1.Service
+	serviceAccount     *corev1.ServiceAccount
+	configMap          *corev1.ConfigMap
+	daemonSet          *appsv1.DaemonSet
+	service            *corev1.Service
+	clusterRole        *rbacv1.ClusterRole
+	clusterRoleBinding *rbacv1.ClusterRoleBinding
 }
 
+// objects returns the release's namespaced objects.
 func (r *release) objects() []metav1.Object {
 	var objs []metav1.Object
 	if r.serviceAccount != nil {
@@ -124,6 +130,18 @@ func (r *release) objects() []metav1.Object {
 		objs = append(objs, r.service)
 	}
 	return append(objs, r.configMap, r.daemonSet)
+}
+
+// clusterObjects returns the release's cluster-scoped objects.
+func (r *release) clusterObjects() []metav1.Object {
+	var objs []metav1.Object
+	if r.clusterRole != nil {
+		objs = append(objs, r.clusterRole)
+	}
+	if r.clusterRoleBinding != nil {
+		objs = append(objs, r.clusterRoleBinding)
+	}
+	return objs
 }
 
 var (
@@ -166,6 +184,10 @@ func decodeRelease(t *testing.T, manifest string) release {
 			obj = newObject(t, &r.daemonSet, gvk)
 		case "v1/Service":
 			obj = newObject(t, &r.service, gvk)
+		case "rbac.authorization.k8s.io/v1/ClusterRole":
+			obj = newObject(t, &r.clusterRole, gvk)
+		case "rbac.authorization.k8s.io/v1/ClusterRoleBinding":
+			obj = newObject(t, &r.clusterRoleBinding, gvk)
 		default:
 			t.Fatalf("document %d is a %s, which this test does not check:\n%s", i, gvk, doc)
 		}
@@ -232,6 +254,11 @@ type chartCase struct {
 	exporters []string
 	// ownConfig is the configuration file that the chart must render as is.
 	ownConfig string
+	// podsOff: args turn pods off.
+	podsOff bool
+	// account is the existing ServiceAccount that args name, "" for the
+	// chart's own.
+	account string
 }
 
 func ownConfigValues(t *testing.T) string {
@@ -318,6 +345,25 @@ extraEnv:
 			args:      []string{"-f", ownConfigValues(t)},
 			ownConfig: "testdata/own-config.yaml",
 		},
+		{
+			name:      "pods off",
+			args:      []string{"--set", "pods.enabled=false"},
+			podsOff:   true,
+			exporters: []string{"prometheus"},
+		},
+		{
+			name:      "pods off, own configuration",
+			args:      []string{"--set", "pods.enabled=false", "--set-file", "config=testdata/own-config.yaml"},
+			podsOff:   true,
+			ownConfig: "testdata/own-config.yaml",
+		},
+		{
+			name: "pods of an IPv6-first cluster, an existing account, OTLP only",
+			args: []string{"--set", "pods.ipFamily=ipv6", "--set", "serviceAccount.create=false", "--set", "serviceAccount.name=collector",
+				"--set", "prometheus.enabled=false", "--set", "otlp.enabled=true", "--set", "otlp.endpoint=otel-gateway.observability:4317"},
+			account:   "collector",
+			exporters: []string{"otlp_grpc"},
+		},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := render(t, c.args...)
@@ -331,6 +377,112 @@ extraEnv:
 			}
 			if got := pipelineExporters(t, config); !slices.Equal(got, c.exporters) {
 				t.Errorf("the pipeline's exporters are %v, want %v", got, c.exporters)
+			}
+		})
+	}
+}
+
+// TestChartPodsIPFamily checks that pods.ipFamily is the receiver's
+// pods::ip_family: ipv4 by default, the family that k8s_attributes finds a
+// dual-stack pod by unless the cluster lists IPv6 first.
+func TestChartPodsIPFamily(t *testing.T) {
+	family := func(args ...string) any {
+		out, err := helm(t, ".", append([]string{"template", releaseName, chartDir, "--show-only", "templates/configmap.yaml"}, args...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cm corev1.ConfigMap
+		if err := yaml.UnmarshalStrict([]byte(out), &cm); err != nil {
+			t.Fatal(err)
+		}
+		pods, _ := parseConfig(t, cm.Data["config.yaml"]).Receivers["xdp"]["pods"].(map[string]any)
+		return pods["ip_family"]
+	}
+	if f := family(); f != "ipv4" {
+		t.Errorf("by default, pods::ip_family %v, want ipv4", f)
+	}
+	if f := family("--set", "pods.ipFamily=ipv6"); f != "ipv6" {
+		t.Errorf("pods::ip_family %v, want ipv6", f)
+	}
+}
+
+// goldenCases are the renderings of the chart from before it attributed
+// pods, in testdata/golden/chart-NAME.yaml, by the values they were
+// rendered with (each file's header says how): the defaults, every other
+// value changed, and an own configuration with an existing account.
+var goldenCases = []struct {
+	name string
+	args []string
+}{
+	{"defaults", nil},
+	{"features", []string{"-f", "testdata/chart-features.yaml"}},
+	{"own-config", []string{"--set", "serviceAccount.create=false", "--set", "serviceAccount.name=collector",
+		"--set", "fullnameOverride=xdp", "--set-file", "config=testdata/own-config.yaml"}},
+}
+
+// manifestObjects decodes each object of a rendering into JSON values, by
+// kind and name; comments and empty documents are no objects.
+func manifestObjects(t *testing.T, manifest string) map[string]any {
+	t.Helper()
+	objs := map[string]any{}
+	for i, doc := range documentSeparator.Split(manifest, -1) {
+		if strings.TrimSpace(commentLine.ReplaceAllString(doc, "")) == "" {
+			continue
+		}
+		var obj struct {
+			Kind     string `json:"kind"`
+			Metadata struct {
+				Name string `json:"name"`
+			} `json:"metadata"`
+		}
+		var v any
+		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
+			t.Fatalf("document %d: %v", i, err)
+		}
+		if err := yaml.Unmarshal([]byte(doc), &v); err != nil {
+			t.Fatalf("document %d: %v", i, err)
+		}
+		key := obj.Kind + "/" + obj.Metadata.Name
+		if _, dup := objs[key]; dup {
+			t.Fatalf("two objects %s", key)
+		}
+		objs[key] = v
+	}
+	return objs
+}
+
+// TestChartPodsOff checks that pods.enabled=false renders the objects that
+// the chart rendered before it attributed pods, every field the same (the
+// configuration's text included), for the values of goldenCases.
+func TestChartPodsOff(t *testing.T) {
+	for _, c := range goldenCases {
+		t.Run(c.name, func(t *testing.T) {
+			golden, err := os.ReadFile(filepath.Join("testdata", "golden", "chart-"+c.name+".yaml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			args := append([]string{"template", releaseName, chartDir, "--namespace", namespace, "--set", "pods.enabled=false"}, c.args...)
+			out, err := helm(t, ".", args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, got := manifestObjects(t, string(golden)), manifestObjects(t, out)
+			for key, w := range want {
+				g, ok := got[key]
+				if !ok {
+					t.Errorf("%s is no longer rendered", key)
+					continue
+				}
+				if !reflect.DeepEqual(g, w) {
+					wy, _ := yaml.Marshal(w)
+					gy, _ := yaml.Marshal(g)
+					t.Errorf("%s differs from testdata/golden/chart-%s.yaml:\n--- want\n%s\n--- got\n%s", key, c.name, wy, gy)
+				}
+			}
+			for key := range got {
+				if _, ok := want[key]; !ok {
+					t.Errorf("%s is rendered, which the chart did not render before", key)
+				}
 			}
 		})
 	}
@@ -414,7 +566,10 @@ func endpointPort(t *testing.T, component string, settings map[string]any) int32
 //   - the DaemonSet's security: host network, not privileged, all
 //     capabilities dropped and exactly the systemd unit's added, uid 0
 //     without escalation, a read-only root filesystem, seccomp;
-//   - its ServiceAccount, without a token;
+//   - its ServiceAccount, which mounts no token, and the pods' token, mounted
+//     only with pods on;
+//   - with pods on, the RBAC, K8S_NODE_NAME and k8s_attributes (checkPods);
+//     with pods off, none of them;
 //   - the configuration: the ConfigMap mounted where --config points, valid
 //     for the built collector in the container's environment;
 //   - the probes on the configuration's health_check port, the metrics port
@@ -431,6 +586,13 @@ func checkRelease(t *testing.T, r release, c chartCase) string {
 		if obj.GetNamespace() != namespace {
 			t.Errorf("%s: namespace %q, want the release's %q", obj.GetName(), obj.GetNamespace(), namespace)
 		}
+	}
+	for _, obj := range r.clusterObjects() {
+		if obj.GetNamespace() != "" {
+			t.Errorf("%s: namespace %q on a cluster-scoped object", obj.GetName(), obj.GetNamespace())
+		}
+	}
+	for _, obj := range slices.Concat(r.objects(), r.clusterObjects()) {
 		l := obj.GetLabels()
 		for _, k := range []string{"app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version", "app.kubernetes.io/managed-by", "helm.sh/chart"} {
 			if l[k] == "" {
@@ -473,10 +635,20 @@ func checkRelease(t *testing.T, r release, c chartCase) string {
 			t.Errorf("volume %s mounts host path %s: not needed", v.Name, v.HostPath.Path)
 		}
 	}
-	if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
-		t.Error("the pod mounts a service account token: the collector calls no Kubernetes API")
+	// The token: mounted in the collector's pods when k8s_attributes
+	// needs it, never by the account for other pods.
+	automount := pod.AutomountServiceAccountToken
+	switch {
+	case c.podsOff && (automount == nil || *automount):
+		t.Error("the pod mounts a service account token: without pods the collector calls no Kubernetes API")
+	case !c.podsOff && (automount == nil || !*automount):
+		t.Error("automountServiceAccountToken is not true with pods on: k8s_attributes needs the token")
 	}
-	if sa := r.serviceAccount; sa == nil || pod.ServiceAccountName != sa.Name {
+	if c.account != "" {
+		if r.serviceAccount != nil || pod.ServiceAccountName != c.account {
+			t.Errorf("the pod's serviceAccountName %q, ServiceAccount rendered %v: want the existing account %s", pod.ServiceAccountName, r.serviceAccount != nil, c.account)
+		}
+	} else if sa := r.serviceAccount; sa == nil || pod.ServiceAccountName != sa.Name {
 		t.Errorf("the pod's serviceAccountName %q is not the chart's ServiceAccount", pod.ServiceAccountName)
 	} else if sa.AutomountServiceAccountToken == nil || *sa.AutomountServiceAccountToken {
 		t.Errorf("ServiceAccount %s: automountServiceAccountToken is not false", sa.Name)
@@ -509,6 +681,7 @@ func checkRelease(t *testing.T, r release, c chartCase) string {
 	}
 	validateConfig(t, config, &ctr)
 	parsed := parseConfig(t, config)
+	checkPods(t, r, &ctr, parsed, c)
 
 	// Probes on the health_check extension's port.
 	containerPort := func(name string) int32 {
@@ -556,6 +729,168 @@ func checkRelease(t *testing.T, r release, c chartCase) string {
 
 	checkResources(t, &ctr, parsed, c.nodeCPUs)
 	return config
+}
+
+// podRules are the permissions that the chart asks for with pods on, as
+// apiGroup/resource:verb: reading the pods that k8s_attributes names, and
+// the namespaces and ReplicaSets behind their namespace and deployment
+// metadata. Nothing else: no write verb, no wildcard, no other resource.
+var podRules = []string{
+	"/namespaces:get", "/namespaces:list", "/namespaces:watch",
+	"/pods:get", "/pods:list", "/pods:watch",
+	"apps/replicasets:get", "apps/replicasets:list", "apps/replicasets:watch",
+}
+
+// podAttributes are the resource attributes that k8s_attributes must
+// extract with pods on, and that the Prometheus exporter must then put on
+// every series, with the receiver's k8s.pod.ip.
+var podAttributes = []string{"k8s.pod.name", "k8s.pod.uid", "k8s.namespace.name", "k8s.deployment.name", "k8s.node.name"}
+
+// k8sAttributes is what the tests read of the k8s_attributes processor's
+// settings.
+type k8sAttributes struct {
+	Filter struct {
+		NodeFromEnvVar string `json:"node_from_env_var"`
+	} `json:"filter"`
+	PodAssociation []struct {
+		Sources []struct {
+			From string `json:"from"`
+			Name string `json:"name"`
+		} `json:"sources"`
+	} `json:"pod_association"`
+	Extract struct {
+		Metadata []string `json:"metadata"`
+	} `json:"extract"`
+}
+
+// checkPods checks what pods on adds to the release, and that pods off
+// adds none of it: a ClusterRole that reads exactly podRules, bound to the
+// pods' ServiceAccount in the release's namespace; K8S_NODE_NAME from the
+// downward API; and, in the configuration the chart renders, the
+// receiver's pods on the pods' veths, k8s_attributes in the pipeline on
+// that node's pods, associating by k8s.pod.ip, and their attributes on
+// every Prometheus series.
+func checkPods(t *testing.T, r release, ctr *corev1.Container, config collectorConfig, c chartCase) {
+	t.Helper()
+	var nodeName *corev1.EnvVar
+	for i := range ctr.Env {
+		if ctr.Env[i].Name == "K8S_NODE_NAME" {
+			nodeName = &ctr.Env[i]
+		}
+	}
+	pipeline := config.Service.Pipelines["metrics"].Processors
+	if c.podsOff {
+		if r.clusterRole != nil || r.clusterRoleBinding != nil {
+			t.Error("pods off, but the chart renders a ClusterRole or ClusterRoleBinding")
+		}
+		if nodeName != nil {
+			t.Error("pods off, but the container has K8S_NODE_NAME")
+		}
+		if _, ok := config.Processors["k8s_attributes"]; ok && c.ownConfig == "" || slices.Contains(pipeline, "k8s_attributes") {
+			t.Errorf("pods off, but the configuration has k8s_attributes (pipeline %v)", pipeline)
+		}
+		return
+	}
+
+	role, binding := r.clusterRole, r.clusterRoleBinding
+	if role == nil || binding == nil {
+		t.Fatal("pods on, but the chart renders no ClusterRole or no ClusterRoleBinding")
+	}
+	var rules []string
+	for _, rule := range role.Rules {
+		if len(rule.NonResourceURLs) != 0 || len(rule.ResourceNames) != 0 {
+			t.Errorf("ClusterRole %s: rule %+v names URLs or resource names", role.Name, rule)
+		}
+		for _, g := range rule.APIGroups {
+			for _, res := range rule.Resources {
+				for _, v := range rule.Verbs {
+					rules = append(rules, g+"/"+res+":"+v)
+				}
+			}
+		}
+	}
+	slices.Sort(rules)
+	if !slices.Equal(rules, podRules) || role.AggregationRule != nil {
+		t.Errorf("ClusterRole %s grants %v (aggregation %v), want exactly %v", role.Name, rules, role.AggregationRule, podRules)
+	}
+	if ref := binding.RoleRef; ref.APIGroup != rbacv1.GroupName || ref.Kind != "ClusterRole" || ref.Name != role.Name {
+		t.Errorf("ClusterRoleBinding %s refers to %+v, want the ClusterRole %s", binding.Name, ref, role.Name)
+	}
+	account := r.daemonSet.Spec.Template.Spec.ServiceAccountName
+	want := rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: account, Namespace: namespace}
+	if len(binding.Subjects) != 1 || binding.Subjects[0] != want {
+		t.Errorf("ClusterRoleBinding %s binds %+v, want only the pods' ServiceAccount %+v", binding.Name, binding.Subjects, want)
+	}
+	if account == "" || account == "default" {
+		t.Errorf("the ClusterRole is bound to the account %q, which other pods of the namespace use", account)
+	}
+	if nodeName == nil || nodeName.Value != "" || nodeName.ValueFrom == nil || nodeName.ValueFrom.FieldRef == nil ||
+		nodeName.ValueFrom.FieldRef.FieldPath != "spec.nodeName" {
+		t.Errorf("K8S_NODE_NAME is %+v, want it from the downward API's spec.nodeName", nodeName)
+	}
+	if c.ownConfig != "" {
+		return
+	}
+
+	// The receiver: pods on, counting the pods' veths.
+	xdp := config.Receivers["xdp"]
+	if pods, _ := xdp["pods"].(map[string]any); pods["enabled"] != true {
+		t.Errorf("receivers::xdp::pods is %v, want enabled", xdp["pods"])
+	}
+	podInterfaces, _ := chartValues(t)["pods"].(map[string]any)["interfaces"].([]any)
+	for _, p := range podInterfaces {
+		if !slices.Contains(asSlice(xdp["interfaces"]), p) || slices.Contains(asSlice(xdp["exclude_interfaces"]), p) {
+			t.Errorf("the pods' interfaces %v: %v is not counted (interfaces %v, exclude_interfaces %v)",
+				podInterfaces, p, xdp["interfaces"], xdp["exclude_interfaces"])
+		}
+	}
+
+	// k8s_attributes, after the memory_limiter and before the batch, on the
+	// node's pods, by k8s.pod.ip.
+	i := slices.Index(pipeline, "k8s_attributes")
+	if i < 1 || pipeline[0] != "memory_limiter" || slices.Index(pipeline, "batch") < i {
+		t.Errorf("the pipeline's processors are %v, want k8s_attributes after memory_limiter and before batch", pipeline)
+	}
+	b, err := json.Marshal(config.Processors["k8s_attributes"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k8s k8sAttributes
+	if err := json.Unmarshal(b, &k8s); err != nil {
+		t.Fatalf("processors::k8s_attributes: %v", err)
+	}
+	if k8s.Filter.NodeFromEnvVar != nodeName.Name {
+		t.Errorf("k8s_attributes: filter::node_from_env_var %q, want %s", k8s.Filter.NodeFromEnvVar, nodeName.Name)
+	}
+	if a := k8s.PodAssociation; len(a) != 1 || len(a[0].Sources) != 1 ||
+		a[0].Sources[0].From != "resource_attribute" || a[0].Sources[0].Name != "k8s.pod.ip" {
+		t.Errorf("k8s_attributes: pod_association %+v, want the resource attribute k8s.pod.ip only", a)
+	}
+	for _, a := range podAttributes {
+		if !slices.Contains(k8s.Extract.Metadata, a) {
+			t.Errorf("k8s_attributes: extract::metadata %v has no %s", k8s.Extract.Metadata, a)
+		}
+	}
+
+	// The Prometheus exporter: the pod's attributes on every series.
+	for name, settings := range config.Exporters {
+		if name != "prometheus" && !strings.HasPrefix(name, "prometheus/") {
+			continue
+		}
+		if _, ok := settings["resource_to_telemetry_conversion"]; ok {
+			t.Errorf("exporters::%s: resource_to_telemetry_conversion, deprecated for resource_constant_labels", name)
+		}
+		constant, _ := settings["resource_constant_labels"].(map[string]any)
+		for _, a := range append([]string{"k8s.pod.ip"}, podAttributes...) {
+			if !slices.ContainsFunc(asSlice(constant["included"]), func(p any) bool {
+				s, _ := p.(string)
+				ok, _ := filepath.Match(s, a)
+				return ok
+			}) {
+				t.Errorf("exporters::%s: resource_constant_labels %v does not include %s", name, constant, a)
+			}
+		}
+	}
 }
 
 func checkSecurityContext(t *testing.T, pod *corev1.PodSpec, c *corev1.Container, perfmon bool) {
@@ -688,7 +1023,7 @@ var envRef = regexp.MustCompile(`\$\{env:([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}`)
 
 // validateConfig validates the collector configuration with the built
 // collector, in the environment the container has (127.0.0.1 standing for
-// the pod IP, a placeholder for a secret), after checking that every
+// the pod IP, node-1 for the node's name, a placeholder for a secret), after checking that every
 // variable it uses without a default is set there.
 func validateConfig(t *testing.T, config string, c *corev1.Container) {
 	t.Helper()
@@ -701,6 +1036,8 @@ func validateConfig(t *testing.T, config string, c *corev1.Container) {
 		case e.ValueFrom == nil:
 		case e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "status.podIP":
 			v = "127.0.0.1"
+		case e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "spec.nodeName":
+			v = "node-1"
 		case e.ValueFrom.SecretKeyRef != nil:
 			v = "secret"
 		default:
@@ -754,6 +1091,11 @@ func TestChartRefuses(t *testing.T) {
 		{[]string{"--set", "resources.limits.memory=300M"}, "/resources/limits/memory"},
 		{[]string{"--set", "prometheus.enabled=false"}, "no exporter: set prometheus.enabled or otlp.enabled"},
 		{[]string{"--set", "otlp.enabled=true"}, "otlp.endpoint: where to send the metrics"},
+		{[]string{"--set", "pods.enabled=yes"}, "/pods/enabled"},
+		{[]string{"--set", "pods.ipFamily=dual"}, "/pods/ipFamily"},
+		{[]string{"--set", "pods.interfaces={veth*,veth*}"}, "/pods/interfaces"},
+		{[]string{"--set", "serviceAccount.create=false"}, "with serviceAccount.create false, name an account of the collector's own in serviceAccount.name"},
+		{[]string{"--set", "serviceAccount.create=false", "--set", "serviceAccount.name=default"}, "rather than the namespace's default one"},
 		{
 			[]string{"--set", fmt.Sprintf("nodeCPUs=%d", cpus), "--set", fmt.Sprintf("resources.limits.memory=%dMi", minimum-1)},
 			fmt.Sprintf("resources.limits.memory %dMi is too small for nodeCPUs %d and xdp.maxInterfaces %d: ", minimum-1, cpus, defaultMaxInterfaces) +
@@ -1000,14 +1342,16 @@ func freePorts(t *testing.T, n int) []int {
 // extension must answer where the probes look, and the Prometheus exporter
 // where the metrics port and the Service point. The interfaces are a
 // pattern that matches nothing here, so that the collector attaches
-// nothing and needs no privileges.
+// nothing and needs no privileges. Pods are off: k8s_attributes starts only
+// with a Kubernetes API server to watch (TestChart validates that
+// configuration with the collector).
 func TestChartConfigServes(t *testing.T) {
 	bin := binaryPath(t)
 	ports := freePorts(t, 2)
 	healthPort, metricsPort := ports[0], ports[1]
-	r := render(t, "--set", "xdp.interfaces={xdpchartnone*}",
+	r := render(t, "--set", "pods.enabled=false", "--set", "xdp.interfaces={xdpchartnone*}",
 		"--set", fmt.Sprintf("healthCheck.port=%d", healthPort), "--set", fmt.Sprintf("prometheus.port=%d", metricsPort))
-	checkRelease(t, r, chartCase{})
+	checkRelease(t, r, chartCase{podsOff: true})
 	path := filepath.Join(t.TempDir(), "config.yaml")
 	if err := os.WriteFile(path, []byte(r.configMap.Data[filepath.Base(configPath)]), 0o644); err != nil {
 		t.Fatal(err)

@@ -2,8 +2,7 @@ package xdpreceiver // import "github.com/otelcol-xdp/otelcol-xdp/xdpreceiver"
 
 import (
 	"net/netip"
-
-	"go.uber.org/zap"
+	"time"
 
 	"github.com/otelcol-xdp/otelcol-xdp/internal/pods"
 )
@@ -29,18 +28,26 @@ func podIP(ips []netip.Addr, family string) string {
 type podWatch struct {
 	watch  func(chan<- pods.Event, <-chan struct{}, func(error)) error
 	family string
-	logger *zap.Logger
+	// retry spaces the attempts to start a watch that failed to start.
+	retry time.Duration
 
 	done   chan struct{} // closed to end the subscription
 	exited chan struct{} // closed when both goroutines returned
 }
 
+// podRetry is podWatch.retry: a pod watch fails to start for want of a
+// socket or memory, which takes a while to come back.
+const podRetry = 5 * time.Second
+
 // start follows pods in the background: the initial listing, which the
 // watch sends before it returns, may take a while on a node of hundreds of
 // pods, and start does not wait for it. Interfaces are counted meanwhile,
 // as the node's until their pod is known. apply gets the pod IP of each
-// interface that changed, "" for none.
-func (p *podWatch) start(apply func(index int, pod string)) {
+// interface that changed, "" for none. fault gets the error that keeps
+// pods from being followed, and nil once they are again: a watch that
+// fails to start is started again every retry, and one that fails later
+// renews itself.
+func (p *podWatch) start(apply func(index int, pod string), fault func(error)) {
 	// Local copies: onErr may be called after stop returned, when the
 	// subscription's socket closes, and a later start makes new ones.
 	done, exited := make(chan struct{}), make(chan struct{})
@@ -68,20 +75,37 @@ func (p *podWatch) start(apply func(index int, pod string)) {
 	}()
 	go func() {
 		defer close(exited)
-		onErr := func(err error) {
-			select {
-			case <-done: // ended at shutdown: not a fault
-			default:
-				p.logger.Warn("following which pod each interface belongs to: pods that come or go are not followed", zap.Error(err))
-			}
-		}
-		err := p.watch(events, done, onErr)
+		p.follow(events, done, fault)
 		close(returned)
-		if err != nil {
-			p.logger.Warn("following which pod each interface belongs to: interfaces are not attributed to pods", zap.Error(err))
-		}
 		<-handed
 	}()
+}
+
+// follow starts the watch, again every retry until it starts or done
+// closes.
+func (p *podWatch) follow(events chan<- pods.Event, done <-chan struct{}, fault func(error)) {
+	report := func(err error) {
+		select {
+		case <-done: // the socket closed at shutdown: not a fault
+		default:
+			fault(err)
+		}
+	}
+	for failed := false; ; failed = true {
+		err := p.watch(events, done, report)
+		if err == nil {
+			if failed {
+				report(nil)
+			}
+			return
+		}
+		report(err)
+		select {
+		case <-done:
+			return
+		case <-time.After(p.retry):
+		}
+	}
 }
 
 // stop ends the subscription and waits for the goroutines to return.

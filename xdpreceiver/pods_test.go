@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
@@ -49,23 +50,27 @@ type fakePods struct {
 	mu      sync.Mutex
 	initial []pods.Event
 	err     error
-	events  chan<- pods.Event
-	done    <-chan struct{}
-	watches int
+	// failures is how many watches fail with err before one starts; < 0:
+	// every one.
+	failures int
+	events   chan<- pods.Event
+	done     <-chan struct{}
+	onErr    func(error)
+	watches  int
 }
 
 // watch sends the initial listing, then returns, as pods.Watch does.
-func (p *fakePods) watch(events chan<- pods.Event, done <-chan struct{}, _ func(error)) error {
+func (p *fakePods) watch(events chan<- pods.Event, done <-chan struct{}, onErr func(error)) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.watches++
-	if p.err != nil {
+	if p.err != nil && (p.failures < 0 || p.watches <= p.failures) {
 		return p.err
 	}
 	for _, e := range p.initial {
 		events <- e
 	}
-	p.events, p.done = events, done
+	p.events, p.done, p.onErr = events, done, onErr
 	return nil
 }
 
@@ -73,10 +78,14 @@ func (p *fakePods) watch(events chan<- pods.Event, done <-chan struct{}, _ func(
 // (none without), and waits until the receiver applied it.
 func (p *fakePods) send(t *testing.T, s *xdpScraper, index int, ips ...netip.Addr) {
 	t.Helper()
-	p.mu.Lock()
-	events := p.events
-	p.mu.Unlock()
-	require.NotNil(t, events, "fake: the receiver does not watch pods")
+	var events chan<- pods.Event
+	// The receiver starts the watch in the background.
+	require.Eventually(t, func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		events = p.events
+		return events != nil
+	}, 10*time.Second, time.Millisecond, "fake: the receiver does not watch pods")
 	events <- pods.Event{Index: index, IPs: ips}
 	waitPod(t, s, index, podIP(ips, s.cfg.Pods.IPFamily))
 }
@@ -393,17 +402,66 @@ func TestPodKnownBeforeAttach(t *testing.T) {
 }
 
 // TestPodWatchFails: a pod watch that cannot start leaves the receiver
-// counting, every interface as the node's.
+// counting, every interface as the node's, with a recoverable status, and
+// is started again until it works: then the status is OK again and the
+// pods it lists are attributed.
 func TestPodWatchFails(t *testing.T) {
-	k, clk, p := newFakeKernel(), newFakeClock(), &fakePods{err: errors.New("fake: no netlink")}
+	errFake := errors.New("fake: no netlink")
+	k, clk := newFakeKernel(), newFakeClock()
+	eth0 := k.links["eth0"]
+	p := &fakePods{err: errFake, failures: 3, initial: []pods.Event{{Index: eth0, IPs: []netip.Addr{podA}}}}
 	s := newPodScraper(t, k, clk, testConfig("eth0"), p)
+	s.pods.retry = time.Millisecond
+	host := newStatusHost()
 	clk.at(0)
-	require.NoError(t, startListed(t, s, newStatusHost()))
+	require.NoError(t, startListed(t, s, host))
+	waitPod(t, s, eth0, podA.String())
+	p.mu.Lock()
+	assert.Equal(t, 4, p.watches, "three watches failed, the fourth started")
+	p.mu.Unlock()
+	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}, host.statuses())
+	require.NoError(t, s.shutdown(t.Context()))
+}
+
+// TestPodWatchNeverStarts: while the pod watch cannot start, the receiver
+// counts every interface as the node's, and says why in its status.
+func TestPodWatchNeverStarts(t *testing.T) {
+	errFake := errors.New("fake: no netlink")
+	k, clk, p := newFakeKernel(), newFakeClock(), &fakePods{err: errFake, failures: -1}
+	s := newPodScraper(t, k, clk, testConfig("eth0"), p)
+	host := newStatusHost()
+	clk.at(0)
+	require.NoError(t, startListed(t, s, host))
 	k.add(t, "eth0", ipv4TCP, 2, 100)
 	clk.at(10)
 	md, err := s.scrape(t.Context())
 	require.NoError(t, err)
 	assert.Equal(t, []string{""}, podsOf(t, md))
+	require.Equal(t, componentstatus.StatusRecoverableError, host.last().Status())
+	assert.ErrorIs(t, host.last().Err(), errFake)
+	require.NoError(t, s.shutdown(t.Context()))
+}
+
+// TestPodWatchEndsAndRenews: a started pod watch that stops following
+// (its subscription failed) makes the status recoverable until it says it
+// follows again.
+func TestPodWatchEndsAndRenews(t *testing.T) {
+	k, clk := newFakeKernel(), newFakeClock()
+	p := &fakePods{initial: []pods.Event{{Index: k.links["eth0"], IPs: []netip.Addr{podA}}}}
+	s := newPodScraper(t, k, clk, testConfig("eth0"), p)
+	host := newStatusHost()
+	clk.at(0)
+	require.NoError(t, startListed(t, s, host))
+	waitPod(t, s, k.links["eth0"], podA.String())
+	p.mu.Lock()
+	onErr := p.onErr
+	p.mu.Unlock()
+	errFake := errors.New("fake: receive netlink messages: no buffer space")
+	onErr(errFake)
+	require.Equal(t, componentstatus.StatusRecoverableError, host.last().Status())
+	assert.ErrorIs(t, host.last().Err(), errFake)
+	onErr(nil)
+	assert.Equal(t, componentstatus.StatusOK, host.last().Status())
 	require.NoError(t, s.shutdown(t.Context()))
 }
 

@@ -82,6 +82,7 @@ type xdpScraper struct {
 	life     *lifecycle
 	watch    *watch
 	watchErr error // non-nil while link changes are not followed
+	podsErr  error // non-nil while pods are not followed
 	status   statusReporter
 }
 
@@ -96,7 +97,7 @@ func newScraper[H slotHandle, P programHandle](cfg *Config, set receiver.Setting
 		now:    now,
 	}
 	if cfg.Pods.Enabled && cfg.ResourceAttributes.K8sPodIP.Enabled && k.watchPods != nil {
-		s.pods = &podWatch{watch: k.watchPods, family: cfg.Pods.IPFamily, logger: s.logger}
+		s.pods = &podWatch{watch: k.watchPods, family: cfg.Pods.IPFamily, retry: podRetry}
 	}
 	mode, _ := bpf.ParseMode(s.cfg.AttachMode) // Validate checked it
 	if p := cfg.Program.Get(); p != nil {
@@ -153,11 +154,11 @@ func (s *xdpScraper) start(_ context.Context, host component.Host) error {
 		return fail(fmt.Errorf("xdp receiver attached none of %s: %w", quoteAll(s.cfg.Interfaces), err))
 	}
 	s.found.prune(w.listing)
-	s.started, s.watch, s.watchErr = true, w, nil
+	s.started, s.watch, s.watchErr, s.podsErr = true, w, nil, nil
 	s.status = statusReporter{host: host}
 	go w.run(s.handle, s.watchEnded, s.logger)
 	if s.pods != nil {
-		s.pods.start(s.belongs)
+		s.pods.start(s.belongs, s.podsFault)
 	}
 	return nil
 }
@@ -179,7 +180,7 @@ func (s *xdpScraper) scrape(context.Context) (pmetric.Metrics, error) {
 		s.renewWatch()
 	}
 	errs, failed := s.collect(false)
-	s.status.update(s.found, s.watchErr, true)
+	s.status.update(s.found, s.watchErr, s.podsErr, true)
 	md := s.em.take()
 	if len(errs) > 0 {
 		return md, scrapererror.NewPartialScrapeError(errors.Join(errs...), failed)
@@ -288,7 +289,7 @@ func (s *xdpScraper) handle(e links.Event) (attached int) {
 	}
 	before := len(s.life.byIndex)
 	s.found.apply(e)
-	s.status.update(s.found, s.watchErr, false)
+	s.status.update(s.found, s.watchErr, s.podsErr, false)
 	return max(len(s.life.byIndex)-before, 0)
 }
 
@@ -301,8 +302,31 @@ func (s *xdpScraper) watchEnded() {
 	s.watchErr = errors.New("the netlink subscription to interface changes ended: interfaces that come or go are not " +
 		"followed until it is renewed, at the next collection")
 	if s.started {
-		s.status.update(s.found, s.watchErr, false)
+		s.status.update(s.found, s.watchErr, s.podsErr, false)
 	}
+}
+
+// podsFault notes, from the pod watch's goroutine, the error that keeps
+// pods from being followed, or nil once they are again. Meanwhile the
+// interfaces keep the pods they had, and new ones count as the node's.
+func (s *xdpScraper) podsFault(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.started || s.stopping.Load() {
+		return
+	}
+	switch {
+	case err != nil:
+		err = fmt.Errorf("following which pod each interface belongs to: %w", err)
+		if s.podsErr == nil {
+			s.logger.Warn("pods are not followed: interfaces keep the pods they had, new ones count as the node's, until it works again",
+				zap.Error(err))
+		}
+	case s.podsErr != nil:
+		s.logger.Info("following which pod each interface belongs to again")
+	}
+	s.podsErr = err
+	s.status.update(s.found, s.watchErr, s.podsErr, false)
 }
 
 // renewWatch subscribes again after the subscription ended by itself, and

@@ -11,7 +11,7 @@ import (
 
 // statusReporter reports the receiver's status: recoverable while an
 // exactly named interface is absent, an attach or read failed, or link
-// changes are not followed; OK once every configured interface is counted
+// changes or pods are not followed; OK once every configured interface is counted
 // again. Every event carries, as the attribute "interfaces", where each
 // interface is counted and why there, or what keeps it from being counted.
 //
@@ -25,7 +25,7 @@ type statusReporter struct {
 }
 
 // update reports if the faults changed, or, with hooks, if anything did.
-func (s *statusReporter) update(d *discovery, watchErr error, hooks bool) {
+func (s *statusReporter) update(d *discovery, watchErr, podsErr error, hooks bool) {
 	if s.host == nil {
 		return
 	}
@@ -34,6 +34,10 @@ func (s *statusReporter) update(d *discovery, watchErr error, hooks bool) {
 	if watchErr != nil {
 		fk.WriteString("watch;")
 		errs = append(errs, watchErr)
+	}
+	if podsErr != nil {
+		fk.WriteString("pods;")
+		errs = append(errs, podsErr)
 	}
 	for _, name := range d.sortedNames() {
 		if ifc := d.ifaces[name]; ifc.err != nil {

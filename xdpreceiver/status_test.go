@@ -61,7 +61,7 @@ func TestDescribe(t *testing.T) {
 // change of hooks alone only when the caller asks (at a collection), and
 // nothing twice. Every report describes every interface.
 func TestStatusUpdate(t *testing.T) {
-	(&statusReporter{}).update(statusRegistry(&iface{name: "eth0"}), errors.New("no host"), true) // no host: nothing to report to
+	(&statusReporter{}).update(statusRegistry(&iface{name: "eth0"}), errors.New("no host"), nil, true) // no host: nothing to report to
 
 	host := newStatusHost()
 	s := statusReporter{host: host}
@@ -76,44 +76,53 @@ func TestStatusUpdate(t *testing.T) {
 		return v.Map().AsRaw()
 	}
 
-	s.update(r, nil, false)
+	s.update(r, nil, nil, false)
 	assert.Zero(t, host.reports(), "no fault, and hooks not asked for")
-	s.update(r, nil, true)
+	s.update(r, nil, nil, true)
 	require.Equal(t, 1, host.reports())
 	assert.Equal(t, componentstatus.StatusOK, host.last().Status())
 	assert.Equal(t, map[string]any{"eth0": "receive: tcx (virtual interface (veth))", "eth1": "pending"}, described())
-	s.update(r, nil, true)
+	s.update(r, nil, nil, true)
 	assert.Equal(t, 1, host.reports(), "nothing changed")
 
 	errAttach := errors.New(`attaching to "eth1": fake`)
 	eth1.state, eth1.err, eth1.fault = stateFaulted, errAttach, faultAttach
-	s.update(r, nil, false)
+	s.update(r, nil, nil, false)
 	require.Equal(t, 2, host.reports(), "a new fault is reported at once")
 	assert.Equal(t, componentstatus.StatusRecoverableError, host.last().Status())
 	assert.ErrorIs(t, host.last().Err(), errAttach)
 	assert.Equal(t, "faulted: attach", described()["eth1"])
 
 	eth1.err = errors.New(`attaching to "eth1": fake, worded otherwise`)
-	s.update(r, nil, true)
+	s.update(r, nil, nil, true)
 	assert.Equal(t, 2, host.reports(), "the same kind of fault, in other words, is the same fault")
 
 	att.placed = append(att.placed, hookOf(bpf.Transmit, bpf.HookTCX, "transmit is counted at TC egress"))
-	s.update(r, nil, false)
+	s.update(r, nil, nil, false)
 	assert.Equal(t, 2, host.reports(), "hooks alone wait for a collection")
-	s.update(r, nil, true)
+	s.update(r, nil, nil, true)
 	require.Equal(t, 3, host.reports())
 	assert.Equal(t, componentstatus.StatusRecoverableError, host.last().Status(), "the fault is still there")
 	assert.Equal(t, "receive: tcx (virtual interface (veth)), transmit: tcx (transmit is counted at TC egress)", described()["eth0"])
 
 	errWatch := errors.New("fake: the subscription ended")
-	s.update(r, errWatch, false)
+	s.update(r, errWatch, nil, false)
 	require.Equal(t, 4, host.reports())
 	assert.ErrorIs(t, host.last().Err(), errWatch)
 	assert.ErrorIs(t, host.last().Err(), eth1.err, "every fault, joined")
 
 	eth1.state, eth1.err, eth1.fault = stateAttached, nil, faultNone
-	s.update(r, nil, false)
+	s.update(r, nil, nil, false)
 	require.Equal(t, 5, host.reports())
 	assert.Equal(t, componentstatus.StatusOK, host.last().Status())
 	assert.NoError(t, host.last().Err())
+
+	errPods := errors.New("fake: pods are not followed")
+	s.update(r, nil, errPods, false)
+	require.Equal(t, 6, host.reports(), "pods not followed is a fault")
+	assert.Equal(t, componentstatus.StatusRecoverableError, host.last().Status())
+	assert.ErrorIs(t, host.last().Err(), errPods)
+	s.update(r, nil, nil, false)
+	require.Equal(t, 7, host.reports())
+	assert.Equal(t, componentstatus.StatusOK, host.last().Status())
 }

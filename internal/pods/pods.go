@@ -18,7 +18,9 @@ import (
 
 // Watch sends the initial state and then every change to events until done
 // is closed; it returns once it is subscribed and the initial listing is
-// sent (or fails). onErr gets errors after that (a subscription that ends).
+// sent (or fails). After that, a subscription that fails is replaced, and
+// onErr hears of it: the error when changes stop being followed, then nil
+// once they are again (after a listing that brings events up to date).
 func Watch(events chan<- Event, done <-chan struct{}, onErr func(error)) error {
 	return watchAt(options{ns: netns.None(), bufferSize: bufferSize}, events, done, onErr)
 }
@@ -166,18 +168,22 @@ func (w *watcher) list() error {
 // dump takes one listing. A dump that changes interrupt (NLM_F_DUMP_INTR)
 // may be incomplete or inconsistent: it is never used.
 func (w *watcher) dump() ([]netlink.Link, []netlink.Route, []netlink.Neigh, error) {
-	lks, err := w.h.LinkList()
+	return dumpWith(w.h)
+}
+
+func dumpWith(h *netlink.Handle) ([]netlink.Link, []netlink.Route, []netlink.Neigh, error) {
+	lks, err := h.LinkList()
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	// Table unspecified with the table filter: every table, not only main.
-	routes, err := w.h.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+	routes, err := h.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	var neighs []netlink.Neigh
 	for _, family := range []int{unix.AF_INET, unix.AF_INET6, unix.AF_BRIDGE} {
-		ns, err := w.h.NeighList(0, family)
+		ns, err := h.NeighList(0, family)
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -293,12 +299,14 @@ func (w *watcher) stopped() bool {
 }
 
 // renew replaces the subscription and lists again, until that works or
-// done closes; it tells whether to go on.
+// done closes; it tells whether to go on. It follows an error reported to
+// onErr, and reports nil when it worked.
 func (w *watcher) renew() bool {
 	w.sock.Close()
 	for !w.stopped() {
 		err := w.start()
 		if err == nil {
+			w.onErr(nil)
 			return true
 		}
 		if errors.Is(err, errDone) {

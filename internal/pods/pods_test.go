@@ -109,6 +109,9 @@ func (n *node) veth(t testing.TB, addrs ...string) (int, *xdptest.Namespace) {
 		}
 		var addr *netlink.Addr
 		if addr, err = netlink.ParseAddr(a); err == nil {
+			// Usable at once: a tentative address is no source, and
+			// its neighbors would be learned only once DAD ends.
+			addr.Flags = unix.IFA_F_NODAD
 			err = ph.AddrAdd(eth0, addr)
 		}
 	}
@@ -396,6 +399,7 @@ func TestBridgeDualStack(t *testing.T) {
 	}
 	for _, a := range []string{"198.18.2.1/24", "fd00:18::1/64"} {
 		addr, _ := netlink.ParseAddr(a)
+		addr.Flags = unix.IFA_F_NODAD // as the pod's: usable at once
 		if err := n.h.AddrAdd(br, addr); err != nil {
 			t.Fatal(err)
 		}
@@ -455,6 +459,56 @@ func TestOverflow(t *testing.T) {
 		t.Fatal("no overflow: the test did not test what it means to")
 	}
 	t.Logf("%d overflows", overflows.Load())
+}
+
+// TestRenewAfterFailedListing: a listing after an overflow that fails
+// (the dump, here a test's, returns an error) is reported, the
+// subscription is replaced, and nil is reported once changes are followed
+// again; the answer ends up whole.
+func TestRenewAfterFailedListing(t *testing.T) {
+	n := newNode(t)
+	n.events = make(chan Event)
+	errFake := errors.New("fake: dump failed")
+	var (
+		fail      atomic.Bool
+		overflows atomic.Int32
+		mu        sync.Mutex
+		reported  []error
+	)
+	dump := func() ([]netlink.Link, []netlink.Route, []netlink.Neigh, error) {
+		if fail.CompareAndSwap(true, false) {
+			return nil, nil, nil, errFake
+		}
+		return dumpWith(n.h)
+	}
+	o := options{ns: n.ns.Fd(), bufferSize: 1, dump: dump, overflowed: func() { overflows.Add(1) }}
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done) })
+	onErr := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		reported = append(reported, err)
+	}
+	pod, _ := n.veth(t) // of no pod yet: the initial listing sends nothing
+	if err := watchAt(o, n.events, done, onErr); err != nil {
+		t.Fatalf("watch: %v", err)
+	}
+	fail.Store(true)
+	var want []string
+	for i := range 100 {
+		ip := fmt.Sprintf("198.18.6.%d", i)
+		n.route(t, pod, ip)
+		want = append(want, ip)
+	}
+	n.expect(t, pod, want...)
+	if overflows.Load() == 0 || fail.Load() {
+		t.Fatalf("%d overflows, failing listing not reached: the test did not test what it means to", overflows.Load())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(reported) != 2 || !errors.Is(reported[0], errFake) || reported[1] != nil {
+		t.Fatalf("reported %v; want the failed listing, then nil", reported)
+	}
 }
 
 // TestListRetriesInterruptedDumps: a dump that comes back interrupted
