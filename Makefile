@@ -359,9 +359,13 @@ $(BENCHSTAT):
 #    each way, counted/uncounted per attach mode;
 #  - scale: start, time to all attached, stop, a scrape and the counters'
 #    kernel memory at 1, 16, 128 and 512 veths, TCX beside clsact;
-#  - a read of the counters, and a scrape beside what pdata alone costs.
+#  - a read of the counters, and a scrape beside what pdata alone costs;
+#  - pods at 500 veths: a scrape of interfaces that each belong to a pod
+#    beside one of interfaces of no pod, as a ratio of CPU time; start with
+#    pods attributed beside start without, and from a pod's route added to
+#    its attribution, against the real kernel.
 .PHONY: bench
-bench: $(BENCHSTAT) ## Benchmark per packet, the observer effect, attach and scrape at scale, and the scrape's pdata (needs root)
+bench: $(BENCHSTAT) ## Benchmark per packet, the observer effect, attach and scrape at scale, the scrape's pdata, and pods at 500 veths (needs root)
 	@mkdir -p $(CACHE)
 	set -o pipefail; $(GO) test -run='^$$' -bench=PerPacket -benchtime=10000000x -count=8 ./bpf | tee $(CACHE)/bench-packet.txt
 	$(BENCHSTAT) -col /prog $(CACHE)/bench-packet.txt
@@ -371,6 +375,10 @@ bench: $(BENCHSTAT) ## Benchmark per packet, the observer effect, attach and scr
 	$(BENCHSTAT) -col /hook $(CACHE)/bench-scale.txt
 	set -o pipefail; $(GO) test -run='^$$' -bench='^Benchmark(Read|Scrape|PdataFloor)$$' -benchmem -count=6 ./bpf ./xdpreceiver | tee $(CACHE)/bench-read.txt
 	$(BENCHSTAT) $(CACHE)/bench-read.txt
+	set -o pipefail; $(GO) test -run='^$$' -bench='^BenchmarkScrapePods$$' -benchtime=20x -benchmem -count=10 ./xdpreceiver | tee $(CACHE)/bench-pods.txt
+	$(BENCHSTAT) $(CACHE)/bench-pods.txt
+	set -o pipefail; $(GO) test -run='^$$' -bench='^BenchmarkKernelPods$$' -benchtime=200x -count=3 -timeout=30m ./xdpreceiver | tee $(CACHE)/bench-pods-kernel.txt
+	$(BENCHSTAT) $(CACHE)/bench-pods-kernel.txt
 
 GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT := $(CACHE)/bin/golangci-lint-$(GOLANGCI_LINT_VERSION)/golangci-lint

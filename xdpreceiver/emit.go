@@ -32,16 +32,45 @@ type emitter struct {
 	// The metrics of md's node resource, and whether they are enabled.
 	packets, bytes, programCount  pmetric.NumberDataPointSlice
 	packetsOn, bytesOn, programOn bool
-	// pods are the metrics of md's pod resources, by pod IP, made as the
-	// collection's first point of each pod comes; rb makes their resources.
-	pods map[string]metricSlices
-	rb   *metadata.ResourceBuilder
-	// podSizes are how many points each pod's metrics had in the previous
-	// collection, by pod IP, to make room for at once, as for the node's.
-	podSizes map[string][3]int
+	// pods are the pods' resources, by pod IP: of every pod with points in
+	// this collection or the previous one. Each is kept from one
+	// collection to the next, so that a scrape makes a pod's resource
+	// only as pdata needs, from parts made once (podResource).
+	pods map[string]*podResource
+	// collection numbers the collections, from 1: podResource.made.
+	collection uint64
+	// podTemplates are what a pod's resource copies its metrics from: the
+	// template's resource metrics without a resource, with only the
+	// counters (xdp.packets and xdp.bytes, as enabled) or only
+	// xdp.program.count, by podTemplate's index. A receiver's source
+	// emits either, never both; and a pod's resource made with metrics
+	// that get no points would be made for take to remove.
+	podTemplates [2]pmetric.ResourceMetrics
+	rb           *metadata.ResourceBuilder // makes the pods' resources
 	// The groups the enabled metrics report classes in.
 	packetGroups, byteGroups *classGroups
 }
+
+// podResource is a pod's resource: what each collection's is made of,
+// and the metrics of this collection's.
+type podResource struct {
+	// resource is k8s.pod.ip, made once, for each collection to copy: the
+	// pdata handed on belongs to the pipeline, which may change it
+	// (k8sattributes adds to it), so that every collection needs a copy.
+	resource pcommon.Resource
+	// made is the collection that made metrics; 0 for none yet.
+	made    uint64
+	metrics metricSlices
+	// sizes are how many points the metrics had in the collection before
+	// made: room to make at once.
+	sizes [3]int
+}
+
+// Indices of emitter.podTemplates.
+const (
+	podCounters = iota
+	podPrograms
+)
 
 // metricSlices are the metrics of one resource.
 type metricSlices struct {
@@ -81,7 +110,7 @@ func newEmitter(cfg metadata.MetricsBuilderConfig, set receiver.Settings) *emitt
 		metadata.AttributeNetworkTypeIpv4, metadata.AttributeNetworkTransportTCP)
 	mb.RecordXdpProgramCountDataPoint(ts, 0, "", "")
 	e := &emitter{template: mb.Emit(), packets: pmetric.NewNumberDataPointSlice(), bytes: pmetric.NewNumberDataPointSlice(),
-		programCount: pmetric.NewNumberDataPointSlice(), pods: map[string]metricSlices{}, podSizes: map[string][3]int{},
+		programCount: pmetric.NewNumberDataPointSlice(), pods: map[string]*podResource{},
 		rb: metadata.NewResourceBuilder(cfg.ResourceAttributes)}
 	if e.template.ResourceMetrics().Len() == 0 {
 		// Every metric disabled: a resource without metrics, which pods'
@@ -91,6 +120,17 @@ func newEmitter(cfg metadata.MetricsBuilderConfig, set receiver.Settings) *emitt
 	forEachMetric(e.template, func(m pmetric.Metric) {
 		m.Sum().DataPoints().RemoveIf(func(pmetric.NumberDataPoint) bool { return true })
 	})
+	for i := range e.podTemplates {
+		rm := pmetric.NewResourceMetrics()
+		e.template.ResourceMetrics().At(0).CopyTo(rm)
+		pcommon.NewResource().CopyTo(rm.Resource()) // each pod's own replaces it
+		programs := i == podPrograms
+		sms := rm.ScopeMetrics()
+		for j := 0; j < sms.Len(); j++ {
+			sms.At(j).Metrics().RemoveIf(func(m pmetric.Metric) bool { return (m.Name() == metricProgramCount) != programs })
+		}
+		e.podTemplates[i] = rm
+	}
 	p, b := cfg.Metrics.XdpPackets, cfg.Metrics.XdpBytes
 	e.packetsOn, e.bytesOn, e.programOn = p.Enabled, b.Enabled, cfg.Metrics.XdpProgramCount.Enabled
 	e.packetGroups = newClassGroups(slices.Contains(p.EnabledAttributes, metadata.XdpPacketsMetricAttributeKeyNetworkType),
@@ -122,13 +162,29 @@ func (e *emitter) begin() {
 	e.md = pmetric.NewMetrics()
 	e.template.CopyTo(e.md)
 	e.points = 0
-	clear(e.podSizes)
-	for pod, s := range e.pods {
-		e.podSizes[pod] = [3]int{s.packets.Len(), s.bytes.Len(), s.programCount.Len()}
+	// Pods without points in the collection just taken are forgotten: a
+	// pod that comes back makes its resource anew.
+	pods := 0
+	for ip, p := range e.pods {
+		if p.made != e.collection {
+			delete(e.pods, ip)
+			continue
+		}
+		p.sizes = [3]int{pointsOf(p.metrics.packets), pointsOf(p.metrics.bytes), pointsOf(p.metrics.programCount)}
+		pods++
 	}
-	clear(e.pods)
+	e.collection++
+	e.md.ResourceMetrics().EnsureCapacity(1 + pods)
 	node := findSlices(e.md.ResourceMetrics().At(0), sizes)
 	e.packets, e.bytes, e.programCount = node.packets, node.bytes, node.programCount
+}
+
+// pointsOf is how many points dps holds; 0 for none made, the zero value.
+func pointsOf(dps pmetric.NumberDataPointSlice) int {
+	if dps == (pmetric.NumberDataPointSlice{}) {
+		return 0
+	}
+	return dps.Len()
 }
 
 // findSlices finds the metrics of rm, and gives each room for sizes says.
@@ -159,24 +215,50 @@ func findSlices(rm pmetric.ResourceMetrics, sizes map[string]int) metricSlices {
 // of returns the metrics of pod's resource, or the node's for "". A pod's
 // resource is the template's, with k8s.pod.ip: a resource of its own per
 // pod, so that k8sattributes adds the pod's attributes to its points only.
-func (e *emitter) of(pod string) metricSlices {
+// It holds the counters or xdp.program.count, as programs says: the
+// metrics the caller has points of.
+func (e *emitter) of(pod string, programs bool) metricSlices {
 	if pod == "" {
 		return metricSlices{packets: e.packets, bytes: e.bytes, programCount: e.programCount}
 	}
-	if s, ok := e.pods[pod]; ok {
-		return s
+	p := e.pods[pod]
+	if p == nil {
+		e.rb.SetK8sPodIP(pod)
+		p = &podResource{resource: e.rb.Emit()}
+		e.pods[pod] = p
+	}
+	if p.made == e.collection {
+		return p.metrics
 	}
 	rm := e.md.ResourceMetrics().AppendEmpty()
-	e.template.ResourceMetrics().At(0).CopyTo(rm)
-	e.rb.SetK8sPodIP(pod)
-	e.rb.Emit().MoveTo(rm.Resource())
-	n := e.podSizes[pod]
-	s := findSlices(rm, nil)
-	s.packets.EnsureCapacity(n[0])
-	s.bytes.EnsureCapacity(n[1])
-	s.programCount.EnsureCapacity(n[2])
-	e.pods[pod] = s
-	return s
+	t := podCounters
+	if programs {
+		t = podPrograms
+	}
+	e.podTemplates[t].CopyTo(rm)
+	p.resource.CopyTo(rm.Resource())
+	p.metrics = metricSlices{}
+	sms := rm.ScopeMetrics()
+	for i := 0; i < sms.Len(); i++ {
+		ms := sms.At(i).Metrics()
+		for j := 0; j < ms.Len(); j++ {
+			m := ms.At(j)
+			dps := m.Sum().DataPoints()
+			switch m.Name() {
+			case metricPackets:
+				dps.EnsureCapacity(p.sizes[0])
+				p.metrics.packets = dps
+			case metricBytes:
+				dps.EnsureCapacity(p.sizes[1])
+				p.metrics.bytes = dps
+			case metricProgramCount:
+				dps.EnsureCapacity(p.sizes[2])
+				p.metrics.programCount = dps
+			}
+		}
+	}
+	p.made = e.collection
+	return p.metrics
 }
 
 // point appends a point to dps, and returns its attributes, with room for
@@ -209,10 +291,10 @@ func (e *emitter) counter(dps pmetric.NumberDataPointSlice, start, now pcommon.T
 // both, whose classes group as g does, to o's resource, in o's view of
 // direction.
 func (e *emitter) counters(o owner, now pcommon.Timestamp, points []counterPoint, g *classGroups, packets, bytes bool) {
-	if len(points) == 0 {
+	if len(points) == 0 || !packets && !bytes {
 		return // no resource of a pod without points
 	}
-	dirs, dst := &directionAttrs, e.of(o.pod)
+	dirs, dst := &directionAttrs, e.of(o.pod, false)
 	if o.pod != "" {
 		dirs = &podDirectionAttrs
 	}
@@ -247,7 +329,7 @@ func (e *emitter) programs(o owner, now pcommon.Timestamp, points []keyedPoint, 
 	if !e.programOn || len(points) == 0 {
 		return
 	}
-	dps := e.of(o.pod).programCount
+	dps := e.of(o.pod, true).programCount
 	for _, p := range points {
 		e.programTo(dps, p.start, now, p.value, o.iface, keyName(names, p.key))
 	}

@@ -1,6 +1,7 @@
 package xdpreceiver
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -220,6 +221,55 @@ func TestEmitterReusesCapacity(t *testing.T) {
 	const n = 64
 	a1, a2, a4 := allocs(n), allocs(2*n), allocs(4*n)
 	assert.Equal(t, 2*(a2-a1), a4-a2, "allocations of collections of %d, %d and %d points: %v, %v, %v", n, 2*n, 4*n, a1, a2, a4)
+}
+
+// TestEmitterPodResources: each collection's resource of a pod is its own
+// pdata, though made from parts the emitter keeps: the pipeline, which
+// owns a collection once taken, may add to a pod's resource (as
+// k8sattributes does) without it showing in the next collection's. The
+// emitter keeps the parts of the pods of the previous collection only: on
+// a node whose pods come and go, they do not pile up.
+func TestEmitterPodResources(t *testing.T) {
+	e := newDefaultEmitter(nil)
+	points := []counterPoint{{dir: bpf.Receive, group: e.packetGroups.of[ipv4TCP.Index()], start: 1, packets: 1, bytes: 100}}
+	collect := func(pods ...string) pmetric.Metrics {
+		for _, pod := range pods {
+			e.counters(owner{iface: "veth" + pod, pod: pod}, 2, points, e.packetGroups, true, true)
+		}
+		return e.take()
+	}
+	podAttrs := func(md pmetric.Metrics) map[string]map[string]any {
+		got := map[string]map[string]any{}
+		for i := range md.ResourceMetrics().Len() {
+			rm := md.ResourceMetrics().At(i)
+			ip, ok := rm.Resource().Attributes().Get("k8s.pod.ip")
+			require.True(t, ok, "a resource without k8s.pod.ip")
+			got[ip.Str()] = rm.Resource().Attributes().AsRaw()
+			ms := rm.ScopeMetrics().At(0).Metrics()
+			var names []string
+			for j := range ms.Len() {
+				names = append(names, ms.At(j).Name())
+			}
+			assert.ElementsMatch(t, []string{metricPackets, metricBytes}, names, "pod %s", ip.Str())
+		}
+		return got
+	}
+
+	first := collect("198.18.0.1", "198.18.0.2")
+	first.ResourceMetrics().At(0).Resource().Attributes().PutStr("k8s.pod.name", "web-0") // the pipeline's
+	second := collect("198.18.0.1", "198.18.0.2")
+	assert.Equal(t, map[string]map[string]any{
+		"198.18.0.1": {"k8s.pod.ip": "198.18.0.1"},
+		"198.18.0.2": {"k8s.pod.ip": "198.18.0.2"},
+	}, podAttrs(second), "the pipeline's change to the previous collection")
+	assert.Equal(t, 4, second.DataPointCount())
+
+	for i := range 10 {
+		collect(fmt.Sprintf("198.18.1.%d", i))
+	}
+	assert.Len(t, e.pods, 1, "the pods the emitter keeps, after ten collections of a pod each")
+	third := collect("198.18.0.1")
+	assert.Equal(t, map[string]map[string]any{"198.18.0.1": {"k8s.pod.ip": "198.18.0.1"}}, podAttrs(third), "a pod that came back")
 }
 
 // TestClassAttributes ties bpf's classes to metadata.yaml's enums.
