@@ -46,6 +46,36 @@ const enum transport *unused_transport __attribute__((unused));
 const enum direction *unused_direction __attribute__((unused));
 const enum slot_layout *unused_slot_layout __attribute__((unused));
 
+#ifdef BENCH_LEARN
+/*
+ * The design alternative that make bench measures beside tc_count_rx
+ * (issue 17; bpf/internal/baseline compiles it): learning a pod's address
+ * from the packets the pod sends, which the host end of its veth receives,
+ * for CNIs that leave no route or bridge entry of the pod in the host.
+ * Each slot's value, per CPU, holds beside its counters the last source
+ * address of each IP version that can be a pod's own (learnable_ipv4,
+ * learnable_ipv6, parse.h), as the packet carries it, written only when it
+ * changes; user space would read it with the counters. Zero: none seen on
+ * this CPU.
+ */
+struct learned_source {
+	__be32 ipv4;
+	__u32 unused;
+	__u64 ipv6[2];
+};
+
+struct learning_slot {
+	struct slot_counters counters; /* first: count() takes it for one */
+	struct learned_source source;
+};
+
+#define LEARN 1
+#define SLOT_VALUE struct learning_slot
+#else
+#define LEARN 0
+#define SLOT_VALUE struct slot_counters
+#endif
+
 /*
  * Per-CPU, so the hot path needs no atomics; indexed by slot and class, so
  * no hashing. The loader sets max_entries to the receiver's capacity plus
@@ -55,7 +85,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct slot_counters);
+	__type(value, SLOT_VALUE);
 } counters SEC(".maps");
 
 /*
@@ -123,7 +153,12 @@ static __always_inline __u32 class_of(struct class_info ci)
 	return (ci.net * TRANSPORT_COUNT + ci.transport + unknown_zero) & 0x1f;
 }
 
-static __always_inline void count(__u32 slot, enum direction dir, __u32 class, __u64 packets, __u64 bytes)
+/*
+ * Counts in the slot's counters and, when src is not NULL (only with
+ * BENCH_LEARN), learns the source addresses the parse left in it.
+ */
+static __always_inline void count(__u32 slot, enum direction dir, __u32 class, __u64 packets, __u64 bytes,
+				  const struct cursor *src)
 {
 	struct slot_counters *s;
 	struct counter *c;
@@ -136,6 +171,19 @@ static __always_inline void count(__u32 slot, enum direction dir, __u32 class, _
 	c = &s->dir[dir][class];
 	c->packets += packets;
 	c->bytes += bytes;
+#ifdef BENCH_LEARN
+	if (src) {
+		/* Written only on a change: a pod keeps its address. */
+		struct learned_source *l = &((struct learning_slot *)s)->source;
+
+		if (src->src4 && l->ipv4 != src->src4)
+			l->ipv4 = src->src4;
+		if ((src->src6[0] || src->src6[1]) && (l->ipv6[0] != src->src6[0] || l->ipv6[1] != src->src6[1])) {
+			l->ipv6[0] = src->src6[0];
+			l->ipv6[1] = src->src6[1];
+		}
+	}
+#endif
 }
 
 static __always_inline int xdp_count_frame(struct xdp_md *ctx, enum hook hook, enum link link, __u32 len)
@@ -149,7 +197,7 @@ static __always_inline int xdp_count_frame(struct xdp_md *ctx, enum hook hook, e
 	};
 	__u32 class = class_of(classify(&c, link));
 
-	count(slot_of(ctx->ingress_ifindex), DIRECTION_RECEIVE, class, 1, len);
+	count(slot_of(ctx->ingress_ifindex), DIRECTION_RECEIVE, class, 1, len, 0);
 	return XDP_PASS;
 }
 
@@ -345,6 +393,8 @@ static __always_inline int tc_count(struct __sk_buff *skb, enum direction dir, e
 		.pos = (void *)(long)skb->data,
 		.end = (void *)(long)skb->data_end,
 		.len = skb->len,
+		/* What the host end of a pod's veth receives, the pod sent. */
+		.learn = LEARN && dir == DIRECTION_RECEIVE,
 	};
 	struct class_info ci = classify(&c, link);
 	__u32 tag, class, l4, proto;
@@ -376,7 +426,7 @@ static __always_inline int tc_count(struct __sk_buff *skb, enum direction dir, e
 		else
 			segs = 1;
 	}
-	count(slot_of(skb->ifindex), dir, class, segs, bytes);
+	count(slot_of(skb->ifindex), dir, class, segs, bytes, c.learn ? &c : 0);
 	return TC_ACT_UNSPEC;
 }
 

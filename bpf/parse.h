@@ -113,6 +113,17 @@ struct cursor {
 	 * Tunnelled GSO packets are told by it (counter.c).
 	 */
 	__u32 proto;
+	/*
+	 * Only for the variant that learns a pod's address from its traffic,
+	 * which make bench measures (counter.c, BENCH_LEARN): learn is a
+	 * literal, 0 in the counter, so that the compiler drops every read of
+	 * the source address. With learn set, src4 and src6 hold the source
+	 * address of an IPv4 or IPv6 packet whose header is whole, as the
+	 * packet carries it, or 0 when the address cannot be a pod's own.
+	 */
+	__u32 learn;
+	__be32 src4;
+	__u64 src6[2];
 };
 
 /* What a frame is counted as. */
@@ -233,6 +244,31 @@ static __always_inline __u32 transport_of(__u8 proto, int is_ipv6)
 }
 
 /*
+ * Whether an IPv4 source address (network order) can be the address of the
+ * pod that sent the packet: not 0.0.0.0/8 (a DHCP client has none yet),
+ * loopback, link-local (169.254/16), multicast or reserved (224/3, the
+ * broadcast address with them).
+ */
+static __always_inline int learnable_ipv4(__be32 saddr)
+{
+	__u32 a = bpf_ntohl(saddr), o = a >> 24;
+
+	return o != 0 && o != 127 && o < 224 && a >> 16 != 0xa9fe;
+}
+
+/*
+ * The same for IPv6, by the address's first byte: not ::/8 (the
+ * unspecified address of duplicate address detection, loopback, IPv4
+ * mapped), fe00::/8 (link-local, which comes first, before the pod has its
+ * address, and site-local) or multicast (ff00::/8). Unique local addresses
+ * (fc00::/7), which pods often have, are learnt.
+ */
+static __always_inline int learnable_ipv6(__u8 first)
+{
+	return first != 0 && first < 0xfe;
+}
+
+/*
  * The transport of an IPv4 packet is its protocol field, trusted only once
  * the whole header, options included (ihl), is inside the frame. Every
  * fragment carries the field, so a fragmented UDP datagram is UDP in every
@@ -252,6 +288,8 @@ static __always_inline __u32 parse_ipv4(struct cursor *c)
 		return TRANSPORT_NONE;
 	c->off += iph->ihl * 4;
 	c->proto = iph->protocol;
+	if (c->learn && learnable_ipv4(iph->saddr))
+		c->src4 = iph->saddr;
 	return transport_of(iph->protocol, 0);
 }
 
@@ -459,6 +497,9 @@ static __always_inline __u32 parse_ipv6(struct cursor *c)
 		return TRANSPORT_NONE;
 	nexthdr = ip6h->nexthdr;
 	c->off += sizeof(*ip6h);
+	if (c->learn && learnable_ipv6(ip6h->saddr.in6_u.u6_addr8[0])) {
+		__builtin_memcpy(c->src6, &ip6h->saddr, sizeof(c->src6));
+	}
 	pos = ip6h + 1;
 
 #pragma unroll
