@@ -51,28 +51,17 @@ const enum slot_layout *unused_slot_layout __attribute__((unused));
  * The design alternative that make bench measures beside tc_count_rx
  * (issue 17; bpf/internal/baseline compiles it): learning a pod's address
  * from the packets the pod sends, which the host end of its veth receives,
- * for CNIs that leave no route or bridge entry of the pod in the host.
- * Each slot's value, per CPU, holds beside its counters the last source
- * address of each IP version that can be a pod's own (learnable_ipv4,
- * learnable_ipv6, parse.h), as the packet carries it, written only when it
- * changes; user space would read it with the counters. Zero: none seen on
- * this CPU.
+ * for CNIs that leave the host no route or bridge entry of the pod. Each
+ * slot's value, per CPU, holds beside its counters the last source address
+ * of each IP version that can be a pod's own (learn_ipv4, learn_ipv6,
+ * parse.h), for user space to read with the counters.
  */
-struct learned_source {
-	__be32 ipv4;
-	__u32 unused;
-	__u64 ipv6[2];
-};
-
 struct learning_slot {
-	struct slot_counters counters; /* first: count() takes it for one */
+	struct slot_counters counters; /* first: count_in() takes it for one */
 	struct learned_source source;
 };
-
-#define LEARN 1
 #define SLOT_VALUE struct learning_slot
 #else
-#define LEARN 0
 #define SLOT_VALUE struct slot_counters
 #endif
 
@@ -153,37 +142,24 @@ static __always_inline __u32 class_of(struct class_info ci)
 	return (ci.net * TRANSPORT_COUNT + ci.transport + unknown_zero) & 0x1f;
 }
 
-/*
- * Counts in the slot's counters and, when src is not NULL (only with
- * BENCH_LEARN), learns the source addresses the parse left in it.
- */
-static __always_inline void count(__u32 slot, enum direction dir, __u32 class, __u64 packets, __u64 bytes,
-				  const struct cursor *src)
+/* Counts in s, the slot's counters on this CPU. */
+static __always_inline void count_in(struct slot_counters *s, enum direction dir, __u32 class, __u64 packets,
+				     __u64 bytes)
 {
-	struct slot_counters *s;
 	struct counter *c;
 
-	if (class >= CLASS_COUNT) /* unreachable: class_of() of enums' values */
-		return;
-	s = bpf_map_lookup_elem(&counters, &slot);
 	if (!s) /* unreachable: slots map only to slots below max_entries */
 		return;
 	c = &s->dir[dir][class];
 	c->packets += packets;
 	c->bytes += bytes;
-#ifdef BENCH_LEARN
-	if (src) {
-		/* Written only on a change: a pod keeps its address. */
-		struct learned_source *l = &((struct learning_slot *)s)->source;
+}
 
-		if (src->src4 && l->ipv4 != src->src4)
-			l->ipv4 = src->src4;
-		if ((src->src6[0] || src->src6[1]) && (l->ipv6[0] != src->src6[0] || l->ipv6[1] != src->src6[1])) {
-			l->ipv6[0] = src->src6[0];
-			l->ipv6[1] = src->src6[1];
-		}
-	}
-#endif
+static __always_inline void count(__u32 slot, enum direction dir, __u32 class, __u64 packets, __u64 bytes)
+{
+	if (class >= CLASS_COUNT) /* unreachable: class_of() of enums' values */
+		return;
+	count_in(bpf_map_lookup_elem(&counters, &slot), dir, class, packets, bytes);
 }
 
 static __always_inline int xdp_count_frame(struct xdp_md *ctx, enum hook hook, enum link link, __u32 len)
@@ -197,7 +173,7 @@ static __always_inline int xdp_count_frame(struct xdp_md *ctx, enum hook hook, e
 	};
 	__u32 class = class_of(classify(&c, link));
 
-	count(slot_of(ctx->ingress_ifindex), DIRECTION_RECEIVE, class, 1, len, 0);
+	count(slot_of(ctx->ingress_ifindex), DIRECTION_RECEIVE, class, 1, len);
 	return XDP_PASS;
 }
 
@@ -387,14 +363,24 @@ static __always_inline __u32 gso_header_len(struct __sk_buff *skb, __u32 transpo
 
 static __always_inline int tc_count(struct __sk_buff *skb, enum direction dir, enum link link)
 {
+#ifdef BENCH_LEARN
+	/*
+	 * The slot first, so that the parse learns the address where it
+	 * reads it, and carries nothing past the parse: what the host end of
+	 * a pod's veth receives, the pod sent.
+	 */
+	__u32 slot = slot_of(skb->ifindex);
+	struct learning_slot *s = bpf_map_lookup_elem(&counters, &slot);
+#endif
 	struct cursor c = {
 		.ctx = skb,
 		.hook = HOOK_TC,
 		.pos = (void *)(long)skb->data,
 		.end = (void *)(long)skb->data_end,
 		.len = skb->len,
-		/* What the host end of a pod's veth receives, the pod sent. */
-		.learn = LEARN && dir == DIRECTION_RECEIVE,
+#ifdef BENCH_LEARN
+		.learned = s && dir == DIRECTION_RECEIVE ? &s->source : 0,
+#endif
 	};
 	struct class_info ci = classify(&c, link);
 	__u32 tag, class, l4, proto;
@@ -426,7 +412,12 @@ static __always_inline int tc_count(struct __sk_buff *skb, enum direction dir, e
 		else
 			segs = 1;
 	}
-	count(slot_of(skb->ifindex), dir, class, segs, bytes, c.learn ? &c : 0);
+#ifdef BENCH_LEARN
+	if (class < CLASS_COUNT) /* always, as in count() */
+		count_in(&s->counters, dir, class, segs, bytes);
+#else
+	count(slot_of(skb->ifindex), dir, class, segs, bytes);
+#endif
 	return TC_ACT_UNSPEC;
 }
 
