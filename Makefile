@@ -368,6 +368,11 @@ bench: $(BENCHSTAT) ## Benchmark per packet, the observer effect, attach and scr
 	$(BENCHSTAT) -col /hook $(CACHE)/bench-scale.txt
 	set -o pipefail; $(GO) test -run='^$$' -bench='^Benchmark(Read|Scrape|PdataFloor)$$' -benchmem -count=6 ./bpf ./xdpreceiver | tee $(CACHE)/bench-read.txt
 	$(BENCHSTAT) $(CACHE)/bench-read.txt
+	@# Learning a pod's addresses from its traffic at TC ingress (issue 17), which
+	@# ships only if it costs a packet under 1 ns above tc: learned-sec/packet,
+	@# beside a control of tc against copies of itself (docs/performance.md).
+	set -o pipefail; $(GO) test -run='^$$' -bench=LearnCost -benchtime=500x -count=6 -timeout=30m ./bpf | tee $(CACHE)/bench-learn.txt
+	$(BENCHSTAT) $(CACHE)/bench-learn.txt
 
 GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT := $(CACHE)/bin/golangci-lint-$(GOLANGCI_LINT_VERSION)/golangci-lint
