@@ -112,7 +112,7 @@ func BenchmarkPerPacket(b *testing.B) {
 // BenchmarkPerPacket can:
 //
 //   - This machine's speed drifts by tens of percent within seconds (its
-//     neighbours): each iteration runs every program, on one CPU, over
+//     neighbors): each iteration runs every program, on one CPU, over
 //     learnPackets packets in one BPF_PROG_TEST_RUN, a few milliseconds
 //     each, one after the other, in an order that rotates, and the figures
 //     are the medians of the iterations' differences.
@@ -163,7 +163,7 @@ func BenchmarkLearnCost(b *testing.B) {
 			// from its last start when a signal restarted it.
 			perPacket := func(i int) float64 {
 				var start time.Time
-				o := &ebpf.RunOptions{Data: f.data, Repeat: learnPackets, Reset: func() { start = time.Now() }}
+				o := &ebpf.RunOptions{Data: f.data, Repeat: learnPackets, Reset: func() { start = time.Now() }} //nolint:staticcheck // timed from user space: a run restarted by a signal restarts the clock
 				start = time.Now()
 				if _, err := progs[i].Run(o); err != nil {
 					b.Fatal(err)
