@@ -379,6 +379,11 @@ bench: $(BENCHSTAT) ## Benchmark per packet, the observer effect, attach and scr
 	$(BENCHSTAT) $(CACHE)/bench-pods.txt
 	set -o pipefail; $(GO) test -run='^$$' -bench='^BenchmarkKernelPods$$' -benchtime=200x -count=3 -timeout=30m ./xdpreceiver | tee $(CACHE)/bench-pods-kernel.txt
 	$(BENCHSTAT) $(CACHE)/bench-pods-kernel.txt
+	@# Learning a pod's addresses from its traffic at TC ingress (issue 17), which
+	@# ships only if it costs a packet under 1 ns above tc: learned-sec/packet,
+	@# beside a control of tc against copies of itself (docs/performance.md).
+	set -o pipefail; $(GO) test -run='^$$' -bench=LearnCost -benchtime=500x -count=6 -timeout=30m ./bpf | tee $(CACHE)/bench-learn.txt
+	$(BENCHSTAT) $(CACHE)/bench-learn.txt
 
 GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT := $(CACHE)/bin/golangci-lint-$(GOLANGCI_LINT_VERSION)/golangci-lint

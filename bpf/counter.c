@@ -46,6 +46,25 @@ const enum transport *unused_transport __attribute__((unused));
 const enum direction *unused_direction __attribute__((unused));
 const enum slot_layout *unused_slot_layout __attribute__((unused));
 
+#ifdef BENCH_LEARN
+/*
+ * The design alternative that make bench measures beside tc_count_rx
+ * (issue 17; bpf/internal/baseline compiles it): learning a pod's address
+ * from the packets the pod sends, which the host end of its veth receives,
+ * for CNIs that leave the host no route or bridge entry of the pod. Each
+ * slot's value, per CPU, holds beside its counters the last source address
+ * of each IP version that can be a pod's own (learn_ipv4, learn_ipv6,
+ * parse.h), for user space to read with the counters.
+ */
+struct learning_slot {
+	struct slot_counters counters; /* first: count_in() takes it for one */
+	struct learned_source source;
+};
+#define SLOT_VALUE struct learning_slot
+#else
+#define SLOT_VALUE struct slot_counters
+#endif
+
 /*
  * Per-CPU, so the hot path needs no atomics; indexed by slot and class, so
  * no hashing. The loader sets max_entries to the receiver's capacity plus
@@ -55,7 +74,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct slot_counters);
+	__type(value, SLOT_VALUE);
 } counters SEC(".maps");
 
 /*
@@ -123,19 +142,24 @@ static __always_inline __u32 class_of(struct class_info ci)
 	return (ci.net * TRANSPORT_COUNT + ci.transport + unknown_zero) & 0x1f;
 }
 
-static __always_inline void count(__u32 slot, enum direction dir, __u32 class, __u64 packets, __u64 bytes)
+/* Counts in s, the slot's counters on this CPU. */
+static __always_inline void count_in(struct slot_counters *s, enum direction dir, __u32 class, __u64 packets,
+				     __u64 bytes)
 {
-	struct slot_counters *s;
 	struct counter *c;
 
-	if (class >= CLASS_COUNT) /* unreachable: class_of() of enums' values */
-		return;
-	s = bpf_map_lookup_elem(&counters, &slot);
 	if (!s) /* unreachable: slots map only to slots below max_entries */
 		return;
 	c = &s->dir[dir][class];
 	c->packets += packets;
 	c->bytes += bytes;
+}
+
+static __always_inline void count(__u32 slot, enum direction dir, __u32 class, __u64 packets, __u64 bytes)
+{
+	if (class >= CLASS_COUNT) /* unreachable: class_of() of enums' values */
+		return;
+	count_in(bpf_map_lookup_elem(&counters, &slot), dir, class, packets, bytes);
 }
 
 static __always_inline int xdp_count_frame(struct xdp_md *ctx, enum hook hook, enum link link, __u32 len)
@@ -339,12 +363,24 @@ static __always_inline __u32 gso_header_len(struct __sk_buff *skb, __u32 transpo
 
 static __always_inline int tc_count(struct __sk_buff *skb, enum direction dir, enum link link)
 {
+#ifdef BENCH_LEARN
+	/*
+	 * The slot first, so that the parse learns the address where it
+	 * reads it, and carries nothing past the parse: what the host end of
+	 * a pod's veth receives, the pod sent.
+	 */
+	__u32 slot = slot_of(skb->ifindex);
+	struct learning_slot *s = bpf_map_lookup_elem(&counters, &slot);
+#endif
 	struct cursor c = {
 		.ctx = skb,
 		.hook = HOOK_TC,
 		.pos = (void *)(long)skb->data,
 		.end = (void *)(long)skb->data_end,
 		.len = skb->len,
+#ifdef BENCH_LEARN
+		.learned = s && dir == DIRECTION_RECEIVE ? &s->source : 0,
+#endif
 	};
 	struct class_info ci = classify(&c, link);
 	__u32 tag, class, l4, proto;
@@ -376,7 +412,12 @@ static __always_inline int tc_count(struct __sk_buff *skb, enum direction dir, e
 		else
 			segs = 1;
 	}
+#ifdef BENCH_LEARN
+	if (class < CLASS_COUNT) /* always, as in count() */
+		count_in(&s->counters, dir, class, segs, bytes);
+#else
 	count(slot_of(skb->ifindex), dir, class, segs, bytes);
+#endif
 	return TC_ACT_UNSPEC;
 }
 

@@ -98,6 +98,17 @@ enum link {
 	LINK_IP,
 };
 
+/*
+ * The source addresses of the packets a pod sent, learnt by the variant of
+ * the counter that make bench measures (counter.c, BENCH_LEARN), as the
+ * packets carry them; zero: none yet.
+ */
+struct learned_source {
+	__be32 ipv4;
+	__u32 unused;
+	__u64 ipv6[2];
+};
+
 /* Where the parse is. pos and off name the same place. */
 struct cursor {
 	void *ctx;      /* the program's context: xdp_md or __sk_buff */
@@ -113,6 +124,12 @@ struct cursor {
 	 * Tunnelled GSO packets are told by it (counter.c).
 	 */
 	__u32 proto;
+	/*
+	 * Where the parse learns the packet's source address, or NULL: always
+	 * NULL (a literal) in the counter, so that the compiler drops every
+	 * read of the address (BENCH_LEARN, counter.c).
+	 */
+	struct learned_source *learned;
 };
 
 /* What a frame is counted as. */
@@ -233,6 +250,42 @@ static __always_inline __u32 transport_of(__u8 proto, int is_ipv6)
 }
 
 /*
+ * Learns the source address of an IPv4 packet (network order) when it can
+ * be the address of the pod that sent it: not 0.0.0.0/8 (a DHCP client has
+ * none yet), loopback, link-local (169.254/16), multicast or reserved
+ * (224/3, the broadcast address with them). It writes only a change: a
+ * pod keeps its address, and its line stays clean.
+ */
+static __always_inline void learn_ipv4(struct learned_source *l, __be32 saddr)
+{
+	__u32 a = bpf_ntohl(saddr), o = a >> 24;
+
+	if (l && o != 0 && o != 127 && o < 224 && a >> 16 != 0xa9fe && l->ipv4 != saddr)
+		l->ipv4 = saddr;
+}
+
+/*
+ * The same for IPv6, by the address's first byte: not ::/8 (the
+ * unspecified address of duplicate address detection, loopback, IPv4
+ * mapped), fe00::/8 (link-local, which a pod uses before it has its
+ * address, and site-local) or multicast (ff00::/8). Unique local addresses
+ * (fc00::/7), which pods often have, are learnt.
+ */
+static __always_inline void learn_ipv6(struct learned_source *l, struct ipv6hdr *ip6h)
+{
+	__u64 a, b;
+
+	if (!l || ip6h->saddr.in6_u.u6_addr8[0] == 0 || ip6h->saddr.in6_u.u6_addr8[0] >= 0xfe)
+		return;
+	__builtin_memcpy(&a, &ip6h->saddr.in6_u.u6_addr8[0], sizeof(a));
+	__builtin_memcpy(&b, &ip6h->saddr.in6_u.u6_addr8[8], sizeof(b));
+	if (l->ipv6[0] != a || l->ipv6[1] != b) {
+		l->ipv6[0] = a;
+		l->ipv6[1] = b;
+	}
+}
+
+/*
  * The transport of an IPv4 packet is its protocol field, trusted only once
  * the whole header, options included (ihl), is inside the frame. Every
  * fragment carries the field, so a fragmented UDP datagram is UDP in every
@@ -252,6 +305,7 @@ static __always_inline __u32 parse_ipv4(struct cursor *c)
 		return TRANSPORT_NONE;
 	c->off += iph->ihl * 4;
 	c->proto = iph->protocol;
+	learn_ipv4(c->learned, iph->saddr);
 	return transport_of(iph->protocol, 0);
 }
 
@@ -459,6 +513,7 @@ static __always_inline __u32 parse_ipv6(struct cursor *c)
 		return TRANSPORT_NONE;
 	nexthdr = ip6h->nexthdr;
 	c->off += sizeof(*ip6h);
+	learn_ipv6(c->learned, ip6h);
 	pos = ip6h + 1;
 
 #pragma unroll

@@ -17,6 +17,11 @@ import (
 // the design alternative make bench sets beside the slot index.
 //go:generate go tool bpf2go -tags linux slotconst ../../counter.c -- -I/usr/include/x86_64-linux-gnu -I/usr/include/aarch64-linux-gnu -Wall -Werror -DBENCH_SLOT=1
 
+// The counter that learns the source addresses of the packets a pod sends,
+// at TC ingress of its veth's host end: the design alternative make bench
+// sets beside tc_count_rx (learn.go).
+//go:generate go tool bpf2go -tags linux -type learning_slot learn ../../counter.c -- -I/usr/include/x86_64-linux-gnu -I/usr/include/aarch64-linux-gnu -Wall -Werror -DBENCH_LEARN
+
 // SlotConst is xdp_count with its slot a load-time constant, 1, loaded with
 // maps of its own, for BPF_PROG_TEST_RUN.
 func SlotConst() (*ebpf.Program, io.Closer, error) {
