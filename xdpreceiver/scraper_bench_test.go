@@ -121,7 +121,7 @@ func BenchmarkScrapePods(b *testing.B) {
 	const ifaces, block = 500, 5
 	want := ifaces * activeClasses * bpf.NumDirections * 2
 	scrapers := [2]*xdpScraper{podsScraper(b, ifaces, false), podsScraper(b, ifaces, true)}
-	var node, pods, ratios []float64
+	var nodeMS, podsMS, ratios []float64
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
@@ -133,13 +133,13 @@ func BenchmarkScrapePods(b *testing.B) {
 			}
 			cpu[k] += processCPU() - t0
 		}
-		node = append(node, float64(cpu[0].Nanoseconds())/(2*block*1e6))
-		pods = append(pods, float64(cpu[1].Nanoseconds())/(2*block*1e6))
+		nodeMS = append(nodeMS, float64(cpu[0].Nanoseconds())/(2*block*1e6))
+		podsMS = append(podsMS, float64(cpu[1].Nanoseconds())/(2*block*1e6))
 		ratios = append(ratios, float64(cpu[1])/float64(cpu[0]))
 	}
 	b.StopTimer()
-	b.ReportMetric(median(node), "node-cpu-ms")
-	b.ReportMetric(median(pods), "pods-cpu-ms")
+	b.ReportMetric(median(nodeMS), "node-cpu-ms")
+	b.ReportMetric(median(podsMS), "pods-cpu-ms")
 	b.ReportMetric(median(ratios), "pods/node")
 	for k, unit := range []string{"node-allocs", "pods-allocs"} {
 		b.ReportMetric(testing.AllocsPerRun(3, func() { scrapeWant(b, scrapers[k], want) }), unit)
