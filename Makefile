@@ -299,10 +299,41 @@ test: test-deps $(HELM) ## Run every test: go test ./... (privileged ones and e2
 	@# deploy/ is a module of its own (it needs the Kubernetes API types); its
 	@# chart tests run the helm pinned here.
 	set -o pipefail; cd deploy && HELM=$(HELM) $(GO) test $(TEST_FLAGS) -v ./... 2>&1 | tee -a $(TEST_LOG)
+	@$(MAKE) --no-print-directory test-kube
 	@$(MAKE) --no-print-directory fuzz
 	@if grep -q -- '--- SKIP' $(TEST_LOG); then \
 		echo "make test: skipped tests are failures here:" >&2; \
 		grep -- '--- SKIP' $(TEST_LOG) >&2; \
+		exit 1; \
+	fi
+
+# A real kube-apiserver and its etcd, built from the Go module proxy by
+# e2e/kube (a module of its own: it pins k8s.io/kubernetes and replaces its
+# staging modules); the first build takes about 10 minutes on 2 cores, later
+# ones seconds. TestKubeAttributes (e2e/kube_test.go, build tag "kube") runs
+# the built collector with k8sattributes against it: root only, never
+# skipped.
+KUBE_BIN      := $(CACHE)/bin/kube
+TEST_KUBE_LOG := $(CACHE)/test-kube.log
+
+.PHONY: test-kube
+test-kube: ## Test pod attribution against a real kube-apiserver and etcd, built from the module proxy (needs root)
+	@if [ "$$(id -u)" != 0 ]; then \
+		echo "make test-kube needs root: it creates network namespaces and loads BPF programs" >&2; \
+		exit 1; \
+	fi
+	@$(MAKE) --no-print-directory build
+	@mkdir -p $(KUBE_BIN)
+	cd e2e/kube && $(GO) build -o $(KUBE_BIN)/ ./cmd/etcd ./cmd/kube-apiserver
+	set -o pipefail; cd e2e/kube && $(GO) test $(TEST_FLAGS) -v ./... 2>&1 | tee $(TEST_KUBE_LOG)
+	set -o pipefail; KUBE_BIN_DIR=$(KUBE_BIN) $(GO) test $(TEST_FLAGS) -tags=kube -run='^TestKube' -v ./e2e 2>&1 | tee -a $(TEST_KUBE_LOG)
+	@if grep -q -- '--- SKIP' $(TEST_KUBE_LOG); then \
+		echo "make test-kube: skipped tests are failures here:" >&2; \
+		grep -- '--- SKIP' $(TEST_KUBE_LOG) >&2; \
+		exit 1; \
+	fi
+	@if ! grep -q -- '^--- PASS: TestKubeAttributes' $(TEST_KUBE_LOG); then \
+		echo "make test-kube: TestKubeAttributes did not run" >&2; \
 		exit 1; \
 	fi
 
@@ -393,9 +424,10 @@ $(GOLANGCI_LINT):
 	GOBIN=$(dir $@) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
 .PHONY: lint
-lint: $(GOLANGCI_LINT) ## golangci-lint (.golangci.yml: formatting, vet, errorlint, misspell, gocritic, revive, ...) on both modules
+lint: $(GOLANGCI_LINT) ## golangci-lint (.golangci.yml: formatting, vet, errorlint, misspell, gocritic, revive, ...) on every module
 	$(GOLANGCI_LINT) run ./...
 	cd deploy && $(GOLANGCI_LINT) run --config ../.golangci.yml ./...
+	cd e2e/kube && $(GOLANGCI_LINT) run --config ../../.golangci.yml ./...
 
 # The platforms the receiver package builds for: a collector that bundles it
 # may be built for any of them (on all but Linux, Start says it needs Linux).

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/otelcol-xdp/otelcol-xdp/internal/xdptest"
@@ -37,7 +38,7 @@ func startProgramSink(t *testing.T) *programSink {
 	return s
 }
 
-func (s *programSink) record(m pmetric.Metric) {
+func (s *programSink) record(_ pcommon.Resource, m pmetric.Metric) {
 	if m.Name() != "xdp.program.count" || m.Type() != pmetric.MetricTypeSum || !m.Sum().IsMonotonic() ||
 		m.Sum().AggregationTemporality() != pmetric.AggregationTemporalityDelta || m.Unit() != "{count}" {
 		s.other = append(s.other, fmt.Sprintf("%s (%s, unit %q)", m.Name(), m.Type(), m.Unit()))

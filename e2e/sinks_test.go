@@ -77,16 +77,16 @@ func (c counts) diff(got counts) string {
 }
 
 // otlpServer is an OTLP/gRPC metrics server on loopback that hands every
-// metric it receives to record, under mu: the real protocol, decoded with
+// metric it receives, with its resource, to record, under mu: the real protocol, decoded with
 // pdata. The sinks below keep what they need of it.
 type otlpServer struct {
 	pmetricotlp.UnimplementedGRPCServer
 	addr   string
 	mu     sync.Mutex
-	record func(pmetric.Metric)
+	record func(pcommon.Resource, pmetric.Metric)
 }
 
-func serveOTLP(t *testing.T, record func(pmetric.Metric)) *otlpServer {
+func serveOTLP(t *testing.T, record func(pcommon.Resource, pmetric.Metric)) *otlpServer {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -109,7 +109,7 @@ func (s *otlpServer) Export(_ context.Context, req pmetricotlp.ExportRequest) (p
 		for j := 0; j < sms.Len(); j++ {
 			ms := sms.At(j).Metrics()
 			for k := 0; k < ms.Len(); k++ {
-				s.record(ms.At(k))
+				s.record(rms.At(i).Resource(), ms.At(k))
 			}
 		}
 	}
@@ -130,7 +130,7 @@ func startOTLPSink(t *testing.T) *otlpSink {
 	return s
 }
 
-func (s *otlpSink) record(m pmetric.Metric) {
+func (s *otlpSink) record(_ pcommon.Resource, m pmetric.Metric) {
 	if m.Name() != "xdp.packets" && m.Name() != "xdp.bytes" {
 		s.other = append(s.other, m.Name())
 		return
