@@ -206,13 +206,9 @@ func freePort(t *testing.T) int {
 // promAddr. The collector's own telemetry is off, so that it opens no port of
 // its own.
 func configFor(ifaces []string, mode, otlpAddr, promAddr string) string {
-	quoted := make([]string, len(ifaces))
-	for i, s := range ifaces {
-		quoted[i] = fmt.Sprintf("%q", s)
-	}
 	return fmt.Sprintf(`receivers:
   xdp:
-    interfaces: [%s]
+    interfaces: %s
     directions: [receive, transmit]
     attach_mode: %s
     collection_interval: %s
@@ -243,5 +239,14 @@ service:
       receivers: [xdp]
       processors: [memory_limiter, batch]
       exporters: [otlp_grpc, prometheus]
-`, strings.Join(quoted, ", "), mode, collectionInterval, otlpAddr, promAddr)
+`, flowList(ifaces), mode, collectionInterval, otlpAddr, promAddr)
+}
+
+// flowList is ifaces as a YAML flow sequence, each quoted.
+func flowList(ifaces []string) string {
+	quoted := make([]string, len(ifaces))
+	for i, s := range ifaces {
+		quoted[i] = fmt.Sprintf("%q", s)
+	}
+	return "[" + strings.Join(quoted, ", ") + "]"
 }

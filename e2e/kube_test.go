@@ -275,13 +275,9 @@ func createPod(t *testing.T, api *apiServer, namespace, name, node, ip string, s
 // are the kubeconfig's here, and waiting for its first listing, so that
 // the first points already carry the pods' names.
 func kubeConfig(ifaces []string, otlpAddr string) string {
-	quoted := make([]string, len(ifaces))
-	for i, s := range ifaces {
-		quoted[i] = fmt.Sprintf("%q", s)
-	}
 	return fmt.Sprintf(`receivers:
   xdp:
-    interfaces: [%s]
+    interfaces: %s
     directions: [receive, transmit]
     collection_interval: %s
     initial_delay: 0s
@@ -322,5 +318,5 @@ service:
       receivers: [xdp]
       processors: [k8s_attributes, batch]
       exporters: [otlp_grpc]
-`, strings.Join(quoted, ", "), collectionInterval, otlpAddr)
+`, flowList(ifaces), collectionInterval, otlpAddr)
 }
