@@ -416,6 +416,19 @@ bench: $(BENCHSTAT) ## Benchmark per packet, the observer effect, attach and scr
 	set -o pipefail; $(GO) test -run='^$$' -bench=LearnCost -benchtime=500x -count=6 -timeout=30m ./bpf | tee $(CACHE)/bench-learn.txt
 	$(BENCHSTAT) $(CACHE)/bench-learn.txt
 
+# The collector's resident memory with the Helm chart's default
+# configuration, pods attributed and not, at a node's 110 pods in a real API
+# server (e2e/kube_memory_test.go): what the chart's memory defaults rest
+# on. About 12 minutes; MEMORY_FOR is how long each collector runs.
+MEMORY_FOR ?= 5m
+
+.PHONY: bench-memory
+bench-memory: $(HELM) ## The collector's memory with the chart's defaults, pods on and off, at 110 pods (needs root; about 12 minutes)
+	@$(MAKE) --no-print-directory build
+	@mkdir -p $(KUBE_BIN)
+	cd e2e/kube && $(GO) build -o $(KUBE_BIN)/ ./cmd/etcd ./cmd/kube-apiserver
+	set -o pipefail; HELM=$(HELM) KUBE_BIN_DIR=$(KUBE_BIN) $(GO) test -tags=kube -run='^$$' -bench='^BenchmarkCollectorMemory$$' -timeout=60m ./e2e -args -memory-for=$(MEMORY_FOR) | tee $(CACHE)/bench-memory.txt
+
 GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT := $(CACHE)/bin/golangci-lint-$(GOLANGCI_LINT_VERSION)/golangci-lint
 

@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -56,7 +57,7 @@ type apiServer struct {
 	client *http.Client
 }
 
-func kubeBinary(t *testing.T, name string) string {
+func kubeBinary(t testing.TB, name string) string {
 	t.Helper()
 	dir := os.Getenv("KUBE_BIN_DIR")
 	if dir == "" {
@@ -75,7 +76,7 @@ func kubeBinary(t *testing.T, name string) string {
 // startAPIServer starts etcd and kube-apiserver on loopback ports, with a
 // serving certificate, service account key and tokens made here, and waits
 // until the API server is ready. Both stop when the test ends.
-func startAPIServer(t *testing.T) *apiServer {
+func startAPIServer(t testing.TB) *apiServer {
 	t.Helper()
 	dir := t.TempDir()
 	ca, caKey := newCA(t)
@@ -141,9 +142,37 @@ func startAPIServer(t *testing.T) *apiServer {
 	return a
 }
 
+// grantCollector gives the collector's user the chart's ClusterRole
+// (deploy/helm/otelcol-xdp/templates/rbac.yaml).
+func (a *apiServer) grantCollector(t testing.TB) {
+	t.Helper()
+	read := []string{"get", "list", "watch"}
+	a.create(t, "/apis/rbac.authorization.k8s.io/v1/clusterroles", map[string]any{
+		"metadata": map[string]any{"name": "otelcol-xdp"},
+		"rules": []any{
+			map[string]any{"apiGroups": []string{""}, "resources": []string{"pods", "namespaces"}, "verbs": read},
+			map[string]any{"apiGroups": []string{"apps"}, "resources": []string{"replicasets"}, "verbs": read},
+		},
+	})
+	a.create(t, "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", map[string]any{
+		"metadata": map[string]any{"name": "otelcol-xdp"},
+		"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "otelcol-xdp"},
+		"subjects": []any{map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": collectorUser}},
+	})
+}
+
+// namespace creates a namespace and its default ServiceAccount, which no
+// controller manager makes here and the ServiceAccount admission plugin
+// wants before a pod.
+func (a *apiServer) namespace(t testing.TB, name string) {
+	t.Helper()
+	a.create(t, "/api/v1/namespaces", map[string]any{"metadata": map[string]any{"name": name}})
+	a.create(t, "/api/v1/namespaces/"+name+"/serviceaccounts", map[string]any{"metadata": map[string]any{"name": "default"}})
+}
+
 // kubeconfig writes a kubeconfig that reaches the API server as user, with
 // the server's CA, and returns its path.
-func (a *apiServer) kubeconfig(t *testing.T, user string) string {
+func (a *apiServer) kubeconfig(t testing.TB, user string) string {
 	t.Helper()
 	cfg := map[string]any{
 		"apiVersion":      "v1",
@@ -199,7 +228,7 @@ func (a *apiServer) request(user, method, path, contentType string, body any) (s
 }
 
 // create POSTs obj to path as the administrator and wants it created.
-func (a *apiServer) create(t *testing.T, path string, obj map[string]any) {
+func (a *apiServer) create(t testing.TB, path string, obj map[string]any) {
 	t.Helper()
 	status, body, err := a.request(adminUser, http.MethodPost, path, "application/json", obj)
 	if err != nil || status != http.StatusCreated {
@@ -209,7 +238,7 @@ func (a *apiServer) create(t *testing.T, path string, obj map[string]any) {
 
 // patchStatus writes a pod's status as its kubelet would: Running since
 // start, with its IPs.
-func (a *apiServer) patchStatus(t *testing.T, namespace, name string, start time.Time, ips ...string) {
+func (a *apiServer) patchStatus(t testing.TB, namespace, name string, start time.Time, ips ...string) {
 	t.Helper()
 	podIPs := make([]any, len(ips))
 	for i, ip := range ips {
@@ -236,7 +265,7 @@ type daemon struct {
 
 // startDaemon runs bin, logs its output if the test fails, and stops it
 // when the test ends: SIGTERM, then SIGKILL.
-func startDaemon(t *testing.T, name, bin string, args ...string) *daemon {
+func startDaemon(t testing.TB, name, bin string, args ...string) *daemon {
 	t.Helper()
 	d := &daemon{out: &lockedBuffer{}, ready: make(chan struct{}), done: make(chan struct{})}
 	d.cmd = exec.Command(bin, args...)
@@ -245,7 +274,23 @@ func startDaemon(t *testing.T, name, bin string, args ...string) *daemon {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.cmd.Start(); err != nil {
+	// It dies with the test binary, even one killed or timed out, which
+	// runs no cleanup: the kernel sends SIGKILL when the thread that
+	// started it ends, so that thread is locked until it is done (the
+	// runtime ends threads only of goroutines that exit locked, as
+	// xdptest's namespace work does).
+	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	started := make(chan error)
+	go func() {
+		runtime.LockOSThread()
+		err := d.cmd.Start()
+		started <- err
+		if err == nil {
+			<-d.done
+		}
+		runtime.UnlockOSThread()
+	}()
+	if err := <-started; err != nil {
 		t.Fatalf("starting %s: %v", name, err)
 	}
 	copied := make(chan struct{})
@@ -285,7 +330,7 @@ func startDaemon(t *testing.T, name, bin string, args ...string) *daemon {
 	return d
 }
 
-func newCA(t *testing.T) (*x509.Certificate, *ecdsa.PrivateKey) {
+func newCA(t testing.TB) (*x509.Certificate, *ecdsa.PrivateKey) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -311,7 +356,7 @@ func newCA(t *testing.T) (*x509.Certificate, *ecdsa.PrivateKey) {
 	return ca, key
 }
 
-func writeServingCert(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, certFile, keyFile string) {
+func writeServingCert(t testing.TB, ca *x509.Certificate, caKey *ecdsa.PrivateKey, certFile, keyFile string) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -340,7 +385,7 @@ func writeServingCert(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKe
 
 // writeRSAKey writes the key the API server signs and checks service
 // account tokens with.
-func writeRSAKey(t *testing.T, file string) {
+func writeRSAKey(t testing.TB, file string) {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -349,14 +394,14 @@ func writeRSAKey(t *testing.T, file string) {
 	writePEM(t, file, "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(key))
 }
 
-func writePEM(t *testing.T, file, typ string, der []byte) {
+func writePEM(t testing.TB, file, typ string, der []byte) {
 	t.Helper()
 	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func randomToken(t *testing.T) string {
+func randomToken(t testing.TB) string {
 	t.Helper()
 	b := make([]byte, 16)
 	if _, err := rand.Read(b); err != nil {
@@ -366,7 +411,7 @@ func randomToken(t *testing.T) string {
 }
 
 // getJSON GETs path as the administrator and decodes it into v.
-func getJSON(t *testing.T, api *apiServer, path string, v any) {
+func getJSON(t testing.TB, api *apiServer, path string, v any) {
 	t.Helper()
 	status, body, err := api.request(adminUser, http.MethodGet, path, "", nil)
 	if err != nil || status != http.StatusOK {

@@ -30,7 +30,7 @@ const binary = "../dist/otelcol-xdp"
 // collectionInterval is the receiver's interval in the generated configs.
 const collectionInterval = 200 * time.Millisecond
 
-func binaryPath(t *testing.T) string {
+func binaryPath(t testing.TB) string {
 	t.Helper()
 	p, err := filepath.Abs(binary)
 	if err != nil {
@@ -72,7 +72,7 @@ type collector struct {
 
 // startCollector runs the distribution with config written to a file. The
 // process is killed when the test ends, and its output logged if it failed.
-func startCollector(t *testing.T, config string) *collector {
+func startCollector(t testing.TB, config string) *collector {
 	t.Helper()
 	return startCollectorIn(t, config, binaryPath(t), t.TempDir(), nil)
 }
@@ -82,7 +82,7 @@ func startCollector(t *testing.T, config string) *collector {
 // is not empty: a command, such as setpriv, that execs the rest of its
 // arguments, so that the process started is the collector itself. setup,
 // if any, prepares the command before it starts (environment, namespaces).
-func startCollectorIn(t *testing.T, config, bin, dir string, wrapper []string, setup ...func(*exec.Cmd)) *collector {
+func startCollectorIn(t testing.TB, config, bin, dir string, wrapper []string, setup ...func(*exec.Cmd)) *collector {
 	t.Helper()
 	path := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
@@ -121,7 +121,7 @@ func startCollectorIn(t *testing.T, config, bin, dir string, wrapper []string, s
 }
 
 // wait waits up to timeout for the process to exit and returns its exit code.
-func (c *collector) wait(t *testing.T, timeout time.Duration) int {
+func (c *collector) wait(t testing.TB, timeout time.Duration) int {
 	t.Helper()
 	select {
 	case <-c.done:
@@ -152,7 +152,7 @@ func (c *collector) exited() bool {
 	}
 }
 
-func (c *collector) signal(t *testing.T, sig os.Signal) {
+func (c *collector) signal(t testing.TB, sig os.Signal) {
 	t.Helper()
 	if err := c.cmd.Process.Signal(sig); err != nil {
 		t.Fatalf("sending %v to the collector: %v", sig, err)
@@ -161,7 +161,7 @@ func (c *collector) signal(t *testing.T, sig os.Signal) {
 
 // stop sends the collector SIGTERM, wants it to exit 0, and nothing of it
 // left on ifaces.
-func (c *collector) stop(t *testing.T, ifaces ...string) {
+func (c *collector) stop(t testing.TB, ifaces ...string) {
 	t.Helper()
 	c.signal(t, syscall.SIGTERM)
 	if code := c.wait(t, exitTimeout); code != 0 {
@@ -172,7 +172,7 @@ func (c *collector) stop(t *testing.T, ifaces ...string) {
 
 // eventually polls cond every 50ms until it returns nil or timeout passes,
 // and fails t with cond's last error then. It stops early if c exits.
-func eventually(t *testing.T, c *collector, timeout time.Duration, what string, cond func() error) {
+func eventually(t testing.TB, c *collector, timeout time.Duration, what string, cond func() error) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -191,7 +191,7 @@ func eventually(t *testing.T, c *collector, timeout time.Duration, what string, 
 }
 
 // freePort returns a TCP port on 127.0.0.1 that nothing listens on now.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

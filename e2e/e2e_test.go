@@ -86,7 +86,7 @@ func contains(list []string, s string) bool {
 
 // waitAttached waits until hooks programs count on iface (one per
 // direction), which the collector attaches while it starts.
-func waitAttached(t *testing.T, c *collector, iface string, hooks int) {
+func waitAttached(t testing.TB, c *collector, iface string, hooks int) {
 	t.Helper()
 	eventually(t, c, attachTimeout, fmt.Sprintf("%d programs attached to %s", hooks, iface), func() error {
 		if n := xdptest.Hooks(t, iface); n != hooks {

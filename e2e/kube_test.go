@@ -111,30 +111,13 @@ func TestKubeAttributes(t *testing.T) {
 	xdptest.Privileged(t)
 	api := startAPIServer(t)
 
-	// The chart's ClusterRole (deploy/helm/otelcol-xdp/templates/rbac.yaml)
-	// bound to the collector's user.
-	api.create(t, "/apis/rbac.authorization.k8s.io/v1/clusterroles", map[string]any{
-		"metadata": map[string]any{"name": "otelcol-xdp"},
-		"rules": []any{
-			map[string]any{"apiGroups": []string{""}, "resources": []string{"pods", "namespaces"}, "verbs": []string{"get", "list", "watch"}},
-			map[string]any{"apiGroups": []string{"apps"}, "resources": []string{"replicasets"}, "verbs": []string{"get", "list", "watch"}},
-		},
-	})
-	api.create(t, "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", map[string]any{
-		"metadata": map[string]any{"name": "otelcol-xdp"},
-		"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "otelcol-xdp"},
-		"subjects": []any{map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": collectorUser}},
-	})
+	api.grantCollector(t)
 	// The collector's user may do what the ClusterRole says and no more.
 	if status, _, err := api.request(collectorUser, http.MethodGet, "/api/v1/secrets", "", nil); err != nil || status != http.StatusForbidden {
 		t.Fatalf("the collector's user lists secrets: %d %v, want 403", status, err)
 	}
-	for _, ns := range []string{"shop", "elsewhere"} {
-		api.create(t, "/api/v1/namespaces", map[string]any{"metadata": map[string]any{"name": ns}})
-		// No controller manager makes it; the ServiceAccount admission
-		// plugin wants it before a pod.
-		api.create(t, "/api/v1/namespaces/"+ns+"/serviceaccounts", map[string]any{"metadata": map[string]any{"name": "default"}})
-	}
+	api.namespace(t, "shop")
+	api.namespace(t, "elsewhere")
 
 	// Two routed pods on this node (Calico's layout: a /32 through each
 	// host end) and a veth of no pod.
@@ -247,7 +230,7 @@ func byDirection(c counts) string {
 
 // createPod creates a pod bound to node and writes its status as the
 // node's kubelet would, Running since start with ip, and returns its UID.
-func createPod(t *testing.T, api *apiServer, namespace, name, node, ip string, start time.Time) string {
+func createPod(t testing.TB, api *apiServer, namespace, name, node, ip string, start time.Time) string {
 	t.Helper()
 	path := "/api/v1/namespaces/" + namespace + "/pods"
 	api.create(t, path, map[string]any{

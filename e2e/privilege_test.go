@@ -149,7 +149,7 @@ func startUnprivileged(t *testing.T, caps []string, config string) *collector {
 }
 
 // procStatus returns the fields of /proc/PID/status.
-func procStatus(t *testing.T, pid int) map[string]string {
+func procStatus(t testing.TB, pid int) map[string]string {
 	t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
