@@ -59,7 +59,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{/*
 Memory, in MiB (values.yaml explains the formula). The kernel charges the
 counters to the container's memory cgroup; what the limit leaves after them
-and 50 MiB for what the Go runtime does not manage (the binary's pages) is
+and 56 MiB for what the Go runtime does not manage (the binary's pages) is
 the Go runtime's, as GOMEMLIMIT and the memory_limiter's limit.
 */}}
 {{- define "otelcol-xdp.limitMiB" -}}
@@ -85,9 +85,9 @@ the Go runtime's, as GOMEMLIMIT and the memory_limiter's limit.
 {{- define "otelcol-xdp.goMiB" -}}
 {{- $limit := include "otelcol-xdp.limitMiB" . | atoi }}
 {{- $counters := include "otelcol-xdp.countersMiB" . | atoi }}
-{{- $go := sub (sub $limit $counters) 50 }}
+{{- $go := sub (sub $limit $counters) 56 }}
 {{- if lt $go 64 }}
-{{- fail (printf "resources.limits.memory %dMi is too small for nodeCPUs %d and xdp.maxInterfaces %d: the counters take %d MiB there, and the collector needs 114 MiB besides; give it at least %dMi (values.yaml)" $limit (int .Values.nodeCPUs) (int .Values.xdp.maxInterfaces) $counters (add $counters 114)) }}
+{{- fail (printf "resources.limits.memory %dMi is too small for nodeCPUs %d and xdp.maxInterfaces %d: the counters take %d MiB there, and the collector needs 120 MiB besides; give it at least %dMi (values.yaml)" $limit (int .Values.nodeCPUs) (int .Values.xdp.maxInterfaces) $counters (add $counters 120)) }}
 {{- end }}
 {{- $go }}
 {{- end }}
