@@ -316,15 +316,18 @@ test: test-deps $(HELM) ## Run every test: go test ./... (privileged ones and e2
 KUBE_BIN      := $(CACHE)/bin/kube
 TEST_KUBE_LOG := $(CACHE)/test-kube.log
 
+.PHONY: kube-servers
+kube-servers: ## Build kube-apiserver and etcd (e2e/kube) into .cache/bin/kube
+	@mkdir -p $(KUBE_BIN)
+	cd e2e/kube && $(GO) build -o $(KUBE_BIN)/ ./cmd/etcd ./cmd/kube-apiserver
+
 .PHONY: test-kube
 test-kube: ## Test pod attribution against a real kube-apiserver and etcd, built from the module proxy (needs root)
 	@if [ "$$(id -u)" != 0 ]; then \
 		echo "make test-kube needs root: it creates network namespaces and loads BPF programs" >&2; \
 		exit 1; \
 	fi
-	@$(MAKE) --no-print-directory build
-	@mkdir -p $(KUBE_BIN)
-	cd e2e/kube && $(GO) build -o $(KUBE_BIN)/ ./cmd/etcd ./cmd/kube-apiserver
+	@$(MAKE) --no-print-directory build kube-servers
 	set -o pipefail; cd e2e/kube && $(GO) test $(TEST_FLAGS) -v ./... 2>&1 | tee $(TEST_KUBE_LOG)
 	set -o pipefail; KUBE_BIN_DIR=$(KUBE_BIN) $(GO) test $(TEST_FLAGS) -tags=kube -run='^TestKube' -v ./e2e 2>&1 | tee -a $(TEST_KUBE_LOG)
 	@if grep -q -- '--- SKIP' $(TEST_KUBE_LOG); then \
@@ -424,9 +427,7 @@ MEMORY_FOR ?= 5m
 
 .PHONY: bench-memory
 bench-memory: $(HELM) ## The collector's memory with the chart's defaults, pods on and off, at 110 pods (needs root; about 12 minutes)
-	@$(MAKE) --no-print-directory build
-	@mkdir -p $(KUBE_BIN)
-	cd e2e/kube && $(GO) build -o $(KUBE_BIN)/ ./cmd/etcd ./cmd/kube-apiserver
+	@$(MAKE) --no-print-directory build kube-servers
 	set -o pipefail; HELM=$(HELM) KUBE_BIN_DIR=$(KUBE_BIN) $(GO) test -tags=kube -run='^$$' -bench='^BenchmarkCollectorMemory$$' -timeout=60m ./e2e -args -memory-for=$(MEMORY_FOR) | tee $(CACHE)/bench-memory.txt
 
 GOLANGCI_LINT_VERSION := v2.15.0

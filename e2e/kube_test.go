@@ -95,7 +95,7 @@ type kubePod struct {
 	name       string
 	ip         string
 	uid        string
-	sent, recv int // times each frame goes to the pod and comes from it
+	toPod, fromPod int // times each frame goes to the pod, and comes from it
 }
 
 // TestKubeAttributes runs the built collector with the xdp receiver and the
@@ -122,8 +122,8 @@ func TestKubeAttributes(t *testing.T) {
 	// Two routed pods on this node (Calico's layout: a /32 through each
 	// host end) and a veth of no pod.
 	pods := []*kubePod{
-		{pair: xdptest.NewPair(t), namespace: "shop", name: "web-0", sent: 1, recv: 2},
-		{pair: xdptest.NewPair(t), namespace: "shop", name: "db-0", sent: 3, recv: 1},
+		{pair: xdptest.NewPair(t), namespace: "shop", name: "web-0", toPod: 1, fromPod: 2},
+		{pair: xdptest.NewPair(t), namespace: "shop", name: "db-0", toPod: 3, fromPod: 1},
 	}
 	noPod := xdptest.NewPair(t)
 	started := time.Now().Add(-time.Hour)
@@ -156,11 +156,11 @@ func TestKubeAttributes(t *testing.T) {
 		want[p.pair.Host] = counts{}
 		var in, out [][]byte
 		for _, f := range frames {
-			for range p.sent {
+			for range p.toPod {
 				out = append(out, f.Data)
 				want[p.pair.Host].add(classKey{"receive", f.Class.Network.String(), f.Class.Transport.String()}, 1, int64(len(f.Data)))
 			}
-			for range p.recv {
+			for range p.fromPod {
 				in = append(in, f.Data)
 				want[p.pair.Host].add(classKey{"transmit", f.Class.Network.String(), f.Class.Transport.String()}, 1, int64(len(f.Data)))
 			}
