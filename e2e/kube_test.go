@@ -90,11 +90,11 @@ func (s *kubeSink) snapshot(iface string) (totals counts, resources []string) {
 // kubePod is a pod the test makes: its host end and what the API server
 // knows of it.
 type kubePod struct {
-	pair       *xdptest.Pair
-	namespace  string
-	name       string
-	ip         string
-	uid        string
+	pair           *xdptest.Pair
+	namespace      string
+	name           string
+	ip             string
+	uid            string
 	toPod, fromPod int // times each frame goes to the pod, and comes from it
 }
 
