@@ -279,6 +279,16 @@ define ensure_commands
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null
 endef
 
+# $(1): the target, $(2): its go test log. A privileged test that skips is
+# a test that did not run: fail, and name it.
+define no_skips
+	@if grep -q -- '--- SKIP' $(2); then \
+		echo "$(1): skipped tests are failures here:" >&2; \
+		grep -- '--- SKIP' $(2) >&2; \
+		exit 1; \
+	fi
+endef
+
 # What the tests run besides Go, as command:Debian package. A fresh Debian
 # has them all but possibly systemd and git (deploy/version.sh's tests make
 # repositories); as root, `make test` installs what is missing, and
@@ -301,11 +311,7 @@ test: test-deps $(HELM) ## Run every test: go test ./... (privileged ones and e2
 	set -o pipefail; cd deploy && HELM=$(HELM) $(GO) test $(TEST_FLAGS) -v ./... 2>&1 | tee -a $(TEST_LOG)
 	@$(MAKE) --no-print-directory test-kube
 	@$(MAKE) --no-print-directory fuzz
-	@if grep -q -- '--- SKIP' $(TEST_LOG); then \
-		echo "make test: skipped tests are failures here:" >&2; \
-		grep -- '--- SKIP' $(TEST_LOG) >&2; \
-		exit 1; \
-	fi
+	$(call no_skips,make test,$(TEST_LOG))
 
 # A real kube-apiserver and its etcd, built from the Go module proxy by
 # e2e/kube (a module of its own: it pins k8s.io/kubernetes and replaces its
@@ -330,11 +336,7 @@ test-kube: ## Test pod attribution against a real kube-apiserver and etcd, built
 	@$(MAKE) --no-print-directory build kube-servers
 	set -o pipefail; cd e2e/kube && $(GO) test $(TEST_FLAGS) -v ./... 2>&1 | tee $(TEST_KUBE_LOG)
 	set -o pipefail; KUBE_BIN_DIR=$(KUBE_BIN) $(GO) test $(TEST_FLAGS) -tags=kube -run='^TestKube' -v ./e2e 2>&1 | tee -a $(TEST_KUBE_LOG)
-	@if grep -q -- '--- SKIP' $(TEST_KUBE_LOG); then \
-		echo "make test-kube: skipped tests are failures here:" >&2; \
-		grep -- '--- SKIP' $(TEST_KUBE_LOG) >&2; \
-		exit 1; \
-	fi
+	$(call no_skips,make test-kube,$(TEST_KUBE_LOG))
 	@if ! grep -q -- '^--- PASS: TestKubeAttributes' $(TEST_KUBE_LOG); then \
 		echo "make test-kube: TestKubeAttributes did not run" >&2; \
 		exit 1; \
@@ -358,11 +360,7 @@ test-release: ## Build dist, image and package, and test them (needs root): bina
 	@$(MAKE) --no-print-directory dist image package
 	@mkdir -p $(CACHE)
 	set -o pipefail; $(GO) test $(TEST_FLAGS) -tags=release -run='^TestRelease' -v ./e2e 2>&1 | tee $(TEST_RELEASE_LOG)
-	@if grep -q -- '--- SKIP' $(TEST_RELEASE_LOG); then \
-		echo "make test-release: skipped tests are failures here:" >&2; \
-		grep -- '--- SKIP' $(TEST_RELEASE_LOG) >&2; \
-		exit 1; \
-	fi
+	$(call no_skips,make test-release,$(TEST_RELEASE_LOG))
 	@if ! grep -q -- '^--- PASS: TestRelease' $(TEST_RELEASE_LOG); then \
 		echo "make test-release: no release test ran" >&2; \
 		exit 1; \

@@ -12,6 +12,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -23,7 +24,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -227,13 +227,15 @@ func (a *apiServer) request(user, method, path, contentType string, body any) (s
 	return resp.StatusCode, respBody, err
 }
 
-// create POSTs obj to path as the administrator and wants it created.
-func (a *apiServer) create(t testing.TB, path string, obj map[string]any) {
+// create POSTs obj to path as the administrator, wants it created, and
+// returns the object the API server made of it.
+func (a *apiServer) create(t testing.TB, path string, obj map[string]any) []byte {
 	t.Helper()
 	status, body, err := a.request(adminUser, http.MethodPost, path, "application/json", obj)
 	if err != nil || status != http.StatusCreated {
 		t.Fatalf("POST %s: %d %s %v", path, status, body, err)
 	}
+	return body
 }
 
 // patchStatus writes a pod's status as its kubelet would: Running since
@@ -280,20 +282,22 @@ func startDaemon(t testing.TB, name, bin string, args ...string) *daemon {
 	// runtime ends threads only of goroutines that exit locked, as
 	// xdptest's namespace work does).
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	started := make(chan error)
+	started, copied := make(chan error), make(chan struct{})
 	go func() {
 		runtime.LockOSThread()
-		err := d.cmd.Start()
-		started <- err
-		if err == nil {
-			<-d.done
+		defer runtime.UnlockOSThread()
+		if err := d.cmd.Start(); err != nil {
+			started <- err
+			return
 		}
-		runtime.UnlockOSThread()
+		started <- nil
+		<-copied // Wait closes stdout: only once it is all read
+		d.err = d.cmd.Wait()
+		close(d.done)
 	}()
 	if err := <-started; err != nil {
 		t.Fatalf("starting %s: %v", name, err)
 	}
-	copied := make(chan struct{})
 	go func() {
 		defer close(copied)
 		sc := bufio.NewScanner(stdout)
@@ -305,11 +309,6 @@ func startDaemon(t testing.TB, name, bin string, args ...string) *daemon {
 			}
 			fmt.Fprintln(d.out, sc.Text())
 		}
-	}()
-	go func() {
-		<-copied
-		d.err = d.cmd.Wait()
-		close(d.done)
 	}()
 	t.Cleanup(func() {
 		_ = d.cmd.Process.Signal(syscall.SIGTERM)
@@ -330,57 +329,58 @@ func startDaemon(t testing.TB, name, bin string, args ...string) *daemon {
 	return d
 }
 
+// newCA makes the CA the API server's serving certificate is signed by.
 func newCA(t testing.TB) (*x509.Certificate, *ecdsa.PrivateKey) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
+	return newCert(t, &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
 		Subject:               pkix.Name{CommonName: "otelcol-xdp e2e CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
 		KeyUsage:              x509.KeyUsageCertSign,
 		IsCA:                  true,
 		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ca, key
+	}, nil, nil)
 }
 
+// writeServingCert writes the API server's certificate for 127.0.0.1,
+// signed by ca, and its key.
 func writeServingCert(t testing.TB, ca *x509.Certificate, caKey *ecdsa.PrivateKey, certFile, keyFile string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
+	cert, key := newCert(t, &x509.Certificate{
 		SerialNumber: big.NewInt(2),
 		Subject:      pkix.Name{CommonName: "kube-apiserver"},
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	}, ca, caKey)
 	keyDER, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	writePEM(t, certFile, "CERTIFICATE", der)
+	writePEM(t, certFile, "CERTIFICATE", cert.Raw)
 	writePEM(t, keyFile, "EC PRIVATE KEY", keyDER)
+}
+
+// newCert makes a key and tmpl's certificate for it, valid for a day,
+// signed by parent, or by itself when parent is nil.
+func newCert(t testing.TB, tmpl, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if parent == nil {
+		parent, parentKey = tmpl, key
+	}
+	tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert, key
 }
 
 // writeRSAKey writes the key the API server signs and checks service
@@ -407,17 +407,5 @@ func randomToken(t testing.TB) string {
 	if _, err := rand.Read(b); err != nil {
 		t.Fatal(err)
 	}
-	return strings.ToLower(fmt.Sprintf("%x", b))
-}
-
-// getJSON GETs path as the administrator and decodes it into v.
-func getJSON(t testing.TB, api *apiServer, path string, v any) {
-	t.Helper()
-	status, body, err := api.request(adminUser, http.MethodGet, path, "", nil)
-	if err != nil || status != http.StatusOK {
-		t.Fatalf("GET %s: %d %s %v", path, status, body, err)
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		t.Fatalf("GET %s: %v", path, err)
-	}
+	return hex.EncodeToString(b)
 }

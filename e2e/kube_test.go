@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
@@ -232,8 +233,7 @@ func byDirection(c counts) string {
 // node's kubelet would, Running since start with ip, and returns its UID.
 func createPod(t testing.TB, api *apiServer, namespace, name, node, ip string, start time.Time) string {
 	t.Helper()
-	path := "/api/v1/namespaces/" + namespace + "/pods"
-	api.create(t, path, map[string]any{
+	created := api.create(t, "/api/v1/namespaces/"+namespace+"/pods", map[string]any{
 		"metadata": map[string]any{"name": name},
 		"spec": map[string]any{
 			"nodeName":                     node,
@@ -241,14 +241,13 @@ func createPod(t testing.TB, api *apiServer, namespace, name, node, ip string, s
 			"containers":                   []any{map[string]any{"name": "app", "image": "app.invalid/app:1"}},
 		},
 	})
-	api.patchStatus(t, namespace, name, start, ip)
 	var pod struct {
 		Metadata struct{ UID string } `json:"metadata"`
 	}
-	getJSON(t, api, path+"/"+name, &pod)
-	if pod.Metadata.UID == "" {
-		t.Fatalf("pod %s/%s has no uid", namespace, name)
+	if err := json.Unmarshal(created, &pod); err != nil || pod.Metadata.UID == "" {
+		t.Fatalf("pod %s/%s: no uid in %s (%v)", namespace, name, created, err)
 	}
+	api.patchStatus(t, namespace, name, start, ip)
 	return pod.Metadata.UID
 }
 
